@@ -1,0 +1,181 @@
+//! Typed decode and encode errors. Every malformed input maps to one
+//! [`DecodeError`] whose [`DecodeError::reason`] is a stable label for counters.
+
+use std::fmt;
+
+/// Why a datagram (or part of one) could not be decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// Fewer bytes than the fixed header of `what` needs.
+    Truncated {
+        what: &'static str,
+        need: usize,
+        have: usize,
+    },
+    /// The first two bytes are not a version this codec knows (5, 9, 10, or sFlow 5).
+    UnknownVersion(u32),
+    /// A v9 flowset or IPFIX set declares a length below 4 (RFC 3954 §5.2, RFC 7011 §3.3.2).
+    SetLengthTooShort(u16),
+    /// A set, record or sample length runs past the end of its container.
+    LengthPastEnd {
+        what: &'static str,
+        len: usize,
+        remaining: usize,
+    },
+    /// A template record declares no fields (and is not an IPFIX withdrawal).
+    ZeroFieldCount { template_id: u16 },
+    /// A template id below 256 in a template record (RFC 7011 §3.4.1).
+    BadTemplateId(u16),
+    /// A template field of length zero, or a variable-length field in NetFlow v9.
+    BadFieldLength {
+        template_id: u16,
+        field: u16,
+        len: u16,
+    },
+    /// A template whose records could never fit in a datagram.
+    TemplateTooLarge { template_id: u16 },
+    /// An options template whose scope is larger than its field list.
+    BadScopeCount { template_id: u16 },
+    /// The IPFIX message length field disagrees with the datagram.
+    BadMessageLength { declared: usize, actual: usize },
+    /// A NetFlow v5 count outside 1..=30 or not matching the datagram size.
+    BadRecordCount { count: usize, room: usize },
+    /// An sFlow address type other than 1 (IPv4) or 2 (IPv6).
+    BadAddressType(u32),
+    /// A set id between 4 and 255 (IPFIX) or 2..=255 (v9): reserved.
+    ReservedSetId(u16),
+    /// The template cache has no room for another exporter scope.
+    TooManyScopes,
+}
+
+impl DecodeError {
+    /// A short stable label, used as the `reason` of decode-error counters.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            DecodeError::Truncated { .. } => "truncated",
+            DecodeError::UnknownVersion(_) => "unknown_version",
+            DecodeError::SetLengthTooShort(_) => "set_length_too_short",
+            DecodeError::LengthPastEnd { .. } => "length_past_end",
+            DecodeError::ZeroFieldCount { .. } => "zero_field_count",
+            DecodeError::BadTemplateId(_) => "bad_template_id",
+            DecodeError::BadFieldLength { .. } => "bad_field_length",
+            DecodeError::TemplateTooLarge { .. } => "template_too_large",
+            DecodeError::BadScopeCount { .. } => "bad_scope_count",
+            DecodeError::BadMessageLength { .. } => "bad_message_length",
+            DecodeError::BadRecordCount { .. } => "bad_record_count",
+            DecodeError::BadAddressType(_) => "bad_address_type",
+            DecodeError::ReservedSetId(_) => "reserved_set_id",
+            DecodeError::TooManyScopes => "too_many_scopes",
+        }
+    }
+
+    /// Every reason label, for pre-registering counters.
+    pub const REASONS: [&'static str; 14] = [
+        "truncated",
+        "unknown_version",
+        "set_length_too_short",
+        "length_past_end",
+        "zero_field_count",
+        "bad_template_id",
+        "bad_field_length",
+        "template_too_large",
+        "bad_scope_count",
+        "bad_message_length",
+        "bad_record_count",
+        "bad_address_type",
+        "reserved_set_id",
+        "too_many_scopes",
+    ];
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            DecodeError::Truncated { what, need, have } => {
+                write!(f, "truncated {what}: need {need} bytes, have {have}")
+            }
+            DecodeError::UnknownVersion(v) => write!(f, "unknown export version {v}"),
+            DecodeError::SetLengthTooShort(l) => write!(f, "set length {l} is below 4"),
+            DecodeError::LengthPastEnd {
+                what,
+                len,
+                remaining,
+            } => {
+                write!(
+                    f,
+                    "{what} length {len} runs past the end ({remaining} bytes left)"
+                )
+            }
+            DecodeError::ZeroFieldCount { template_id } => {
+                write!(f, "template {template_id} has zero fields")
+            }
+            DecodeError::BadTemplateId(id) => write!(f, "template id {id} is below 256"),
+            DecodeError::BadFieldLength {
+                template_id,
+                field,
+                len,
+            } => {
+                write!(
+                    f,
+                    "template {template_id}: field {field} has invalid length {len}"
+                )
+            }
+            DecodeError::TemplateTooLarge { template_id } => {
+                write!(
+                    f,
+                    "template {template_id} describes records larger than 65535 bytes"
+                )
+            }
+            DecodeError::BadScopeCount { template_id } => {
+                write!(
+                    f,
+                    "options template {template_id}: scope larger than its field list"
+                )
+            }
+            DecodeError::BadMessageLength { declared, actual } => {
+                write!(
+                    f,
+                    "message length {declared} but datagram has {actual} bytes"
+                )
+            }
+            DecodeError::BadRecordCount { count, room } => {
+                write!(
+                    f,
+                    "record count {count} does not fit ({room} records of room)"
+                )
+            }
+            DecodeError::BadAddressType(t) => write!(f, "unknown sFlow address type {t}"),
+            DecodeError::ReservedSetId(id) => write!(f, "reserved set id {id}"),
+            DecodeError::TooManyScopes => write!(f, "template cache is full (too many exporters)"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// Why a record or message could not be encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EncodeError {
+    /// The record cannot be expressed in the target version (IPv6 in NetFlow v5).
+    Unconvertible(&'static str),
+    /// The caller's buffer (or the size limit) has no room for what was asked.
+    BufferTooSmall { need: usize, have: usize },
+    /// The message already holds the most records its format allows.
+    MessageFull,
+}
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            EncodeError::Unconvertible(why) => write!(f, "unconvertible record: {why}"),
+            EncodeError::BufferTooSmall { need, have } => {
+                write!(f, "buffer too small: need {need} bytes, have {have}")
+            }
+            EncodeError::MessageFull => write!(f, "message is full"),
+        }
+    }
+}
+
+impl std::error::Error for EncodeError {}

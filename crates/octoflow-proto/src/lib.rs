@@ -1,0 +1,42 @@
+//! # octoflow-proto
+//!
+//! The protocol core of octoflow: decoding and encoding of NetFlow v5, NetFlow v9
+//! (RFC 3954), IPFIX (RFC 7011) and sFlow v5, and the per-exporter template cache.
+//!
+//! It is *sans-IO*, like `quinn-proto` and `rustls`: it never touches a socket, a
+//! file, a thread or a clock. Callers pass datagrams in with the exporter's address
+//! and the current time, and get [`Batch`]es of canonical [`FlowRecord`]s out;
+//! encoders write into buffers the caller provides. That keeps it deterministic,
+//! fuzzable and benchmarkable on its own.
+//!
+//! - [`Decoder`] detects the version of each datagram and decodes it, keeping
+//!   templates per (exporter, source id / observation domain) in its
+//!   [`TemplateCache`].
+//! - [`Batch`] holds the records and, next to each, a [`RawRef`] to its exact bytes,
+//!   so same-version forwarding can copy records byte for byte.
+//! - [`netflow_v5::V5Writer`], [`message::MessageWriter`] (v9 and IPFIX) and
+//!   [`sflow::DatagramWriter`] build datagrams.
+#![warn(unreachable_pub)]
+#![deny(clippy::unwrap_used)]
+
+pub mod data_set;
+pub mod decoder;
+pub mod error;
+pub mod ie;
+pub mod ipfix;
+pub mod message;
+pub mod netflow_v5;
+pub mod netflow_v9;
+pub mod packet;
+pub mod record;
+pub mod sflow;
+pub mod template;
+pub mod template_cache;
+mod wire;
+
+pub use decoder::{Batch, Decoder, OptionsRecord, RawRef, SetRef, Version};
+pub use error::{DecodeError, EncodeError};
+pub use message::{own_sampling_template, own_template, MessageHeader, MessageWriter};
+pub use record::{Direction, FlowRecord};
+pub use template::{Dialect, FieldSpec, Template};
+pub use template_cache::{Limits, ScopeKey, TemplateCache};

@@ -1,0 +1,190 @@
+//! NetFlow v5: a 24-byte header and up to 30 fixed 48-byte IPv4 records
+//! (Cisco's "NetFlow Export Datagram Format", v5 section).
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use crate::decoder::{Batch, RawRef, Version};
+use crate::error::{DecodeError, EncodeError};
+use crate::record::{v4, FlowRecord};
+use crate::template_cache::{ScopeKey, TemplateCache};
+use crate::wire::{need, u16_at, u32_at, Writer};
+
+pub const HEADER_LEN: usize = 24;
+pub const RECORD_LEN: usize = 48;
+pub const MAX_RECORDS: usize = 30;
+
+/// The fields of a v5 header the encoder needs from its caller.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct V5Header {
+    pub sys_uptime_ms: u32,
+    pub unix_ms: u64,
+    /// Sequence of the first flow in this datagram (total flows sent before it).
+    pub flow_sequence: u32,
+    pub engine_type: u8,
+    pub engine_id: u8,
+    /// 1-in-N; the header keeps 14 bits, mode 01 (deterministic) when set.
+    pub sampling_interval: u16,
+}
+
+pub(crate) fn decode(
+    cache: &mut TemplateCache,
+    exporter: IpAddr,
+    d: &[u8],
+    out: &mut Batch,
+) -> Result<(), DecodeError> {
+    need(d, HEADER_LEN, "NetFlow v5 header")?;
+    let count = u16_at(d, 2) as usize;
+    let room = (d.len() - HEADER_LEN) / RECORD_LEN;
+    if count == 0 || count > MAX_RECORDS || count > room {
+        return Err(DecodeError::BadRecordCount {
+            count,
+            room: room.min(MAX_RECORDS),
+        });
+    }
+    let uptime = u32_at(d, 4);
+    let export_ms = u32_at(d, 8) as u64 * 1000 + u32_at(d, 12) as u64 / 1_000_000;
+    let seq = u32_at(d, 16);
+    let engine = u16_at(d, 20) as u32;
+    // Top two bits: sampling mode; low 14: interval.
+    let sampling = u16_at(d, 22) & 0x3fff;
+    out.domain = engine;
+    out.sequence = seq;
+    out.export_ms = export_ms;
+    out.uptime_ms = uptime;
+    out.v5_sampling = sampling;
+    let key = ScopeKey {
+        exporter,
+        version: Version::V5.scope_version(),
+        domain: engine,
+    };
+    out.sequence_gap = cache.scope_mut(key)?.check_sequence(seq, count as u32);
+    for i in 0..count {
+        let off = HEADER_LEN + i * RECORD_LEN;
+        let b = &d[off..off + RECORD_LEN];
+        let at = |t: u32| export_ms.wrapping_sub(uptime.wrapping_sub(t) as u64);
+        let mut r = FlowRecord {
+            src_addr: IpAddr::V4(Ipv4Addr::from(u32_at(b, 0))),
+            dst_addr: IpAddr::V4(Ipv4Addr::from(u32_at(b, 4))),
+            next_hop: IpAddr::V4(Ipv4Addr::from(u32_at(b, 8))),
+            input_if: u16_at(b, 12) as u32,
+            output_if: u16_at(b, 14) as u32,
+            packets: u32_at(b, 16) as u64,
+            bytes: u32_at(b, 20) as u64,
+            first_ms: at(u32_at(b, 24)),
+            last_ms: at(u32_at(b, 28)),
+            src_port: u16_at(b, 32),
+            dst_port: u16_at(b, 34),
+            tcp_flags: b[37],
+            proto: b[38],
+            tos: b[39],
+            src_as: u16_at(b, 40) as u32,
+            dst_as: u16_at(b, 42) as u32,
+            src_mask: b[44],
+            dst_mask: b[45],
+            sampling_interval: sampling as u32,
+            exporter,
+            domain: engine,
+            ..FlowRecord::default()
+        };
+        if r.is_icmp() {
+            r.set_icmp((r.dst_port >> 8) as u8, r.dst_port as u8);
+        }
+        out.records.push(r);
+        out.raw.push(RawRef::new(off, RECORD_LEN, false));
+    }
+    Ok(())
+}
+
+/// Whether `r` can be written as NetFlow v5 (IPv4 only).
+pub fn convertible(r: &FlowRecord) -> Result<(), EncodeError> {
+    if r.is_ipv4() {
+        Ok(())
+    } else {
+        Err(EncodeError::Unconvertible(
+            "IPv6 flow cannot be expressed in NetFlow v5",
+        ))
+    }
+}
+
+/// Builds one v5 datagram in a caller-provided buffer (at least 24 + 48 bytes).
+pub struct V5Writer<'a> {
+    w: Writer<'a>,
+    h: V5Header,
+    count: usize,
+}
+
+impl<'a> V5Writer<'a> {
+    pub fn new(buf: &'a mut [u8], h: V5Header) -> Result<Self, EncodeError> {
+        let mut w = Writer::new(buf);
+        w.zeros(HEADER_LEN)?;
+        Ok(V5Writer { w, h, count: 0 })
+    }
+
+    /// Records written so far.
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// Append a record: `Unconvertible` for IPv6, `MessageFull` after 30 records,
+    /// `BufferTooSmall` when the buffer is full.
+    pub fn push(&mut self, r: &FlowRecord) -> Result<(), EncodeError> {
+        convertible(r)?;
+        if self.count == MAX_RECORDS {
+            return Err(EncodeError::MessageFull);
+        }
+        self.w.room(RECORD_LEN)?;
+        let h = &self.h;
+        let up = |abs: u64| {
+            h.sys_uptime_ms
+                .wrapping_sub(h.unix_ms.wrapping_sub(abs) as u32)
+        };
+        let a = |x: IpAddr| v4(x).unwrap_or(Ipv4Addr::UNSPECIFIED).octets();
+        let w = &mut self.w;
+        w.put(&a(r.src_addr))?;
+        w.put(&a(r.dst_addr))?;
+        w.put(&a(r.next_hop))?;
+        w.u16(r.input_if.min(0xffff) as u16)?;
+        w.u16(r.output_if.min(0xffff) as u16)?;
+        w.u32(r.packets.min(u32::MAX as u64) as u32)?;
+        w.u32(r.bytes.min(u32::MAX as u64) as u32)?;
+        w.u32(up(r.first_ms))?;
+        w.u32(up(r.last_ms))?;
+        w.u16(r.src_port)?;
+        w.u16(r.dst_port)?;
+        w.u8(0)?;
+        w.u8(r.tcp_flags)?;
+        w.u8(r.proto)?;
+        w.u8(r.tos)?;
+        // 2-byte AS numbers: RFC 6793 §9 AS_TRANS for 4-byte ones.
+        let as16 = |x: u32| if x > 0xffff { 23456 } else { x as u16 };
+        w.u16(as16(r.src_as))?;
+        w.u16(as16(r.dst_as))?;
+        w.u8(r.src_mask)?;
+        w.u8(r.dst_mask)?;
+        w.u16(0)?;
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Write the header; returns the datagram length.
+    pub fn finish(self) -> usize {
+        let h = self.h;
+        let len = self.w.pos;
+        let b = &mut self.w.buf[..HEADER_LEN];
+        b[0..2].copy_from_slice(&5u16.to_be_bytes());
+        b[2..4].copy_from_slice(&(self.count as u16).to_be_bytes());
+        b[4..8].copy_from_slice(&h.sys_uptime_ms.to_be_bytes());
+        b[8..12].copy_from_slice(&((h.unix_ms / 1000) as u32).to_be_bytes());
+        b[12..16].copy_from_slice(&(((h.unix_ms % 1000) * 1_000_000) as u32).to_be_bytes());
+        b[16..20].copy_from_slice(&h.flow_sequence.to_be_bytes());
+        b[20] = h.engine_type;
+        b[21] = h.engine_id;
+        let s = if h.sampling_interval > 1 {
+            0x4000 | (h.sampling_interval & 0x3fff)
+        } else {
+            0
+        };
+        b[22..24].copy_from_slice(&s.to_be_bytes());
+        len
+    }
+}

@@ -1,0 +1,521 @@
+//! `octoflow dump`: decode export traffic, live or from a capture, and print flows
+//! as text, CSV, JSON lines or an nfdump-like `--format`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::{self, Write};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use octoflow_proto::{Batch, Decoder, FlowRecord, Limits, Version};
+
+use crate::pcap;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    Text,
+    Csv,
+    Json,
+}
+
+/// The canonical field names, in CSV column order.
+pub const FIELDS: &[&str] = &[
+    "version",
+    "exporter",
+    "domain",
+    "first",
+    "last",
+    "src_addr",
+    "dst_addr",
+    "src_port",
+    "dst_port",
+    "proto",
+    "tos",
+    "tcp_flags",
+    "packets",
+    "bytes",
+    "input_if",
+    "output_if",
+    "src_as",
+    "dst_as",
+    "src_mask",
+    "dst_mask",
+    "next_hop",
+    "src_vlan",
+    "dst_vlan",
+    "src_mac",
+    "dst_mac",
+    "direction",
+    "sampling_interval",
+    "icmp_type",
+    "icmp_code",
+];
+
+/// nfdump-like `%` tokens and the field each stands for.
+const TOKENS: &[(&str, &str)] = &[
+    ("%ts", "first"),
+    ("%te", "last"),
+    ("%td", "duration"),
+    ("%pr", "proto"),
+    ("%sap", "src_addr_port"),
+    ("%dap", "dst_addr_port"),
+    ("%sa", "src_addr"),
+    ("%da", "dst_addr"),
+    ("%sp", "src_port"),
+    ("%dp", "dst_port"),
+    ("%pkt", "packets"),
+    ("%byt", "bytes"),
+    ("%flg", "tcp_flags"),
+    ("%tos", "tos"),
+    ("%in", "input_if"),
+    ("%out", "output_if"),
+    ("%sas", "src_as"),
+    ("%das", "dst_as"),
+    ("%smk", "src_mask"),
+    ("%dmk", "dst_mask"),
+    ("%nh", "next_hop"),
+    ("%svln", "src_vlan"),
+    ("%dvln", "dst_vlan"),
+    ("%smc", "src_mac"),
+    ("%dmc", "dst_mac"),
+    ("%dir", "direction"),
+    ("%sr", "sampling_interval"),
+    ("%ra", "exporter"),
+    ("%eng", "domain"),
+    ("%ver", "version"),
+];
+
+enum Piece {
+    Lit(String),
+    Field(&'static str),
+}
+
+/// A parsed `--format` string: literal text and `%` tokens (longest token first).
+pub struct Format(Vec<Piece>);
+
+impl Format {
+    pub fn parse(s: &str) -> Result<Format, String> {
+        let s = s.strip_prefix("fmt:").unwrap_or(s);
+        let mut out = Vec::new();
+        let mut lit = String::new();
+        let mut rest = s;
+        'outer: while let Some(c) = rest.chars().next() {
+            if c == '%' {
+                let mut best: Option<(&str, &str)> = None;
+                for &(tok, field) in TOKENS {
+                    if rest.starts_with(tok) && best.is_none_or(|(b, _)| tok.len() > b.len()) {
+                        best = Some((tok, field));
+                    }
+                }
+                if let Some((tok, field)) = best {
+                    if !lit.is_empty() {
+                        out.push(Piece::Lit(std::mem::take(&mut lit)));
+                    }
+                    out.push(Piece::Field(field));
+                    rest = &rest[tok.len()..];
+                    continue 'outer;
+                }
+                let known: Vec<_> = TOKENS.iter().map(|t| t.0).collect();
+                return Err(format!(
+                    "--format: unknown token at {:?}; known tokens: {}",
+                    rest.chars().take(6).collect::<String>(),
+                    known.join(" ")
+                ));
+            }
+            lit.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+        if !lit.is_empty() {
+            out.push(Piece::Lit(lit));
+        }
+        Ok(Format(out))
+    }
+}
+
+fn mac(m: &[u8; 6]) -> String {
+    format!(
+        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        m[0], m[1], m[2], m[3], m[4], m[5]
+    )
+}
+
+fn time(ms: u64) -> String {
+    // UTC, ISO 8601 with milliseconds, computed without a time crate.
+    let secs = (ms / 1000) as i64;
+    let days = secs.div_euclid(86400);
+    let sod = secs.rem_euclid(86400);
+    let (y, m, d) = civil(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        sod / 3600,
+        sod % 3600 / 60,
+        sod % 60,
+        ms % 1000
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day) — Howard Hinnant's civil_from_days.
+fn civil(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + (m <= 2) as i64, m, d)
+}
+
+fn proto_name(p: u8) -> String {
+    match p {
+        1 => "ICMP".into(),
+        6 => "TCP".into(),
+        17 => "UDP".into(),
+        47 => "GRE".into(),
+        50 => "ESP".into(),
+        58 => "ICMP6".into(),
+        132 => "SCTP".into(),
+        n => n.to_string(),
+    }
+}
+
+fn field(v: Version, r: &FlowRecord, name: &str) -> String {
+    match name {
+        "version" => v.name().to_string(),
+        "exporter" => r.exporter.to_string(),
+        "domain" => r.domain.to_string(),
+        "first" => time(r.first_ms),
+        "last" => time(r.last_ms),
+        "duration" => format!(
+            "{:.3}",
+            r.last_ms.saturating_sub(r.first_ms) as f64 / 1000.0
+        ),
+        "src_addr" => r.src_addr.to_string(),
+        "dst_addr" => r.dst_addr.to_string(),
+        "src_addr_port" => addr_port(r.src_addr, r.src_port),
+        "dst_addr_port" => addr_port(r.dst_addr, r.dst_port),
+        "src_port" => r.src_port.to_string(),
+        "dst_port" => r.dst_port.to_string(),
+        "proto" => r.proto.to_string(),
+        "tos" => r.tos.to_string(),
+        "tcp_flags" => r.tcp_flags.to_string(),
+        "packets" => r.packets.to_string(),
+        "bytes" => r.bytes.to_string(),
+        "input_if" => r.input_if.to_string(),
+        "output_if" => r.output_if.to_string(),
+        "src_as" => r.src_as.to_string(),
+        "dst_as" => r.dst_as.to_string(),
+        "src_mask" => r.src_mask.to_string(),
+        "dst_mask" => r.dst_mask.to_string(),
+        "next_hop" => r.next_hop.to_string(),
+        "src_vlan" => r.src_vlan.to_string(),
+        "dst_vlan" => r.dst_vlan.to_string(),
+        "src_mac" => mac(&r.src_mac),
+        "dst_mac" => mac(&r.dst_mac),
+        "direction" => match r.direction {
+            octoflow_proto::Direction::Ingress => "ingress",
+            octoflow_proto::Direction::Egress => "egress",
+            octoflow_proto::Direction::Unknown => "unknown",
+        }
+        .to_string(),
+        "sampling_interval" => r.sampling_interval.to_string(),
+        "icmp_type" => r.icmp_type.to_string(),
+        "icmp_code" => r.icmp_code.to_string(),
+        _ => String::new(),
+    }
+}
+
+fn addr_port(a: IpAddr, p: u16) -> String {
+    match a {
+        IpAddr::V4(_) => format!("{a}:{p}"),
+        IpAddr::V6(_) => format!("[{a}]:{p}"),
+    }
+}
+
+/// What `dump` counts, printed on stderr at the end.
+#[derive(Default)]
+pub struct Summary {
+    pub datagrams: u64,
+    pub by_version: BTreeMap<&'static str, u64>,
+    pub flows: u64,
+    pub errors: BTreeMap<&'static str, u64>,
+    pub template_misses: u64,
+    pub sequence_gaps: u64,
+    pub counter_samples: u64,
+    pub skipped_samples: u64,
+    pub printed: u64,
+}
+
+/// Prints decoded batches in the chosen shape.
+pub struct Printer<W: Write> {
+    out: W,
+    output: Output,
+    format: Option<Format>,
+    header_done: bool,
+    line: String,
+}
+
+impl<W: Write> Printer<W> {
+    pub fn new(out: W, output: Output, format: Option<Format>) -> Self {
+        Printer {
+            out,
+            output,
+            format,
+            header_done: false,
+            line: String::new(),
+        }
+    }
+
+    pub fn record(&mut self, v: Version, r: &FlowRecord) -> io::Result<()> {
+        let l = &mut self.line;
+        l.clear();
+        if let Some(fmt) = &self.format {
+            for p in &fmt.0 {
+                match p {
+                    Piece::Lit(s) => l.push_str(s),
+                    Piece::Field(f) => l.push_str(&field(v, r, f)),
+                }
+            }
+        } else {
+            match self.output {
+                Output::Csv => {
+                    if !self.header_done {
+                        writeln!(self.out, "{}", FIELDS.join(","))?;
+                        self.header_done = true;
+                    }
+                    for (i, f) in FIELDS.iter().enumerate() {
+                        if i > 0 {
+                            l.push(',');
+                        }
+                        l.push_str(&field(v, r, f));
+                    }
+                }
+                Output::Json => {
+                    l.push('{');
+                    for (i, f) in FIELDS.iter().enumerate() {
+                        if i > 0 {
+                            l.push(',');
+                        }
+                        let val = field(v, r, f);
+                        let numeric = !val.is_empty()
+                            && val.bytes().all(|b| b.is_ascii_digit())
+                            && !matches!(*f, "version");
+                        if numeric {
+                            let _ = write!(l, "\"{f}\":{val}");
+                        } else {
+                            let _ = write!(l, "\"{f}\":\"{val}\"");
+                        }
+                    }
+                    l.push('}');
+                }
+                Output::Text => {
+                    if !self.header_done {
+                        writeln!(
+                            self.out,
+                            "{:<24} {:>8} {:<5} {:>45} -> {:<45} {:>8} {:>10} {:>6}",
+                            "Date first seen",
+                            "Duration",
+                            "Proto",
+                            "Src IP Addr:Port",
+                            "Dst IP Addr:Port",
+                            "Packets",
+                            "Bytes",
+                            "Flags"
+                        )?;
+                        self.header_done = true;
+                    }
+                    let _ = write!(
+                        l,
+                        "{:<24} {:>8} {:<5} {:>45} -> {:<45} {:>8} {:>10} {:>6}",
+                        time(r.first_ms),
+                        field(v, r, "duration"),
+                        proto_name(r.proto),
+                        addr_port(r.src_addr, r.src_port),
+                        addr_port(r.dst_addr, r.dst_port),
+                        r.packets,
+                        r.bytes,
+                        tcp_flags(r.tcp_flags)
+                    );
+                }
+            }
+        }
+        writeln!(self.out, "{}", self.line)
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+fn tcp_flags(f: u8) -> String {
+    let names = ['F', 'S', 'R', 'P', 'A', 'U', 'E', 'C'];
+    let mut s: String = ".".repeat(6);
+    for (i, n) in names.iter().enumerate().take(6) {
+        if f & (1 << i) != 0 {
+            s.replace_range(5 - i..6 - i, &n.to_string());
+        }
+    }
+    s
+}
+
+impl Summary {
+    pub fn add(&mut self, v: Version, b: &Batch) {
+        self.datagrams += 1;
+        *self.by_version.entry(v.name()).or_default() += 1;
+        self.flows += b.records.len() as u64;
+        self.template_misses += b.template_misses as u64;
+        self.sequence_gaps += b.sequence_gap as u64;
+        self.counter_samples += b.counter_samples.len() as u64;
+        self.skipped_samples += b.skipped as u64;
+    }
+
+    pub fn print(&self, dec: &Decoder, extra: &str) {
+        let mut s = format!("datagrams: {}", self.datagrams);
+        for (v, n) in &self.by_version {
+            let name = match *v {
+                "5" => "v5",
+                "9" => "v9",
+                "10" => "ipfix",
+                _ => "sflow",
+            };
+            let _ = write!(s, " ({name} {n})");
+        }
+        let _ = write!(s, "\nflows: {}", self.flows);
+        let errs: u64 = self.errors.values().sum();
+        let _ = write!(s, "\nerrors: {errs}");
+        for (r, n) in &self.errors {
+            let _ = write!(s, " ({r} {n})");
+        }
+        let st = dec.cache.stats;
+        let _ = write!(
+            s,
+            "\ntemplates learnt: {} (withdrawn {}, now known {})\ntemplate misses: {} (held {}, released {}, dropped {})\nsequence gaps: {}",
+            st.templates_learnt,
+            st.templates_withdrawn,
+            dec.cache.template_count(),
+            self.template_misses,
+            st.held,
+            st.released,
+            st.held_dropped,
+            self.sequence_gaps
+        );
+        if self.counter_samples + self.skipped_samples > 0 {
+            let _ = write!(
+                s,
+                "\nsflow counter samples: {}, non-IP flow samples: {}",
+                self.counter_samples, self.skipped_samples
+            );
+        }
+        eprintln!("{s}{extra}");
+    }
+}
+
+/// Options of one dump run.
+pub struct DumpArgs {
+    pub listen: Option<SocketAddr>,
+    pub pcap: Option<std::path::PathBuf>,
+    pub count: Option<u64>,
+    pub duration: Option<f64>,
+    pub port: Option<u16>,
+    pub output: Output,
+    pub format: Option<String>,
+}
+
+pub fn run(a: DumpArgs) -> Result<(), String> {
+    let format = a.format.as_deref().map(Format::parse).transpose()?;
+    let stdout = io::stdout();
+    let mut p = Printer::new(io::BufWriter::new(stdout.lock()), a.output, format);
+    let mut dec = Decoder::new(Limits::default());
+    let mut batch = Batch::default();
+    let mut sum = Summary::default();
+    let limit = a.count.unwrap_or(u64::MAX);
+    let mut handle = |dec: &mut Decoder,
+                      sum: &mut Summary,
+                      p: &mut Printer<_>,
+                      from: IpAddr,
+                      data: &[u8],
+                      now: u64|
+     -> io::Result<bool> {
+        match dec.decode(from, data, now, &mut batch) {
+            Ok(v) => {
+                sum.add(v, &batch);
+                for r in &batch.records {
+                    if sum_flows_done(sum, limit) {
+                        return Ok(true);
+                    }
+                    p.record(v, r)?;
+                    sum.printed += 1;
+                }
+            }
+            Err(e) => *sum.errors.entry(e.reason()).or_default() += 1,
+        }
+        Ok(sum_flows_done(sum, limit))
+    };
+    let io_err = |e: io::Error| format!("writing output: {e}");
+    if let Some(path) = &a.pcap {
+        let data = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+        let mut res = Ok(());
+        let mut done = false;
+        let skipped = pcap::for_each_udp(&data, |u| {
+            if done || res.is_err() || a.port.is_some_and(|port| port != u.dst_port) {
+                return;
+            }
+            match handle(&mut dec, &mut sum, &mut p, u.src, u.payload, u.ts_ms) {
+                Ok(d) => done = d,
+                Err(e) => res = Err(e),
+            }
+        })
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+        res.map_err(io_err)?;
+        p.flush().map_err(io_err)?;
+        sum.print(
+            &dec,
+            &format!("\ncapture: {} non-UDP frames skipped", skipped.non_udp),
+        );
+        return Ok(());
+    }
+    let Some(listen) = a.listen else {
+        return Err("dump needs --listen HOST:PORT or --pcap FILE".into());
+    };
+    let sock = UdpSocket::bind(listen).map_err(|e| format!("binding {listen}: {e}"))?;
+    eprintln!("listening on {listen}");
+    let start = Instant::now();
+    let deadline = a.duration.map(|s| start + Duration::from_secs_f64(s));
+    let mut buf = vec![0u8; 65536];
+    loop {
+        let wait = match deadline {
+            Some(d) => match d.checked_duration_since(Instant::now()) {
+                Some(w) if !w.is_zero() => w,
+                _ => break,
+            },
+            None => Duration::from_millis(500),
+        };
+        sock.set_read_timeout(Some(wait.min(Duration::from_millis(500))))
+            .map_err(|e| format!("socket: {e}"))?;
+        match sock.recv_from(&mut buf) {
+            Ok((n, from)) => {
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as u64);
+                if handle(&mut dec, &mut sum, &mut p, from.ip(), &buf[..n], now).map_err(io_err)? {
+                    break;
+                }
+                p.flush().map_err(io_err)?;
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => return Err(format!("receiving on {listen}: {e}")),
+        }
+    }
+    p.flush().map_err(io_err)?;
+    sum.print(&dec, "");
+    Ok(())
+}
+
+fn sum_flows_done(s: &Summary, limit: u64) -> bool {
+    s.printed >= limit
+}

@@ -1,0 +1,74 @@
+//! IP prefixes (`10.0.1.0/24`, `2001:db8::/32`, or a bare address as /32 or /128).
+
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Prefix {
+    pub addr: IpAddr,
+    pub len: u8,
+}
+
+impl Prefix {
+    fn max_len(a: IpAddr) -> u8 {
+        if a.is_ipv4() {
+            32
+        } else {
+            128
+        }
+    }
+
+    /// The address as a 128-bit number (IPv4 in the low 32 bits) and the host bits.
+    fn bits(&self) -> (u128, u32) {
+        match self.addr {
+            IpAddr::V4(a) => (u32::from(a) as u128, 32 - self.len as u32),
+            IpAddr::V6(a) => (u128::from(a), 128 - self.len as u32),
+        }
+    }
+
+    /// The `i`-th address of the prefix (wrapping within it).
+    pub fn nth(&self, i: u128) -> IpAddr {
+        let (n, host) = self.bits();
+        let span = if host >= 128 {
+            u128::MAX
+        } else {
+            (1u128 << host) - 1
+        };
+        let base = if host >= 128 { 0 } else { (n >> host) << host };
+        let v = base | (i & span);
+        match self.addr {
+            IpAddr::V4(_) => IpAddr::V4((v as u32).into()),
+            IpAddr::V6(_) => IpAddr::V6(v.into()),
+        }
+    }
+}
+
+impl FromStr for Prefix {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("{s:?} is not an IP address or CIDR prefix");
+        let (a, l) = match s.split_once('/') {
+            Some((a, l)) => (a, Some(l)),
+            None => (s, None),
+        };
+        let addr: IpAddr = a.trim().parse().map_err(|_| bad())?;
+        let max = Prefix::max_len(addr);
+        let len = match l {
+            Some(l) => l
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|&l| l <= max)
+                .ok_or_else(bad)?,
+            None => max,
+        };
+        Ok(Prefix { addr, len })
+    }
+}
+
+impl fmt::Display for Prefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.len)
+    }
+}
