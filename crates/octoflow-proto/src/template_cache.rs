@@ -199,6 +199,7 @@ impl TemplateCache {
         released: &mut Vec<Held>,
     ) -> Result<Arc<Template>, DecodeError> {
         let max = self.limits.max_templates_per_scope;
+        self.expire_held(now_ms);
         self.scope_mut(key)?;
         let Some(scope) = self.scopes.get_mut(&key) else {
             return Err(DecodeError::TooManyScopes);
