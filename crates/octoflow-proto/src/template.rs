@@ -74,7 +74,7 @@ pub struct TimeBase {
 }
 
 impl TimeBase {
-    fn from_uptime(&self, t: u32) -> u64 {
+    fn at_uptime(&self, t: u32) -> u64 {
         match (self.uptime_ms, self.system_init_ms) {
             // RFC 3954 §8: FIRST/LAST_SWITCHED are sysUptime at the flow's first/last packet.
             (Some(up), _) => self.export_ms.wrapping_sub(up.wrapping_sub(t) as u64),
@@ -287,8 +287,8 @@ impl Template {
                 BgpNextHopV4 => bgp_nh = Some(IpAddr::V4(Ipv4Addr::from(u32_at(v, 0)))),
                 SrcAs => out.src_as = uint(v) as u32,
                 DstAs => out.dst_as = uint(v) as u32,
-                FirstUptime => t.first = Some(tb.from_uptime(uint(v) as u32)),
-                LastUptime => t.last = Some(tb.from_uptime(uint(v) as u32)),
+                FirstUptime => t.first = Some(tb.at_uptime(uint(v) as u32)),
+                LastUptime => t.last = Some(tb.at_uptime(uint(v) as u32)),
                 FirstSecs => t.first = Some(uint(v) * 1000),
                 LastSecs => t.last = Some(uint(v) * 1000),
                 FirstMs => t.first = Some(uint(v)),

@@ -16,15 +16,27 @@ pub fn exporter() -> IpAddr {
 }
 
 pub fn encode_v9_or_ipfix(dialect: Dialect, recs: &[FlowRecord], seq: u32) -> Vec<u8> {
+    encode_message(dialect, recs, seq, true)
+}
+
+pub fn encode_message(dialect: Dialect, recs: &[FlowRecord], seq: u32, templates: bool) -> Vec<u8> {
     let mut buf = vec![0u8; 65535];
-    let h = MessageHeader { unix_ms: NOW_MS - NOW_MS % 1000, sys_uptime_ms: 3_600_000, sequence: seq, domain: 42 };
+    let h = MessageHeader {
+        unix_ms: NOW_MS - NOW_MS % 1000,
+        sys_uptime_ms: 3_600_000,
+        sequence: seq,
+        domain: 42,
+    };
     let mut w = MessageWriter::new(&mut buf, dialect, h).unwrap();
     let t4 = own_template(dialect, false);
     let t6 = own_template(dialect, true);
-    w.add_template(&t4).unwrap();
-    w.add_template(&t6).unwrap();
+    if templates {
+        w.add_template(&t4).unwrap();
+        w.add_template(&t6).unwrap();
+    }
     for r in recs {
-        w.add_record(if r.is_ipv4() { &t4 } else { &t6 }, r).unwrap();
+        w.add_record(if r.is_ipv4() { &t4 } else { &t6 }, r)
+            .unwrap();
     }
     let n = w.finish();
     buf.truncate(n);
@@ -33,7 +45,14 @@ pub fn encode_v9_or_ipfix(dialect: Dialect, recs: &[FlowRecord], seq: u32) -> Ve
 
 pub fn encode_v5(recs: &[FlowRecord], seq: u32) -> Vec<u8> {
     let mut buf = vec![0u8; 2000];
-    let h = V5Header { sys_uptime_ms: 3_600_000, unix_ms: NOW_MS, flow_sequence: seq, engine_type: 1, engine_id: 2, sampling_interval: 0 };
+    let h = V5Header {
+        sys_uptime_ms: 3_600_000,
+        unix_ms: NOW_MS,
+        flow_sequence: seq,
+        engine_type: 1,
+        engine_id: 2,
+        sampling_interval: 0,
+    };
     let mut w = V5Writer::new(&mut buf, h).unwrap();
     for r in recs {
         w.push(r).unwrap();
@@ -45,7 +64,13 @@ pub fn encode_v5(recs: &[FlowRecord], seq: u32) -> Vec<u8> {
 
 pub fn encode_sflow(recs: &[FlowRecord], seq: u32) -> Vec<u8> {
     let mut buf = vec![0u8; 65535];
-    let h = SflowHeader { agent: exporter(), sub_agent: 3, sequence: seq, uptime_ms: 5000, samples: 0 };
+    let h = SflowHeader {
+        agent: exporter(),
+        sub_agent: 3,
+        sequence: seq,
+        uptime_ms: 5000,
+        samples: 0,
+    };
     let mut w = DatagramWriter::new(&mut buf, &h).unwrap();
     for (i, r) in recs.iter().enumerate() {
         w.add_flow(r, i as u32 + 1, 7).unwrap();
@@ -69,7 +94,11 @@ pub fn decoder() -> Decoder {
 /// their capture times — a reader independent of the binary's.
 pub fn pcap_udp_payloads(path: &str) -> Vec<(u64, Vec<u8>)> {
     let d = std::fs::read(path).unwrap();
-    assert_eq!(&d[..4], &[0xd4, 0xc3, 0xb2, 0xa1], "{path}: little-endian pcap expected");
+    assert_eq!(
+        &d[..4],
+        &[0xd4, 0xc3, 0xb2, 0xa1],
+        "{path}: little-endian pcap expected"
+    );
     let link = u32::from_le_bytes(d[20..24].try_into().unwrap());
     assert_eq!(link, 1, "{path}: Ethernet link type expected");
     let mut p = 24;
@@ -92,7 +121,10 @@ pub fn pcap_udp_payloads(path: &str) -> Vec<(u64, Vec<u8>)> {
 }
 
 pub fn fixture(name: &str) -> String {
-    format!("{}/../../tests/fixtures/exports/{name}.pcap", env!("CARGO_MANIFEST_DIR"))
+    format!(
+        "{}/../../tests/fixtures/exports/{name}.pcap",
+        env!("CARGO_MANIFEST_DIR")
+    )
 }
 
 pub const FIXTURES: &[&str] = &[

@@ -10,14 +10,23 @@ use std::collections::BTreeMap;
 type Key = (String, String, u16, u16, u8);
 
 fn truth(v4_only: bool) -> BTreeMap<Key, (u64, u64)> {
-    let path = format!("{}/../../tests/fixtures/truth.csv", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../../tests/fixtures/truth.csv",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let mut m = BTreeMap::new();
     for l in std::fs::read_to_string(path).unwrap().lines().skip(1) {
         let f: Vec<&str> = l.split(',').collect();
         if v4_only && f[0].contains(':') {
             continue;
         }
-        let k = (f[0].into(), f[1].into(), f[2].parse().unwrap(), f[3].parse().unwrap(), f[4].parse().unwrap());
+        let k = (
+            f[0].into(),
+            f[1].into(),
+            f[2].parse().unwrap(),
+            f[3].parse().unwrap(),
+            f[4].parse().unwrap(),
+        );
         m.insert(k, (f[5].parse().unwrap(), f[6].parse().unwrap()));
     }
     m
@@ -28,10 +37,19 @@ fn decoded(name: &str) -> BTreeMap<Key, (u64, u64)> {
     let mut m: BTreeMap<Key, (u64, u64)> = BTreeMap::new();
     for (ts, d) in pcap_udp_payloads(&fixture(name)) {
         let mut b = octoflow_proto::Batch::default();
-        dec.decode("127.0.0.1".parse().unwrap(), &d, ts, &mut b).unwrap();
+        dec.decode("127.0.0.1".parse().unwrap(), &d, ts, &mut b)
+            .unwrap();
         assert_eq!(b.template_misses, 0, "{name}: template misses");
         for r in &b.records {
-            let e = m.entry((r.src_addr.to_string(), r.dst_addr.to_string(), r.src_port, r.dst_port, r.proto)).or_default();
+            let e = m
+                .entry((
+                    r.src_addr.to_string(),
+                    r.dst_addr.to_string(),
+                    r.src_port,
+                    r.dst_port,
+                    r.proto,
+                ))
+                .or_default();
             e.0 += r.packets;
             e.1 += r.bytes;
         }
@@ -40,7 +58,11 @@ fn decoded(name: &str) -> BTreeMap<Key, (u64, u64)> {
 }
 
 fn check(name: &str, v4_only: bool) {
-    assert_eq!(decoded(name), truth(v4_only), "{name} differs from the ground truth");
+    assert_eq!(
+        decoded(name),
+        truth(v4_only),
+        "{name} differs from the ground truth"
+    );
 }
 
 #[test]
@@ -73,7 +95,9 @@ fn pmacct_sfprobe_sflow_equals_truth() {
     // sfprobe never sends its last partial datagram at EOF; capture.sh appends a
     // filler flow (192.0.2.1 -> 192.0.2.2, 40 packets) so only filler samples are lost.
     let mut got = decoded("pmacct-sflow");
-    let filler = got.remove(&("192.0.2.1".into(), "192.0.2.2".into(), 9, 9, 17)).expect("filler flow");
+    let filler = got
+        .remove(&("192.0.2.1".into(), "192.0.2.2".into(), 9, 9, 17))
+        .expect("filler flow");
     assert!(filler.0 > 0 && filler.0 <= 40, "filler samples {filler:?}");
     assert_eq!(got, truth(false));
 }
@@ -84,7 +108,8 @@ fn sflow_samples_carry_sampling_rate_agent_and_vlan() {
     let mut vlans = 0;
     for (ts, d) in pcap_udp_payloads(&fixture("pmacct-sflow")) {
         let mut b = octoflow_proto::Batch::default();
-        dec.decode("127.0.0.1".parse().unwrap(), &d, ts, &mut b).unwrap();
+        dec.decode("127.0.0.1".parse().unwrap(), &d, ts, &mut b)
+            .unwrap();
         let h = b.sflow.unwrap();
         assert_eq!(h.agent.to_string(), "127.0.0.1");
         for r in &b.records {

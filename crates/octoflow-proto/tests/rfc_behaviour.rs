@@ -45,7 +45,21 @@ fn enterprise_template() -> Vec<u8> {
 }
 
 fn enterprise_record(varlen: &[u8]) -> Vec<u8> {
-    let mut r = vec![10, 0, 1, 1, 10, 0, 2, 2, 0xde, 0xad, 0xbe, 0xef, varlen.len() as u8];
+    let mut r = vec![
+        10,
+        0,
+        1,
+        1,
+        10,
+        0,
+        2,
+        2,
+        0xde,
+        0xad,
+        0xbe,
+        0xef,
+        varlen.len() as u8,
+    ];
     r.extend_from_slice(varlen);
     r.extend_from_slice(&1234u64.to_be_bytes());
     r
@@ -79,7 +93,11 @@ fn ipfix_data_before_template_is_held_then_decoded() {
     assert_eq!(b1.template_misses, 1);
     let m2 = ipfix_msg(1, 1, &[enterprise_template()]);
     let b2 = decode_all(&mut dec, &m2);
-    assert_eq!(b2.records.len(), 1, "held data decoded when its template arrives");
+    assert_eq!(
+        b2.records.len(),
+        1,
+        "held data decoded when its template arrives"
+    );
     assert!(b2.raw[0].held);
     assert_eq!(b2.bytes(&m2, b2.raw[0]), &enterprise_record(b"x")[..]);
     assert_eq!(dec.cache.stats.released, 1);
@@ -87,17 +105,33 @@ fn ipfix_data_before_template_is_held_then_decoded() {
 
 #[test]
 fn held_data_is_bounded_and_expires() {
-    let limits = Limits { max_held_per_scope: 2, max_held_age_ms: 1000, ..Limits::default() };
+    let limits = Limits {
+        max_held_per_scope: 2,
+        max_held_age_ms: 1000,
+        ..Limits::default()
+    };
     let mut dec = Decoder::new(limits);
     let data = set(300, &enterprise_record(b"x"));
     let mut b = Batch::default();
     for i in 0..5 {
-        dec.decode(exporter(), &ipfix_msg(i, 1, std::slice::from_ref(&data)), NOW_MS, &mut b).unwrap();
+        dec.decode(
+            exporter(),
+            &ipfix_msg(i, 1, std::slice::from_ref(&data)),
+            NOW_MS,
+            &mut b,
+        )
+        .unwrap();
     }
     assert_eq!(dec.cache.stats.held, 5);
     assert_eq!(dec.cache.stats.held_dropped, 3);
     // Two seconds later the held sets are too old to release.
-    dec.decode(exporter(), &ipfix_msg(9, 1, &[enterprise_template()]), NOW_MS + 2000, &mut b).unwrap();
+    dec.decode(
+        exporter(),
+        &ipfix_msg(9, 1, &[enterprise_template()]),
+        NOW_MS + 2000,
+        &mut b,
+    )
+    .unwrap();
     assert_eq!(b.records.len(), 0);
     assert_eq!(dec.cache.stats.held_dropped, 5);
 }
@@ -125,7 +159,13 @@ fn templates_are_scoped_per_exporter_and_domain() {
     assert_eq!(b.template_misses, 1);
     // Other exporter, same domain: unknown too.
     let mut b = Batch::default();
-    dec.decode("192.0.2.99".parse().unwrap(), &ipfix_msg(0, 1, std::slice::from_ref(&data)), NOW_MS, &mut b).unwrap();
+    dec.decode(
+        "192.0.2.99".parse().unwrap(),
+        &ipfix_msg(0, 1, std::slice::from_ref(&data)),
+        NOW_MS,
+        &mut b,
+    )
+    .unwrap();
     assert_eq!(b.template_misses, 1);
     let b = decode_all(&mut dec, &ipfix_msg(0, 1, &[data]));
     assert_eq!(b.records.len(), 1);
@@ -133,28 +173,49 @@ fn templates_are_scoped_per_exporter_and_domain() {
 
 #[test]
 fn v9_options_data_sampling_reaches_records() {
-    use octoflow_proto::message::{own_sampling_template, own_template, sampling_record, MessageHeader, MessageWriter};
+    use octoflow_proto::message::{
+        own_sampling_template, own_template, sampling_record, MessageHeader, MessageWriter,
+    };
     for dialect in [Dialect::V9, Dialect::Ipfix] {
         let mut buf = vec![0u8; 1500];
-        let mut w = MessageWriter::new(&mut buf, dialect, MessageHeader { unix_ms: NOW_MS, ..Default::default() }).unwrap();
+        let mut w = MessageWriter::new(
+            &mut buf,
+            dialect,
+            MessageHeader {
+                unix_ms: NOW_MS,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         let st = own_sampling_template(dialect);
         let t = own_template(dialect, false);
         w.add_template(&st).unwrap();
         w.add_template(&t).unwrap();
         w.add_raw(st.id, &sampling_record(512, false)).unwrap();
-        let r = FlowRecord { src_addr: "10.0.0.1".parse().unwrap(), dst_addr: "10.0.0.2".parse().unwrap(), ..FlowRecord::default() };
+        let r = FlowRecord {
+            src_addr: "10.0.0.1".parse().unwrap(),
+            dst_addr: "10.0.0.2".parse().unwrap(),
+            ..FlowRecord::default()
+        };
         w.add_record(&t, &r).unwrap();
         let n = w.finish();
         let b = decode_all(&mut decoder(), &buf[..n]);
         assert_eq!(b.options.len(), 1, "{dialect:?}");
-        assert_eq!(b.records[0].sampling_interval, 512, "{dialect:?}: sampling from options data");
+        assert_eq!(
+            b.records[0].sampling_interval, 512,
+            "{dialect:?}: sampling from options data"
+        );
         assert_eq!(b.templates.len(), 2);
     }
 }
 
 #[test]
 fn sequence_gaps_count_lost_units_per_version() {
-    let r = FlowRecord { src_addr: "10.0.0.1".parse().unwrap(), dst_addr: "10.0.0.2".parse().unwrap(), ..FlowRecord::default() };
+    let r = FlowRecord {
+        src_addr: "10.0.0.1".parse().unwrap(),
+        dst_addr: "10.0.0.2".parse().unwrap(),
+        ..FlowRecord::default()
+    };
     let recs = vec![r; 10];
     // v5 counts flows, v9 packets, IPFIX data records, sFlow datagrams.
     let mut dec = decoder();
@@ -162,14 +223,32 @@ fn sequence_gaps_count_lost_units_per_version() {
     assert_eq!(decode_all(&mut dec, &encode_v5(&recs, 10)).sequence_gap, 0);
     assert_eq!(decode_all(&mut dec, &encode_v5(&recs, 50)).sequence_gap, 30);
     decode_all(&mut dec, &encode_v9_or_ipfix(Dialect::V9, &recs, 0));
-    assert_eq!(decode_all(&mut dec, &encode_v9_or_ipfix(Dialect::V9, &recs, 1)).sequence_gap, 0);
-    assert_eq!(decode_all(&mut dec, &encode_v9_or_ipfix(Dialect::V9, &recs, 5)).sequence_gap, 3);
+    assert_eq!(
+        decode_all(&mut dec, &encode_v9_or_ipfix(Dialect::V9, &recs, 1)).sequence_gap,
+        0
+    );
+    assert_eq!(
+        decode_all(&mut dec, &encode_v9_or_ipfix(Dialect::V9, &recs, 5)).sequence_gap,
+        3
+    );
     decode_all(&mut dec, &encode_v9_or_ipfix(Dialect::Ipfix, &recs, 0));
-    assert_eq!(decode_all(&mut dec, &encode_v9_or_ipfix(Dialect::Ipfix, &recs, 10)).sequence_gap, 0);
-    assert_eq!(decode_all(&mut dec, &encode_v9_or_ipfix(Dialect::Ipfix, &recs, 25)).sequence_gap, 5);
+    assert_eq!(
+        decode_all(&mut dec, &encode_v9_or_ipfix(Dialect::Ipfix, &recs, 10)).sequence_gap,
+        0
+    );
+    assert_eq!(
+        decode_all(&mut dec, &encode_v9_or_ipfix(Dialect::Ipfix, &recs, 25)).sequence_gap,
+        5
+    );
     decode_all(&mut dec, &encode_sflow(&recs, 1));
-    assert_eq!(decode_all(&mut dec, &encode_sflow(&recs, 2)).sequence_gap, 0);
-    assert_eq!(decode_all(&mut dec, &encode_sflow(&recs, 4)).sequence_gap, 1);
+    assert_eq!(
+        decode_all(&mut dec, &encode_sflow(&recs, 2)).sequence_gap,
+        0
+    );
+    assert_eq!(
+        decode_all(&mut dec, &encode_sflow(&recs, 4)).sequence_gap,
+        1
+    );
 }
 
 #[test]
@@ -183,8 +262,15 @@ fn template_cache_survives_a_restart() {
     assert_eq!(restored.template_count(), 3);
     assert_eq!(restored.save(), saved);
     let mut dec2 = Decoder::with_cache(restored);
-    let b = decode_all(&mut dec2, &ipfix_msg(1, 1, &[set(300, &enterprise_record(b"y"))]));
-    assert_eq!(b.records.len(), 1, "data decodes with the restored template");
+    let b = decode_all(
+        &mut dec2,
+        &ipfix_msg(1, 1, &[set(300, &enterprise_record(b"y"))]),
+    );
+    assert_eq!(
+        b.records.len(),
+        1,
+        "data decodes with the restored template"
+    );
 }
 
 #[test]
@@ -230,7 +316,11 @@ fn malformed_input_gives_typed_errors() {
     m[2..4].copy_from_slice(&100u16.to_be_bytes());
     assert_eq!(err(&m).reason(), "bad_message_length");
     // v5 claiming 30 records with room for 1.
-    let r = FlowRecord { src_addr: "10.0.0.1".parse().unwrap(), dst_addr: "10.0.0.2".parse().unwrap(), ..FlowRecord::default() };
+    let r = FlowRecord {
+        src_addr: "10.0.0.1".parse().unwrap(),
+        dst_addr: "10.0.0.2".parse().unwrap(),
+        ..FlowRecord::default()
+    };
     let mut v5 = encode_v5(&[r], 0);
     v5[3] = 30;
     assert_eq!(err(&v5).reason(), "bad_record_count");
@@ -246,7 +336,11 @@ fn malformed_input_gives_typed_errors() {
 #[test]
 fn a_bad_datagram_yields_no_records_and_later_ones_decode() {
     let mut dec = decoder();
-    let r = FlowRecord { src_addr: "10.0.0.1".parse().unwrap(), dst_addr: "10.0.0.2".parse().unwrap(), ..FlowRecord::default() };
+    let r = FlowRecord {
+        src_addr: "10.0.0.1".parse().unwrap(),
+        dst_addr: "10.0.0.2".parse().unwrap(),
+        ..FlowRecord::default()
+    };
     let good = encode_v9_or_ipfix(Dialect::V9, &[r; 3], 0);
     let mut bad = good.clone();
     bad.extend_from_slice(&[1, 0, 0, 200]); // a data flowset running past the end

@@ -12,9 +12,13 @@ use proptest::prelude::*;
 
 fn addr(v6: bool) -> impl Strategy<Value = IpAddr> {
     if v6 {
-        any::<u128>().prop_map(|x| IpAddr::V6(Ipv6Addr::from(x | (1u128 << 127)))).boxed()
+        any::<u128>()
+            .prop_map(|x| IpAddr::V6(Ipv6Addr::from(x | (1u128 << 127))))
+            .boxed()
     } else {
-        any::<u32>().prop_map(|x| IpAddr::V4(Ipv4Addr::from(x | 1 << 24))).boxed()
+        any::<u32>()
+            .prop_map(|x| IpAddr::V4(Ipv4Addr::from(x | 1 << 24)))
+            .boxed()
     }
 }
 
@@ -107,7 +111,11 @@ proptest! {
 fn v5_refuses_ipv6_as_unconvertible() {
     let mut buf = [0u8; 1500];
     let mut w = V5Writer::new(&mut buf, Default::default()).unwrap();
-    let r = FlowRecord { src_addr: "2001:db8::1".parse().unwrap(), dst_addr: "2001:db8::2".parse().unwrap(), ..FlowRecord::default() };
+    let r = FlowRecord {
+        src_addr: "2001:db8::1".parse().unwrap(),
+        dst_addr: "2001:db8::2".parse().unwrap(),
+        ..FlowRecord::default()
+    };
     assert!(matches!(w.push(&r), Err(EncodeError::Unconvertible(_))));
     assert_eq!(w.count(), 0);
 }
@@ -116,7 +124,11 @@ fn v5_refuses_ipv6_as_unconvertible() {
 fn v5_message_holds_at_most_30_records() {
     let mut buf = [0u8; 4000];
     let mut w = V5Writer::new(&mut buf, Default::default()).unwrap();
-    let r = FlowRecord { src_addr: "10.0.0.1".parse().unwrap(), dst_addr: "10.0.0.2".parse().unwrap(), ..FlowRecord::default() };
+    let r = FlowRecord {
+        src_addr: "10.0.0.1".parse().unwrap(),
+        dst_addr: "10.0.0.2".parse().unwrap(),
+        ..FlowRecord::default()
+    };
     for _ in 0..30 {
         w.push(&r).unwrap();
     }
@@ -130,7 +142,11 @@ fn message_writer_respects_the_size_limit() {
     let mut buf = [0u8; 512];
     let mut w = MessageWriter::new(&mut buf, Dialect::Ipfix, MessageHeader::default()).unwrap();
     w.add_template(&t).unwrap();
-    let r = FlowRecord { src_addr: "10.0.0.1".parse().unwrap(), dst_addr: "10.0.0.2".parse().unwrap(), ..FlowRecord::default() };
+    let r = FlowRecord {
+        src_addr: "10.0.0.1".parse().unwrap(),
+        dst_addr: "10.0.0.2".parse().unwrap(),
+        ..FlowRecord::default()
+    };
     let mut n = 0;
     while w.add_record(&t, &r).is_ok() {
         n += 1;

@@ -232,9 +232,12 @@ pub fn run(a: GenArgs) -> Result<Sent, String> {
                     sequence: seq as u32,
                     domain: 0,
                 };
-                let mut w =
-                    MessageWriter::new(&mut buf[..1400.max(64 * a.records + 400)], dialect, h)
-                        .map_err(|e| e.to_string())?;
+                let mut w = MessageWriter::new(
+                    &mut buf[..(120 * a.records + 400).clamp(1400, 65507)],
+                    dialect,
+                    h,
+                )
+                .map_err(|e| e.to_string())?;
                 if a.template_every > 0 && sent.datagrams % a.template_every == 0 {
                     w.add_template(&t4).map_err(|e| e.to_string())?;
                     w.add_template(&t6).map_err(|e| e.to_string())?;

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian 12 machine: installs the real peers the
+# tests use (nfdump/nfcapd, sfcapd, tshark/dumpcap) when missing, then runs
+# rustfmt, clippy and every test. Tests start their peers themselves and kill them by PID.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v nfcapd  >/dev/null || missing+=(nfdump)
+command -v sfcapd  >/dev/null || missing+=(nfdump-sflow)
+command -v tshark  >/dev/null || missing+=(tshark)
+command -v dumpcap >/dev/null || missing+=(tshark)
+command -v ss      >/dev/null || missing+=(iproute2)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  SUDO=; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -q -- -D warnings
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast
+else
+  cargo test --workspace --no-fail-fast
+fi
