@@ -166,6 +166,22 @@ impl<'a> V5Writer<'a> {
         Ok(())
     }
 
+    /// Append a 48-byte record copied from another v5 datagram, byte for byte (its
+    /// times stay relative to that datagram's sysUptime: give this writer the same
+    /// header times).
+    pub fn push_raw(&mut self, rec: &[u8]) -> Result<(), EncodeError> {
+        if rec.len() != RECORD_LEN {
+            return Err(EncodeError::Unconvertible("a v5 record is 48 bytes"));
+        }
+        if self.count == MAX_RECORDS {
+            return Err(EncodeError::MessageFull);
+        }
+        self.w.room(RECORD_LEN)?;
+        self.w.put(rec)?;
+        self.count += 1;
+        Ok(())
+    }
+
     /// Write the header; returns the datagram length.
     pub fn finish(self) -> usize {
         let h = self.h;

@@ -1,9 +1,17 @@
 //! `octoflow`: the command-line entry point.
 
+mod collector;
+mod config;
 mod dump;
+mod exporter;
+mod filter;
 mod gen;
+mod http;
+mod metrics;
 mod pcap;
 mod prefix;
+mod server;
+mod util;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -22,8 +30,26 @@ struct Cli {
     cmd: Cmd,
 }
 
+/// `--config-file F` (also the original `--config_file F`).
+#[derive(clap::Args)]
+struct ConfigArg {
+    /// The octoflow YAML configuration.
+    #[arg(long = "config-file", alias = "config_file", value_name = "FILE", default_value = config::DEFAULT_PATH)]
+    config_file: PathBuf,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
+    /// Run the flow router in the foreground: collectors, tenant filters, exporters.
+    Server {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Validate a configuration and print its topology (exit 0 when it loads).
+    Check {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
     /// Decode export traffic (live or from a capture) and print the flows.
     Dump {
         /// Listen for export datagrams on HOST:PORT (UDP).
@@ -83,9 +109,33 @@ enum Cmd {
     },
 }
 
+fn init_logging(level: tracing::Level) {
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.cmd {
+        Cmd::Server { config } => config::Config::load(&config.config_file)
+            .map_err(|e| e.to_string())
+            .and_then(|c| {
+                init_logging(c.supervisor.loglevel);
+                server::run(c)
+            }),
+        Cmd::Check { config } => config::Config::load(&config.config_file)
+            .map_err(|e| e.to_string())
+            .map(|c| {
+                print!("{}", c.describe());
+                for w in &c.warnings {
+                    println!("warning: {w}");
+                }
+                println!("{}: OK", c.path.display());
+            }),
         Cmd::Dump {
             listen,
             pcap,

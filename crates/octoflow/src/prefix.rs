@@ -27,6 +27,19 @@ impl Prefix {
         }
     }
 
+    /// The prefix with its host bits cleared (`10.0.1.77/24` → `10.0.1.0/24`).
+    pub fn network(&self) -> Prefix {
+        Prefix {
+            addr: self.nth(0),
+            len: self.len,
+        }
+    }
+
+    /// True for a single address (/32 or /128).
+    pub fn is_host(&self) -> bool {
+        self.len == Prefix::max_len(self.addr)
+    }
+
     /// The `i`-th address of the prefix (wrapping within it).
     pub fn nth(&self, i: u128) -> IpAddr {
         let (n, host) = self.bits();

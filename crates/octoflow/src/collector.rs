@@ -1,0 +1,154 @@
+//! A collector: one UDP socket, one thread. It receives export datagrams, keeps
+//! only the versions it accepts, decodes them with its own template cache, and hands
+//! each decoded datagram to its exporters' queues — never waiting for one: a full
+//! queue drops that datagram for that exporter alone, counted there.
+
+use std::net::UdpSocket;
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use octoflow_proto::{Batch, Decoder, Version};
+
+use crate::config::Collector;
+use crate::metrics::{CollectorMetrics, ExporterMetrics};
+use crate::util::{now_ms, RateLimit};
+
+/// One decoded datagram, shared by every exporter the collector feeds.
+#[derive(Debug)]
+pub struct Received {
+    pub datagram: Vec<u8>,
+    pub batch: Batch,
+}
+
+/// An exporter's queue as a collector sees it.
+pub struct Feed {
+    pub tx: SyncSender<Arc<Received>>,
+    pub metrics: Arc<ExporterMetrics>,
+}
+
+/// Bind the collector's socket with a large receive buffer. The error names the
+/// collector and the address, and says what to check.
+pub fn bind(c: &Collector) -> Result<UdpSocket, String> {
+    let sock = UdpSocket::bind(c.listen).map_err(|e| {
+        format!(
+            "collector {:?}: cannot listen on udp {}: {e} (is another process using the port, or is the address not on this host?)",
+            c.id, c.listen
+        )
+    })?;
+    // Best effort: the kernel caps it at net.core.rmem_max (README "Performance").
+    let _ = nix::sys::socket::setsockopt(
+        &sock.as_fd(),
+        nix::sys::socket::sockopt::RcvBuf,
+        &c.receive_buffer,
+    );
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .map_err(|e| format!("collector {:?}: {e}", c.id))?;
+    Ok(sock)
+}
+
+/// Save the template cache atomically (write a temporary file, then rename).
+pub fn save_cache(path: &PathBuf, dec: &Decoder) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, dec.cache.save())?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Run until `stop` is set; returns the decoder so its cache can be saved.
+pub fn run(
+    c: Collector,
+    sock: UdpSocket,
+    mut decoder: Decoder,
+    feeds: Vec<Feed>,
+    m: Arc<CollectorMetrics>,
+    stop: Arc<AtomicBool>,
+    cache_file: Option<PathBuf>,
+) -> Decoder {
+    let mut buf = vec![0u8; 65536];
+    let mut errors_log = RateLimit::new(Duration::from_secs(60));
+    let mut version_log = RateLimit::new(Duration::from_secs(60));
+    let mut last_tick = Instant::now();
+    let mut last_save = Instant::now();
+    tracing::info!(collector = %c.id, listen = %c.listen, accepts = %c.versions, "collector running");
+    while !stop.load(Relaxed) {
+        if last_tick.elapsed() >= Duration::from_secs(1) {
+            last_tick = Instant::now();
+            decoder.cache.expire_held(now_ms());
+            if let Some(f) = &cache_file {
+                if last_save.elapsed() >= Duration::from_secs(60) {
+                    last_save = Instant::now();
+                    if let Err(e) = save_cache(f, &decoder) {
+                        tracing::warn!(collector = %c.id, file = %f.display(), "cannot save the template cache: {e}");
+                    }
+                }
+            }
+        }
+        let (n, from) = match sock.recv_from(&mut buf) {
+            Ok(x) => x,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue
+            }
+            Err(e) => {
+                m.receive_errors.fetch_add(1, Relaxed);
+                if errors_log.ready() {
+                    tracing::warn!(collector = %c.id, "receive error: {e}");
+                }
+                continue;
+            }
+        };
+        let d = &buf[..n];
+        m.datagrams.fetch_add(1, Relaxed);
+        m.bytes.fetch_add(n as u64, Relaxed);
+        match Version::detect(d) {
+            Ok(v) if !c.versions.contains(v) => {
+                m.rejected_version.fetch_add(1, Relaxed);
+                if version_log.ready() {
+                    tracing::warn!(collector = %c.id, from = %from, "dropping {} datagrams: this collector accepts {} (nf_version)", crate::config::version_label(v), c.versions);
+                }
+                continue;
+            }
+            _ => {}
+        }
+        let mut r = Received {
+            datagram: d.to_vec(),
+            batch: Batch::default(),
+        };
+        let exporter = crate::util::unmap(from.ip());
+        if let Err(e) = decoder.decode(exporter, d, now_ms(), &mut r.batch) {
+            m.decode_error(&e);
+            if errors_log.ready() {
+                tracing::warn!(collector = %c.id, from = %from, reason = e.reason(), "malformed datagram skipped: {e}");
+            }
+            continue;
+        }
+        let flows = r.batch.records.len() as u64;
+        m.flows.fetch_add(flows, Relaxed);
+        m.template_misses
+            .fetch_add(r.batch.template_misses as u64, Relaxed);
+        m.templates_learnt
+            .fetch_add(r.batch.templates.len() as u64, Relaxed);
+        let device = r.batch.sflow.map(|h| h.agent).unwrap_or(exporter);
+        m.device(device, flows, r.batch.sequence_gap);
+        let r = Arc::new(r);
+        for f in &feeds {
+            match f.tx.try_send(r.clone()) {
+                Ok(()) => {}
+                Err(TrySendError::Full(_)) => {
+                    f.metrics.queue_drops.fetch_add(1, Relaxed);
+                    f.metrics.queue_drop_flows.fetch_add(flows, Relaxed);
+                }
+                Err(TrySendError::Disconnected(_)) => {}
+            }
+        }
+    }
+    tracing::info!(collector = %c.id, "collector stopped");
+    decoder
+}

@@ -1,0 +1,668 @@
+//! What one exporter makes of each received datagram: the tenant's flows, in the
+//! receiver's version, with the receiver's own sequence numbers and templates.
+//!
+//! This is sans-IO like the codec: [`Encoder::encode`] takes a decoded datagram and
+//! the time, and appends ready-to-send datagrams to an [`Out`]. The exporter thread
+//! only moves bytes. One input datagram gives zero or more output datagrams; nothing
+//! waits for a later input (no flush timer, no added latency).
+//!
+//! Paths (DESIGN.md "Protocol fidelity rules"):
+//! - same version, no filter, options/counters forwarded: the datagram unchanged;
+//! - v9→v9, IPFIX→IPFIX: the exporter's templates and the matching records byte for
+//!   byte, in new messages that keep the original export time and sysUptime (record
+//!   times stay right) under the receiver's own sequence numbers;
+//! - v5→v5: matching 48-byte records copied under the original header times;
+//! - sFlow→sFlow: matching flow samples copied whole, agent and sub-agent kept;
+//! - anything else: canonical records re-encoded with octoflow's templates
+//!   (v9/IPFIX) or as v5 (IPv6 flows counted as unconvertible).
+//!
+//! Each (exporting device, version, source id / observation domain) is one output
+//! *stream* with its own sequence number and template schedule. Its domain is kept
+//! unless two devices use the same one, in which case the later gets a free number,
+//! so the receiver never mixes two routers' templates.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use octoflow_proto::message::{sampling_record, OWN_SAMPLING_TEMPLATE_ID};
+use octoflow_proto::netflow_v5::{V5Header, V5Writer};
+use octoflow_proto::sflow::{DatagramWriter, SflowHeader};
+use octoflow_proto::{
+    own_sampling_template, own_template, Batch, Dialect, EncodeError, FlowRecord, MessageHeader,
+    MessageWriter, ScopeKey, Template, Version,
+};
+
+use crate::filter::Filter;
+
+/// What an exporter's encoder needs from its configuration.
+#[derive(Debug, Clone)]
+pub struct EncoderConfig {
+    pub version: Version,
+    pub filter: Arc<Filter>,
+    /// Largest datagram (message) to build.
+    pub max_datagram: usize,
+    pub refresh_ms: u64,
+    pub refresh_packets: u32,
+    /// Multiply counters by the sampling interval and announce 1-in-1.
+    pub sampling_scaling: bool,
+    pub forward_counters: bool,
+    pub forward_options: bool,
+}
+
+/// Datagrams ready to send, back to back in one buffer.
+#[derive(Debug, Default)]
+pub struct Out {
+    pub buf: Vec<u8>,
+    pub datagrams: Vec<(usize, usize)>,
+}
+
+impl Out {
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.datagrams.clear();
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        self.datagrams.iter().map(|&(s, n)| &self.buf[s..s + n])
+    }
+
+    fn begin(&mut self, max: usize) -> usize {
+        let start = self.buf.len();
+        self.buf.resize(start + max, 0);
+        start
+    }
+
+    fn commit(&mut self, start: usize, len: usize) {
+        self.buf.truncate(start + len);
+        self.datagrams.push((start, len));
+    }
+
+    fn abort(&mut self, start: usize) {
+        self.buf.truncate(start);
+    }
+}
+
+/// Counts from one [`Encoder::encode`] call (added to the exporter's metrics).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct EncodeStats {
+    /// Flow records that passed the tenant filter.
+    pub matched: u64,
+    /// Flow records written into output datagrams.
+    pub sent: u64,
+    /// Matching flows that the output version cannot express (IPv6 → v5).
+    pub unconvertible: u64,
+    /// Items larger than an empty datagram (cannot be sent at this MTU).
+    pub too_large: u64,
+}
+
+#[derive(Debug)]
+struct Stream {
+    out_domain: u32,
+    /// The output domain is the input's: whole datagrams may pass unchanged.
+    identity: bool,
+    sequence: u32,
+    templates_ms: Option<u64>,
+    since_templates: u32,
+    /// Foreign templates this receiver has (same-version paths).
+    sent: HashMap<u16, Arc<Template>>,
+    /// The sampling interval last announced in options data (conversions).
+    sampling: u32,
+}
+
+/// The per-exporter encoding state.
+pub struct Encoder {
+    cfg: EncoderConfig,
+    streams: HashMap<ScopeKey, Stream>,
+    used_domains: HashSet<u32>,
+    started_ms: u64,
+    own: Option<[Arc<Template>; 3]>,
+}
+
+enum Item<'b> {
+    Template(&'b Template),
+    Raw(u16, &'b [u8]),
+    Own(&'b Template, FlowRecord),
+    /// octoflow's sampling options data record.
+    Sampling([u8; 9]),
+}
+
+enum V5Item<'b> {
+    Raw(&'b [u8], u32),
+    Rec(FlowRecord),
+}
+
+impl Encoder {
+    pub fn new(cfg: EncoderConfig, now_ms: u64) -> Encoder {
+        let own = match cfg.version {
+            Version::V9 => Some(Dialect::V9),
+            Version::Ipfix => Some(Dialect::Ipfix),
+            _ => None,
+        }
+        .map(|d| {
+            [
+                Arc::new(own_template(d, false)),
+                Arc::new(own_template(d, true)),
+                Arc::new(own_sampling_template(d)),
+            ]
+        });
+        Encoder {
+            cfg,
+            streams: HashMap::new(),
+            used_domains: HashSet::new(),
+            started_ms: now_ms,
+            own,
+        }
+    }
+
+    /// Forget every receiver-side state (a new TCP connection starts a new session:
+    /// templates must be sent again).
+    pub fn reset_templates(&mut self) {
+        for s in self.streams.values_mut() {
+            s.templates_ms = None;
+            s.sent.clear();
+            s.sampling = 0;
+        }
+    }
+
+    fn stream_key(batch: &Batch) -> ScopeKey {
+        match (batch.version, &batch.sflow) {
+            (Version::Sflow, Some(h)) => ScopeKey {
+                exporter: h.agent,
+                version: 0x105,
+                domain: h.sub_agent,
+            },
+            (v, _) => ScopeKey {
+                exporter: batch.exporter,
+                version: match v {
+                    Version::V5 => 5,
+                    Version::V9 => 9,
+                    Version::Ipfix => 10,
+                    Version::Sflow => 0x105,
+                },
+                domain: batch.domain,
+            },
+        }
+    }
+
+    fn stream(&mut self, key: ScopeKey) -> &mut Stream {
+        let used = &mut self.used_domains;
+        self.streams.entry(key).or_insert_with(|| {
+            let out_domain = if used.insert(key.domain) {
+                key.domain
+            } else {
+                let d = (1..).find(|d| !used.contains(d)).unwrap_or(0);
+                used.insert(d);
+                d
+            };
+            Stream {
+                out_domain,
+                identity: out_domain == key.domain,
+                sequence: 0,
+                templates_ms: None,
+                since_templates: 0,
+                sent: HashMap::new(),
+                sampling: 0,
+            }
+        })
+    }
+
+    /// Encode the tenant's part of one decoded datagram into `out`.
+    pub fn encode(
+        &mut self,
+        datagram: &[u8],
+        batch: &Batch,
+        now_ms: u64,
+        out: &mut Out,
+    ) -> EncodeStats {
+        let mut st = EncodeStats::default();
+        let vin = batch.version;
+        let vout = self.cfg.version;
+        let unfiltered = self.cfg.filter.is_empty();
+        let key = Encoder::stream_key(batch);
+        let whole_ok = vin == vout
+            && unfiltered
+            && self.cfg.forward_options
+            && (vin != Version::Sflow || self.cfg.forward_counters)
+            && datagram.len() <= self.cfg.max_datagram.max(65507);
+        let stream = self.stream(key);
+        if whole_ok && stream.identity {
+            let n = batch.records.len() as u64;
+            st.matched = n;
+            st.sent = n;
+            let s = out.begin(datagram.len());
+            out.buf[s..].copy_from_slice(datagram);
+            out.commit(s, datagram.len());
+            return st;
+        }
+        let filter = self.cfg.filter.clone();
+        match (vin, vout) {
+            (Version::V9, Version::V9) | (Version::Ipfix, Version::Ipfix) => {
+                self.same_version(datagram, batch, key, &filter, now_ms, out, &mut st)
+            }
+            (_, Version::V9) | (_, Version::Ipfix) => {
+                self.convert(batch, key, &filter, now_ms, out, &mut st)
+            }
+            (_, Version::V5) => self.as_v5(datagram, batch, key, &filter, now_ms, out, &mut st),
+            (Version::Sflow, Version::Sflow) => {
+                self.sflow(datagram, batch, key, &filter, out, &mut st)
+            }
+            // Refused by the configuration (sFlow is only made from sFlow).
+            (_, Version::Sflow) => {}
+        }
+        st
+    }
+
+    fn templates_due(&self, s: &Stream, now_ms: u64) -> bool {
+        match s.templates_ms {
+            None => true,
+            Some(t) => {
+                now_ms.saturating_sub(t) >= self.cfg.refresh_ms
+                    || s.since_templates >= self.cfg.refresh_packets
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn same_version(
+        &mut self,
+        datagram: &[u8],
+        batch: &Batch,
+        key: ScopeKey,
+        filter: &Filter,
+        now_ms: u64,
+        out: &mut Out,
+        st: &mut EncodeStats,
+    ) {
+        let fwd_opts = self.cfg.forward_options;
+        let due = {
+            let s = &self.streams[&key];
+            self.templates_due(s, now_ms)
+        };
+        let s = self.streams.get_mut(&key).expect("stream exists");
+        for id in &batch.withdrawn {
+            s.sent.remove(id);
+        }
+        // The schedule's refresh: everything this receiver has been given.
+        let refresh: Vec<Arc<Template>> = if due {
+            s.sent
+                .values()
+                .filter(|t| fwd_opts || !t.is_options())
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut items: Vec<Item<'_>> = Vec::with_capacity(batch.records.len() + 8);
+        items.extend(refresh.iter().map(|t| Item::Template(t)));
+        let mut sent_templates = !items.is_empty();
+        // Templates the router sent now (its own refresh, or a change).
+        for t in &batch.templates {
+            if !fwd_opts && t.is_options() {
+                continue;
+            }
+            let known = s.sent.get(&t.id).is_some_and(|x| **x == **t);
+            if !known || !due {
+                items.push(Item::Template(t));
+                sent_templates = true;
+            }
+            s.sent.insert(t.id, t.clone());
+        }
+        let mut options = 0u64;
+        if fwd_opts {
+            for o in &batch.options {
+                options += 1;
+                if s.sent
+                    .get(&o.template.id)
+                    .is_none_or(|x| **x != *o.template)
+                {
+                    s.sent.insert(o.template.id, o.template.clone());
+                    items.push(Item::Template(&o.template));
+                    sent_templates = true;
+                }
+                items.push(Item::Raw(o.template.id, batch.bytes(datagram, o.raw)));
+            }
+        }
+        let mut data = 0u64;
+        for set in batch.sets.iter().filter(|x| !x.options) {
+            let mut announced = false;
+            for i in set.first..set.first + set.count {
+                let r = &batch.records[i];
+                if !filter.flow(r) {
+                    continue;
+                }
+                if !announced {
+                    if s.sent
+                        .get(&set.template.id)
+                        .is_none_or(|x| **x != *set.template)
+                    {
+                        s.sent.insert(set.template.id, set.template.clone());
+                        items.push(Item::Template(&set.template));
+                        sent_templates = true;
+                    }
+                    announced = true;
+                }
+                items.push(Item::Raw(
+                    set.template.id,
+                    batch.bytes(datagram, batch.raw[i]),
+                ));
+                data += 1;
+            }
+        }
+        st.matched += data;
+        if data == 0 && !sent_templates && (batch.options.is_empty() || !fwd_opts) {
+            return;
+        }
+        let dialect = if batch.version == Version::V9 {
+            Dialect::V9
+        } else {
+            Dialect::Ipfix
+        };
+        let h = MessageHeader {
+            unix_ms: batch.export_ms,
+            sys_uptime_ms: batch.uptime_ms,
+            sequence: s.sequence,
+            domain: s.out_domain,
+        };
+        let (seq, n, written) = pack(out, self.cfg.max_datagram, dialect, h, &items, st);
+        // Options data records count in IPFIX sequence numbers but are not flows.
+        st.sent += written.saturating_sub(options);
+        s.sequence = seq;
+        if due {
+            s.templates_ms = Some(now_ms);
+            s.since_templates = 0;
+        }
+        s.since_templates = s.since_templates.saturating_add(n);
+    }
+
+    fn convert(
+        &mut self,
+        batch: &Batch,
+        key: ScopeKey,
+        filter: &Filter,
+        now_ms: u64,
+        out: &mut Out,
+        st: &mut EncodeStats,
+    ) {
+        let Some(own) = self.own.clone() else { return };
+        let scaling = self.cfg.sampling_scaling;
+        let due = {
+            let s = &self.streams[&key];
+            self.templates_due(s, now_ms)
+        };
+        let s = self.streams.get_mut(&key).expect("stream exists");
+        let mut items: Vec<Item<'_>> = Vec::with_capacity(batch.records.len() + 4);
+        if due {
+            items.push(Item::Template(&own[0]));
+            items.push(Item::Template(&own[1]));
+            items.push(Item::Template(&own[2]));
+        }
+        let mut announce = None;
+        for r in &batch.records {
+            if !filter.flow(r) {
+                continue;
+            }
+            st.matched += 1;
+            let mut r = *r;
+            if scaling && r.sampling_interval > 1 {
+                r.packets = r.scaled_packets();
+                r.bytes = r.scaled_bytes();
+                r.sampling_interval = 1;
+            }
+            let iv = r.sampling_interval;
+            if iv > 1 && (iv != s.sampling || due) && announce.is_none() {
+                announce = Some(iv);
+            }
+            let t = if r.is_ipv4() { &own[0] } else { &own[1] };
+            items.push(Item::Own(t, r));
+        }
+        if let Some(iv) = announce {
+            // Sampling options data right after the templates (RFC 7011 §3.4.2.2 /
+            // RFC 3954 §6.2), so collectors that read sampling only from there see it.
+            let at = if due { 3 } else { 0 };
+            items.insert(at, Item::Sampling(sampling_record(iv, false)));
+            s.sampling = iv;
+        }
+        if st.matched == 0 {
+            // Nothing for this tenant: templates wait until there is data.
+            return;
+        }
+        let dialect = if self.cfg.version == Version::V9 {
+            Dialect::V9
+        } else {
+            Dialect::Ipfix
+        };
+        let h = MessageHeader {
+            unix_ms: now_ms,
+            sys_uptime_ms: now_ms.wrapping_sub(self.started_ms) as u32,
+            sequence: s.sequence,
+            domain: s.out_domain,
+        };
+        let (seq, n, written) = pack(out, self.cfg.max_datagram, dialect, h, &items, st);
+        // The sampling record is an options data record, not a flow.
+        st.sent += written - announce.map_or(0, |_| 1);
+        s.sequence = seq;
+        if due {
+            s.templates_ms = Some(now_ms);
+            s.since_templates = 0;
+        }
+        s.since_templates = s.since_templates.saturating_add(n);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn as_v5(
+        &mut self,
+        datagram: &[u8],
+        batch: &Batch,
+        key: ScopeKey,
+        filter: &Filter,
+        now_ms: u64,
+        out: &mut Out,
+        st: &mut EncodeStats,
+    ) {
+        let scaling = self.cfg.sampling_scaling;
+        let max = self.cfg.max_datagram;
+        let started = self.started_ms;
+        let s = self.streams.get_mut(&key).expect("stream exists");
+        let mut items: Vec<V5Item<'_>> = Vec::with_capacity(batch.records.len());
+        for (i, r) in batch.records.iter().enumerate() {
+            if !filter.flow(r) {
+                continue;
+            }
+            st.matched += 1;
+            if !r.is_ipv4() {
+                st.unconvertible += 1;
+                continue;
+            }
+            if batch.version == Version::V5 && !scaling {
+                items.push(V5Item::Raw(
+                    batch.bytes(datagram, batch.raw[i]),
+                    r.sampling_interval,
+                ));
+            } else {
+                let mut r = *r;
+                if scaling && r.sampling_interval > 1 {
+                    r.packets = r.scaled_packets();
+                    r.bytes = r.scaled_bytes();
+                    r.sampling_interval = 1;
+                }
+                items.push(V5Item::Rec(r));
+            }
+        }
+        if items.is_empty() {
+            return;
+        }
+        let (unix_ms, uptime) = if batch.version == Version::V5 {
+            (batch.export_ms, batch.uptime_ms)
+        } else {
+            (now_ms, now_ms.wrapping_sub(started) as u32)
+        };
+        let mut i = 0;
+        while i < items.len() {
+            let iv = match &items[i] {
+                V5Item::Raw(_, iv) => *iv,
+                V5Item::Rec(r) => r.sampling_interval,
+            };
+            let h = V5Header {
+                sys_uptime_ms: uptime,
+                unix_ms,
+                flow_sequence: s.sequence,
+                engine_type: (s.out_domain >> 8) as u8,
+                engine_id: s.out_domain as u8,
+                sampling_interval: iv.min(0x3fff) as u16,
+            };
+            let start = out.begin(max);
+            let Ok(mut w) = V5Writer::new(&mut out.buf[start..start + max], h) else {
+                out.abort(start);
+                st.too_large += (items.len() - i) as u64;
+                return;
+            };
+            // One header sampling interval per datagram: a change starts a new one.
+            while i < items.len() {
+                let r = match &items[i] {
+                    V5Item::Raw(_, x)
+                    | V5Item::Rec(FlowRecord {
+                        sampling_interval: x,
+                        ..
+                    }) if *x != iv => break,
+                    V5Item::Raw(b, _) => w.push_raw(b),
+                    V5Item::Rec(r) => w.push(r),
+                };
+                match r {
+                    Ok(()) => i += 1,
+                    Err(_) => break,
+                }
+            }
+            let n = w.count() as u32;
+            let len = w.finish();
+            out.commit(start, len);
+            st.sent += n as u64;
+            s.sequence = s.sequence.wrapping_add(n);
+        }
+    }
+
+    fn sflow(
+        &mut self,
+        datagram: &[u8],
+        batch: &Batch,
+        key: ScopeKey,
+        filter: &Filter,
+        out: &mut Out,
+        st: &mut EncodeStats,
+    ) {
+        let Some(hdr) = batch.sflow else { return };
+        let fwd_counters = self.cfg.forward_counters;
+        let max = self.cfg.max_datagram;
+        let s = self.streams.get_mut(&key).expect("stream exists");
+        let mut samples: Vec<&[u8]> = Vec::with_capacity(batch.records.len());
+        let mut last = None;
+        for (i, r) in batch.records.iter().enumerate() {
+            if !filter.flow(r) {
+                continue;
+            }
+            st.matched += 1;
+            let raw = batch.raw[i];
+            if last != Some(raw.offset) {
+                samples.push(batch.bytes(datagram, raw));
+                last = Some(raw.offset);
+            }
+        }
+        let flows = samples.len();
+        if fwd_counters {
+            for c in &batch.counter_samples {
+                samples.push(batch.bytes(datagram, *c));
+            }
+        }
+        if samples.is_empty() {
+            return;
+        }
+        let mut i = 0;
+        while i < samples.len() {
+            let h = SflowHeader {
+                sequence: s.sequence.wrapping_add(1),
+                samples: 0,
+                ..hdr
+            };
+            let start = out.begin(max);
+            let Ok(mut w) = DatagramWriter::new(&mut out.buf[start..start + max], &h) else {
+                out.abort(start);
+                return;
+            };
+            let first = i;
+            while i < samples.len() {
+                match w.add_raw_sample(samples[i]) {
+                    Ok(()) => i += 1,
+                    Err(_) => break,
+                }
+            }
+            if i == first {
+                out.abort(start);
+                st.too_large += 1;
+                i += 1;
+                continue;
+            }
+            st.sent += (i.min(flows) - first.min(flows)) as u64;
+            let len = w.finish();
+            out.commit(start, len);
+            s.sequence = s.sequence.wrapping_add(1);
+        }
+    }
+}
+
+/// Pack `items` into as many v9/IPFIX messages as they need. Returns the next
+/// sequence number, the number of messages and the number of data records written
+/// (IPFIX sequence numbers count data records, RFC 7011 §3.1; v9 count packets,
+/// RFC 3954 §5.1).
+fn pack(
+    out: &mut Out,
+    max: usize,
+    dialect: Dialect,
+    mut h: MessageHeader,
+    items: &[Item<'_>],
+    st: &mut EncodeStats,
+) -> (u32, u32, u64) {
+    let mut i = 0;
+    let mut messages = 0;
+    let mut written = 0u64;
+    while i < items.len() {
+        let start = out.begin(max);
+        let Ok(mut w) = MessageWriter::new(&mut out.buf[start..start + max], dialect, h) else {
+            out.abort(start);
+            break;
+        };
+        let first = i;
+        while i < items.len() {
+            let r = match &items[i] {
+                Item::Template(t) => w.add_template(t),
+                Item::Raw(id, b) => w.add_raw(*id, b),
+                Item::Own(t, r) => w.add_record(t, r),
+                Item::Sampling(b) => w.add_raw(OWN_SAMPLING_TEMPLATE_ID, b),
+            };
+            match r {
+                Ok(()) => i += 1,
+                Err(EncodeError::Unconvertible(_)) => {
+                    st.unconvertible += 1;
+                    i += 1
+                }
+                Err(_) => break,
+            }
+        }
+        if w.is_empty() {
+            out.abort(start);
+            if i == first {
+                st.too_large += 1;
+                i += 1;
+            }
+            continue;
+        }
+        let dr = w.data_records();
+        let len = w.finish();
+        out.commit(start, len);
+        messages += 1;
+        written += dr as u64;
+        h.sequence = match dialect {
+            Dialect::V9 => h.sequence.wrapping_add(1),
+            Dialect::Ipfix => h.sequence.wrapping_add(dr),
+        };
+    }
+    (h.sequence, messages, written)
+}

@@ -1,0 +1,215 @@
+//! Sending to a receiver: a connected UDP socket, or a TCP connection carrying IPFIX
+//! messages back to back (RFC 7011 §10.4: the message header's length field frames
+//! them) that reconnects with exponential backoff.
+//!
+//! A receiver that refuses, vanishes or stops reading costs only this exporter:
+//! errors are counted and logged at most once a minute, TCP writes time out, and
+//! while disconnected datagrams are counted as dropped.
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::config::{Exporter, Transport as Proto};
+use crate::metrics::ExporterMetrics;
+use crate::util::RateLimit;
+
+const TCP_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
+const TCP_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+const BACKOFF_MIN: Duration = Duration::from_millis(250);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+pub enum Transport {
+    Udp {
+        id: String,
+        sock: Option<UdpSocket>,
+        target: SocketAddr,
+        m: Arc<ExporterMetrics>,
+        log: RateLimit,
+    },
+    Tcp {
+        id: String,
+        target: SocketAddr,
+        stream: Option<TcpStream>,
+        next_attempt: Instant,
+        backoff: Duration,
+        m: Arc<ExporterMetrics>,
+        log: RateLimit,
+    },
+}
+
+fn udp_socket(target: SocketAddr) -> std::io::Result<UdpSocket> {
+    let local: SocketAddr = if target.is_ipv4() {
+        "0.0.0.0:0".parse().expect("valid")
+    } else {
+        "[::]:0".parse().expect("valid")
+    };
+    let s = UdpSocket::bind(local)?;
+    s.connect(target)?;
+    Ok(s)
+}
+
+impl Transport {
+    pub fn new(e: &Exporter, m: Arc<ExporterMetrics>) -> Transport {
+        match e.transport {
+            Proto::Udp => {
+                let mut log = RateLimit::new(Duration::from_secs(60));
+                let sock = match udp_socket(e.target) {
+                    Ok(s) => Some(s),
+                    Err(err) => {
+                        log.ready();
+                        tracing::error!(exporter = %e.id, target = %e.target, "cannot open a UDP socket to the receiver: {err}");
+                        None
+                    }
+                };
+                m.connected.store(sock.is_some() as u64, Relaxed);
+                Transport::Udp {
+                    id: e.id.clone(),
+                    sock,
+                    target: e.target,
+                    m,
+                    log,
+                }
+            }
+            Proto::Tcp => Transport::Tcp {
+                id: e.id.clone(),
+                target: e.target,
+                stream: None,
+                next_attempt: Instant::now(),
+                backoff: BACKOFF_MIN,
+                m,
+                log: RateLimit::new(Duration::from_secs(60)),
+            },
+        }
+    }
+
+    /// Called before encoding: connects TCP when due. True when a new connection
+    /// was made (the encoder must send templates again).
+    pub fn prepare(&mut self) -> bool {
+        match self {
+            Transport::Udp {
+                sock, target, id, ..
+            } => {
+                if sock.is_none() {
+                    *sock = udp_socket(*target).ok();
+                    if sock.is_some() {
+                        tracing::info!(exporter = %id, "UDP socket to the receiver open");
+                    }
+                }
+                false
+            }
+            Transport::Tcp {
+                id,
+                target,
+                stream,
+                next_attempt,
+                backoff,
+                m,
+                log,
+            } => {
+                if stream.is_some() || Instant::now() < *next_attempt {
+                    return false;
+                }
+                match TcpStream::connect_timeout(target, TCP_CONNECT_TIMEOUT) {
+                    Ok(s) => {
+                        let _ = s.set_nodelay(true);
+                        let _ = s.set_write_timeout(Some(TCP_WRITE_TIMEOUT));
+                        tracing::info!(exporter = %id, target = %target, "TCP connection to the receiver established");
+                        *stream = Some(s);
+                        *backoff = BACKOFF_MIN;
+                        m.connected.store(1, Relaxed);
+                        true
+                    }
+                    Err(e) => {
+                        if log.ready() {
+                            tracing::warn!(exporter = %id, target = %target, "cannot connect to the receiver: {e}; retrying in {:?}", *backoff);
+                        }
+                        *next_attempt = Instant::now() + *backoff;
+                        *backoff = (*backoff * 2).min(BACKOFF_MAX);
+                        false
+                    }
+                }
+            }
+        }
+    }
+
+    /// Nothing to send for a while: reconnect a dropped TCP session in the meantime.
+    pub fn idle(&mut self) {
+        if let Transport::Tcp { stream: None, .. } = self {
+            self.prepare();
+        }
+    }
+
+    /// Send one datagram (UDP) or message (TCP). False when it was not sent.
+    pub fn send(&mut self, d: &[u8]) -> bool {
+        match self {
+            Transport::Udp {
+                id, sock, m, log, ..
+            } => {
+                let Some(s) = sock else {
+                    m.send_errors.fetch_add(1, Relaxed);
+                    return false;
+                };
+                match s.send(d) {
+                    Ok(_) => {
+                        m.datagrams_sent.fetch_add(1, Relaxed);
+                        m.bytes_sent.fetch_add(d.len() as u64, Relaxed);
+                        true
+                    }
+                    Err(e) => {
+                        m.send_errors.fetch_add(1, Relaxed);
+                        if log.ready() {
+                            tracing::warn!(exporter = %id, "send failed: {e} (is the receiver running?)");
+                        }
+                        false
+                    }
+                }
+            }
+            Transport::Tcp {
+                id,
+                stream,
+                next_attempt,
+                backoff,
+                m,
+                log,
+                ..
+            } => {
+                let Some(s) = stream else {
+                    m.disconnected_drops.fetch_add(1, Relaxed);
+                    return false;
+                };
+                match s.write_all(d) {
+                    Ok(()) => {
+                        m.datagrams_sent.fetch_add(1, Relaxed);
+                        m.bytes_sent.fetch_add(d.len() as u64, Relaxed);
+                        true
+                    }
+                    Err(e) => {
+                        // A partial write breaks the framing: start a new session.
+                        m.send_errors.fetch_add(1, Relaxed);
+                        m.connected.store(0, Relaxed);
+                        if log.ready() {
+                            tracing::warn!(exporter = %id, "TCP write failed: {e}; reconnecting in {:?}", *backoff);
+                        }
+                        let _ = s.shutdown(std::net::Shutdown::Both);
+                        *stream = None;
+                        *next_attempt = Instant::now() + *backoff;
+                        *backoff = (*backoff * 2).min(BACKOFF_MAX);
+                        false
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn close(&mut self) {
+        if let Transport::Tcp { stream, m, .. } = self {
+            if let Some(s) = stream.take() {
+                let _ = s.shutdown(std::net::Shutdown::Write);
+            }
+            m.connected.store(0, Relaxed);
+        }
+    }
+}

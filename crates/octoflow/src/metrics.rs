@@ -1,0 +1,355 @@
+//! Every counter the daemon keeps, in one place: its Prometheus name, help text and
+//! JSON key are defined here next to the field, so `/metrics`, `/status` and the
+//! logs cannot drift apart.
+//!
+//! Counters are relaxed atomics owned by the component that bumps them (a collector
+//! or an exporter thread); the HTTP thread only reads them.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+
+use octoflow_proto::DecodeError;
+
+/// Per exporting device (router/switch) as a collector sees it.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DeviceStats {
+    pub datagrams: u64,
+    pub flows: u64,
+    /// Units (v5 flows, v9 packets, IPFIX records, sFlow datagrams) missing from
+    /// the device's sequence numbers: loss upstream of octoflow.
+    pub sequence_gaps: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct CollectorMetrics {
+    pub id: String,
+    pub datagrams: AtomicU64,
+    pub bytes: AtomicU64,
+    pub flows: AtomicU64,
+    /// Datagrams of a version this collector does not accept (`nf_version`).
+    pub rejected_version: AtomicU64,
+    pub decode_errors: [AtomicU64; DecodeError::REASONS.len()],
+    pub template_misses: AtomicU64,
+    pub templates_learnt: AtomicU64,
+    pub receive_errors: AtomicU64,
+    pub devices: Mutex<BTreeMap<IpAddr, DeviceStats>>,
+}
+
+impl CollectorMetrics {
+    pub fn new(id: &str) -> Arc<CollectorMetrics> {
+        Arc::new(CollectorMetrics {
+            id: id.to_string(),
+            ..Default::default()
+        })
+    }
+
+    pub fn decode_error(&self, e: &DecodeError) {
+        let r = e.reason();
+        if let Some(i) = DecodeError::REASONS.iter().position(|&x| x == r) {
+            self.decode_errors[i].fetch_add(1, Relaxed);
+        }
+    }
+
+    pub fn device(&self, addr: IpAddr, flows: u64, gap: u32) {
+        if let Ok(mut d) = self.devices.lock() {
+            let e = d.entry(addr).or_default();
+            e.datagrams += 1;
+            e.flows += flows;
+            e.sequence_gaps += gap as u64;
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct ExporterMetrics {
+    pub id: String,
+    /// Flow records that passed the tenant filter.
+    pub flows_matched: AtomicU64,
+    pub flows_sent: AtomicU64,
+    pub datagrams_sent: AtomicU64,
+    pub bytes_sent: AtomicU64,
+    pub send_errors: AtomicU64,
+    /// Input datagrams dropped because this exporter's queue was full.
+    pub queue_drops: AtomicU64,
+    /// Flow records in those datagrams.
+    pub queue_drop_flows: AtomicU64,
+    /// Datagrams built but not sent because the TCP receiver was not connected.
+    pub disconnected_drops: AtomicU64,
+    pub unconvertible: AtomicU64,
+    pub too_large: AtomicU64,
+    /// 1 while a TCP connection is up (always 1 for UDP).
+    pub connected: AtomicU64,
+}
+
+impl ExporterMetrics {
+    pub fn new(id: &str) -> Arc<ExporterMetrics> {
+        Arc::new(ExporterMetrics {
+            id: id.to_string(),
+            ..Default::default()
+        })
+    }
+}
+
+/// All components' metrics, for the HTTP endpoints.
+#[derive(Debug, Default, Clone)]
+pub struct Registry {
+    pub collectors: Vec<Arc<CollectorMetrics>>,
+    pub exporters: Vec<Arc<ExporterMetrics>>,
+}
+
+type CounterFn<T> = fn(&T) -> u64;
+
+const COLLECTOR_COUNTERS: &[(&str, &str, CounterFn<CollectorMetrics>)] = &[
+    ("datagrams", "Export datagrams received", |m| {
+        m.datagrams.load(Relaxed)
+    }),
+    ("bytes", "Bytes of export datagrams received", |m| {
+        m.bytes.load(Relaxed)
+    }),
+    ("flows", "Flow records decoded", |m| m.flows.load(Relaxed)),
+    (
+        "rejected_version",
+        "Datagrams of a version the collector does not accept",
+        |m| m.rejected_version.load(Relaxed),
+    ),
+    (
+        "template_misses",
+        "Data sets that arrived before their template",
+        |m| m.template_misses.load(Relaxed),
+    ),
+    (
+        "templates_learnt",
+        "Templates and options templates received",
+        |m| m.templates_learnt.load(Relaxed),
+    ),
+    ("receive_errors", "Socket receive errors", |m| {
+        m.receive_errors.load(Relaxed)
+    }),
+];
+
+const EXPORTER_COUNTERS: &[(&str, &str, CounterFn<ExporterMetrics>)] = &[
+    (
+        "flows_matched",
+        "Flow records that passed the tenant filter",
+        |m| m.flows_matched.load(Relaxed),
+    ),
+    ("flows_sent", "Flow records sent to the receiver", |m| {
+        m.flows_sent.load(Relaxed)
+    }),
+    ("datagrams_sent", "Datagrams (messages) sent", |m| {
+        m.datagrams_sent.load(Relaxed)
+    }),
+    ("bytes_sent", "Bytes sent", |m| m.bytes_sent.load(Relaxed)),
+    (
+        "send_errors",
+        "Send errors (refused, unreachable, TCP write failures)",
+        |m| m.send_errors.load(Relaxed),
+    ),
+    (
+        "queue_drops",
+        "Input datagrams dropped because the exporter queue was full",
+        |m| m.queue_drops.load(Relaxed),
+    ),
+    (
+        "queue_drop_flows",
+        "Flow records in datagrams dropped at the full queue",
+        |m| m.queue_drop_flows.load(Relaxed),
+    ),
+    (
+        "disconnected_drops",
+        "Datagrams not sent while the TCP receiver was down",
+        |m| m.disconnected_drops.load(Relaxed),
+    ),
+    (
+        "unconvertible",
+        "Matching flows the output version cannot express (IPv6 to v5)",
+        |m| m.unconvertible.load(Relaxed),
+    ),
+    (
+        "too_large",
+        "Records or samples larger than a datagram at this MTU",
+        |m| m.too_large.load(Relaxed),
+    ),
+];
+
+impl Registry {
+    /// Prometheus text exposition format 0.0.4.
+    pub fn prometheus(&self) -> String {
+        let mut s = String::new();
+        for (name, help, f) in COLLECTOR_COUNTERS {
+            let _ = writeln!(s, "# HELP octoflow_collector_{name}_total {help}");
+            let _ = writeln!(s, "# TYPE octoflow_collector_{name}_total counter");
+            for c in &self.collectors {
+                let _ = writeln!(
+                    s,
+                    "octoflow_collector_{name}_total{{collector=\"{}\"}} {}",
+                    c.id,
+                    f(c)
+                );
+            }
+        }
+        let _ = writeln!(s, "# HELP octoflow_collector_decode_errors_total Datagrams refused as malformed, by reason");
+        let _ = writeln!(s, "# TYPE octoflow_collector_decode_errors_total counter");
+        for c in &self.collectors {
+            for (i, r) in DecodeError::REASONS.iter().enumerate() {
+                let _ = writeln!(
+                    s,
+                    "octoflow_collector_decode_errors_total{{collector=\"{}\",reason=\"{r}\"}} {}",
+                    c.id,
+                    c.decode_errors[i].load(Relaxed)
+                );
+            }
+        }
+        type DevFn = fn(&DeviceStats) -> u64;
+        let dev: [(&str, &str, DevFn); 3] = [
+            ("device_datagrams", "Datagrams per exporting device", |d| {
+                d.datagrams
+            }),
+            ("device_flows", "Flow records per exporting device", |d| {
+                d.flows
+            }),
+            (
+                "device_sequence_gaps",
+                "Units missing from each device's sequence numbers (loss upstream)",
+                |d| d.sequence_gaps,
+            ),
+        ];
+        for (name, help, f) in dev {
+            let _ = writeln!(s, "# HELP octoflow_collector_{name}_total {help}");
+            let _ = writeln!(s, "# TYPE octoflow_collector_{name}_total counter");
+            for c in &self.collectors {
+                if let Ok(d) = c.devices.lock() {
+                    for (a, st) in d.iter() {
+                        let _ = writeln!(
+                            s,
+                            "octoflow_collector_{name}_total{{collector=\"{}\",device=\"{a}\"}} {}",
+                            c.id,
+                            f(st)
+                        );
+                    }
+                }
+            }
+        }
+        for (name, help, f) in EXPORTER_COUNTERS {
+            let _ = writeln!(s, "# HELP octoflow_exporter_{name}_total {help}");
+            let _ = writeln!(s, "# TYPE octoflow_exporter_{name}_total counter");
+            for e in &self.exporters {
+                let _ = writeln!(
+                    s,
+                    "octoflow_exporter_{name}_total{{exporter=\"{}\"}} {}",
+                    e.id,
+                    f(e)
+                );
+            }
+        }
+        let _ = writeln!(s, "# HELP octoflow_exporter_connected 1 while the receiver's TCP connection is up (UDP: always 1)");
+        let _ = writeln!(s, "# TYPE octoflow_exporter_connected gauge");
+        for e in &self.exporters {
+            let _ = writeln!(
+                s,
+                "octoflow_exporter_connected{{exporter=\"{}\"}} {}",
+                e.id,
+                e.connected.load(Relaxed)
+            );
+        }
+        s
+    }
+
+    /// The same numbers as one JSON document (ids are validated to plain
+    /// characters, so no escaping is needed beyond quoting).
+    pub fn status_json(&self) -> String {
+        let mut s = String::from("{\"collectors\":{");
+        for (i, c) in self.collectors.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            let _ = write!(s, "\"{}\":{{", c.id);
+            for (name, _, f) in COLLECTOR_COUNTERS {
+                let _ = write!(s, "\"{name}\":{},", f(c));
+            }
+            s.push_str("\"decode_errors\":{");
+            let mut first = true;
+            for (j, r) in DecodeError::REASONS.iter().enumerate() {
+                let n = c.decode_errors[j].load(Relaxed);
+                if n > 0 {
+                    if !first {
+                        s.push(',');
+                    }
+                    first = false;
+                    let _ = write!(s, "\"{r}\":{n}");
+                }
+            }
+            s.push_str("},\"devices\":{");
+            if let Ok(d) = c.devices.lock() {
+                for (k, (a, st)) in d.iter().enumerate() {
+                    if k > 0 {
+                        s.push(',');
+                    }
+                    let _ = write!(
+                        s,
+                        "\"{a}\":{{\"datagrams\":{},\"flows\":{},\"sequence_gaps\":{}}}",
+                        st.datagrams, st.flows, st.sequence_gaps
+                    );
+                }
+            }
+            s.push_str("}}");
+        }
+        s.push_str("},\"exporters\":{");
+        for (i, e) in self.exporters.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            let _ = write!(s, "\"{}\":{{", e.id);
+            for (name, _, f) in EXPORTER_COUNTERS {
+                let _ = write!(s, "\"{name}\":{},", f(e));
+            }
+            let _ = write!(s, "\"connected\":{}}}", e.connected.load(Relaxed) == 1);
+        }
+        s.push_str("}}");
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_has_every_counter_with_labels() {
+        let c = CollectorMetrics::new("edge");
+        c.datagrams.fetch_add(3, Relaxed);
+        c.decode_error(&DecodeError::SetLengthTooShort(2));
+        c.device("192.0.2.1".parse().expect("ip"), 25, 7);
+        let e = ExporterMetrics::new("foo");
+        e.queue_drops.fetch_add(2, Relaxed);
+        let r = Registry {
+            collectors: vec![c],
+            exporters: vec![e],
+        };
+        let p = r.prometheus();
+        assert!(
+            p.contains("octoflow_collector_datagrams_total{collector=\"edge\"} 3"),
+            "{p}"
+        );
+        assert!(p.contains(
+            "octoflow_collector_decode_errors_total{collector=\"edge\",reason=\"set_length_too_short\"} 1"
+        ));
+        assert!(p.contains(
+            "octoflow_collector_device_sequence_gaps_total{collector=\"edge\",device=\"192.0.2.1\"} 7"
+        ));
+        assert!(p.contains("octoflow_exporter_queue_drops_total{exporter=\"foo\"} 2"));
+        let j = r.status_json();
+        assert!(
+            j.contains("\"decode_errors\":{\"set_length_too_short\":1}"),
+            "{j}"
+        );
+        assert!(
+            j.contains("\"192.0.2.1\":{\"datagrams\":1,\"flows\":25,\"sequence_gaps\":7}"),
+            "{j}"
+        );
+        assert!(j.contains("\"foo\":{\"flows_matched\":0,"), "{j}");
+    }
+}
