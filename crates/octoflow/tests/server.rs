@@ -382,6 +382,13 @@ impl Server {
         http_get(self.metrics, "/status")
     }
 
+    /// `/status` just before a graceful stop.
+    fn stop_status(self) -> String {
+        let st = self.status();
+        self.stop();
+        st
+    }
+
     /// SIGTERM: the server flushes its queues and exits 0.
     fn stop(self) -> String {
         let _ = Command::new("kill")
@@ -961,6 +968,63 @@ fn server_refuses_a_taken_port_with_a_clear_error() {
             "collector \"edge\": cannot listen on udp 127.0.0.1:{port}"
         )),
         "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Collectors and receivers on IPv6 (::1): IPv6 and IPv4 flows alike arrive.
+#[test]
+fn ipv6_collector_and_receiver() {
+    let dir = tmpdir("ipv6");
+    let free6 = || {
+        UdpSocket::bind("[::1]:0")
+            .expect("IPv6 loopback")
+            .local_addr()
+            .expect("addr")
+            .port()
+    };
+    let (cp, rp, pm) = (free6(), free6(), free_port());
+    std::fs::create_dir_all(dir.join("rx")).expect("dir");
+    let rx = Receiver {
+        child: Child::spawn(
+            Command::new("nfcapd")
+                .args(["-b", "::1", "-p", &rp.to_string(), "-w"])
+                .arg(dir.join("rx")),
+        ),
+        kind: Kind::Nfcapd(dir.join("rx")),
+    };
+    wait_udp(rp);
+    let yaml = format!(
+        "general: {{metrics_listen: 127.0.0.1:{pm}}}\ncollectors:\n  - {{id: v6, listen_host: '::1', listen_port: {cp}, nf_version: 9, mux_to: [t]}}\n\
+         exporters:\n  - {{id: t, collector_host: '::1', collector_port: {rp}, collector_version: 10, filters: ['2001:db8:1::/64', '10.0.1.0/24']}}\n"
+    );
+    let srv = Server::start(&dir, &yaml, &[cp]);
+    let out = Command::new(BIN)
+        .args(["gen", "--proto", "v9", "--target", &format!("[::1]:{cp}")])
+        .args(["--count", "20", "--rate", "500", "--records", "10"])
+        .args([
+            "--prefix",
+            "2001:db8:1::/64",
+            "--prefix",
+            "10.0.1.0/24",
+            "--prefix",
+            "192.168.0.0/16",
+        ])
+        .output()
+        .expect("gen");
+    assert!(out.status.success());
+    settle(&srv, "v6", 20);
+    let status = srv.stop_status();
+    let got = rx.finish();
+    let matched = counter(&status, "t", "flows_matched");
+    assert!(matched > 100, "{status}");
+    assert_eq!(got.records, matched, "{status}");
+    assert!(got.flows.keys().any(|k| k.starts_with("2001:db8:1:")));
+    assert!(got.flows.keys().any(|k| k.starts_with("10.0.1.")));
+    assert!(!got.flows.keys().any(|k| k.starts_with("192.168.")));
+    assert!(
+        status.contains("\"::1\":{\"datagrams\":20"),
+        "device keyed by its IPv6 address: {status}"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
