@@ -3,6 +3,7 @@
 //! each decoded datagram to its exporters' queues — never waiting for one: a full
 //! queue drops that datagram for that exporter alone, counted there.
 
+use std::collections::VecDeque;
 use std::net::UdpSocket;
 use std::os::fd::AsFd;
 use std::path::PathBuf;
@@ -18,10 +19,48 @@ use crate::metrics::{CollectorMetrics, ExporterMetrics};
 use crate::util::{now_ms, RateLimit};
 
 /// One decoded datagram, shared by every exporter the collector feeds.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Received {
     pub datagram: Vec<u8>,
     pub batch: Batch,
+}
+
+/// Recycles `Received` buffers once every exporter has dropped its reference, so
+/// steady-state receiving does not allocate: the datagram buffer and the batch's
+/// vectors keep their capacity.
+#[derive(Default)]
+struct Pool {
+    free: Vec<Arc<Received>>,
+    in_flight: VecDeque<Arc<Received>>,
+}
+
+impl Pool {
+    /// Most buffers that may be out with exporters before the pool stops tracking
+    /// the oldest (they are then freed by whoever drops them last).
+    const MAX_IN_FLIGHT: usize = 16384;
+
+    fn take(&mut self) -> Arc<Received> {
+        while let Some(front) = self.in_flight.front() {
+            if Arc::strong_count(front) != 1 {
+                break;
+            }
+            if let Some(r) = self.in_flight.pop_front() {
+                self.free.push(r);
+            }
+        }
+        self.free.pop().unwrap_or_default()
+    }
+
+    fn give(&mut self, r: Arc<Received>) {
+        if Arc::strong_count(&r) == 1 {
+            self.free.push(r);
+            return;
+        }
+        if self.in_flight.len() == Self::MAX_IN_FLIGHT {
+            self.in_flight.pop_front();
+        }
+        self.in_flight.push_back(r);
+    }
 }
 
 /// An exporter's queue as a collector sees it.
@@ -72,6 +111,7 @@ pub fn run(
     let mut version_log = RateLimit::new(Duration::from_secs(60));
     let mut last_tick = Instant::now();
     let mut last_save = Instant::now();
+    let mut pool = Pool::default();
     tracing::info!(collector = %c.id, listen = %c.listen, accepts = %c.versions, "collector running");
     while !stop.load(Relaxed) {
         if last_tick.elapsed() >= Duration::from_secs(1) {
@@ -117,16 +157,20 @@ pub fn run(
             }
             _ => {}
         }
-        let mut r = Received {
-            datagram: d.to_vec(),
-            batch: Batch::default(),
-        };
         let exporter = crate::util::unmap(from.ip());
+        let mut shared = pool.take();
+        let Some(r) = Arc::get_mut(&mut shared) else {
+            // Not reachable: the pool only hands out buffers nobody else holds.
+            continue;
+        };
+        r.datagram.clear();
+        r.datagram.extend_from_slice(d);
         if let Err(e) = decoder.decode(exporter, d, now_ms(), &mut r.batch) {
             m.decode_error(&e);
             if errors_log.ready() {
                 tracing::warn!(collector = %c.id, from = %from, reason = e.reason(), "malformed datagram skipped: {e}");
             }
+            pool.give(shared);
             continue;
         }
         let flows = r.batch.records.len() as u64;
@@ -137,9 +181,8 @@ pub fn run(
             .fetch_add(r.batch.templates.len() as u64, Relaxed);
         let device = r.batch.sflow.map(|h| h.agent).unwrap_or(exporter);
         m.device(device, flows, r.batch.sequence_gap);
-        let r = Arc::new(r);
         for f in &feeds {
-            match f.tx.try_send(r.clone()) {
+            match f.tx.try_send(shared.clone()) {
                 Ok(()) => {}
                 Err(TrySendError::Full(_)) => {
                     f.metrics.queue_drops.fetch_add(1, Relaxed);
@@ -148,6 +191,7 @@ pub fn run(
                 Err(TrySendError::Disconnected(_)) => {}
             }
         }
+        pool.give(shared);
     }
     tracing::info!(collector = %c.id, "collector stopped");
     decoder
