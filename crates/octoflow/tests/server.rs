@@ -272,37 +272,28 @@ impl Receiver {
                 }
             }
             Kind::Dumpcap(cap, port, _) => {
-                let out = Command::new("tshark")
-                    .arg("-r")
-                    .arg(cap)
-                    .args(["-d", &format!("udp.port=={port},cflow")])
-                    .args(["-T", "fields", "-E", "separator=;"])
-                    .args(["-e", "cflow.srcaddr", "-e", "cflow.dstaddr"])
-                    .args(["-e", "cflow.srcport", "-e", "cflow.dstport"])
-                    .args([
-                        "-e",
-                        "cflow.protocol",
-                        "-e",
-                        "cflow.packets",
-                        "-e",
-                        "cflow.octets",
-                    ])
-                    .output()
-                    .expect("tshark");
-                for l in String::from_utf8_lossy(&out.stdout).lines() {
-                    let cols: Vec<Vec<&str>> =
-                        l.split(';').map(|c| c.split(',').collect()).collect();
-                    if cols.len() < 7 || cols[0][0].is_empty() {
+                let fields = [
+                    "cflow.srcaddr",
+                    "cflow.dstaddr",
+                    "cflow.srcport",
+                    "cflow.dstport",
+                    "cflow.protocol",
+                    "cflow.packets",
+                    "cflow.octets",
+                ];
+                for row in tshark_fields(cap, &format!("udp.port=={port}"), &fields) {
+                    if row.len() < 7 {
                         continue;
                     }
                     #[allow(clippy::needless_range_loop)]
-                    for i in 0..cols[0].len() {
+                    for i in 0..row[0].len() {
                         records += 1;
+                        let f = |c: usize| row[c][i].as_str();
                         add(
                             &mut m,
-                            [cols[0][i], cols[1][i], cols[2][i], cols[3][i], cols[4][i]],
-                            cols[5][i].parse().expect("pkts"),
-                            cols[6][i].parse().expect("bytes"),
+                            [f(0), f(1), f(2), f(3), f(4)],
+                            f(5).parse().expect("pkts"),
+                            f(6).parse().expect("bytes"),
                         );
                     }
                 }
@@ -314,6 +305,47 @@ impl Receiver {
             seq_failures,
         }
     }
+}
+
+/// Decode a capture with tshark (`decode_as` like `udp.port==9995`): one row per
+/// packet, one list of values per field.
+fn tshark_fields(pcap: &Path, decode_as: &str, fields: &[&str]) -> Vec<Vec<Vec<String>>> {
+    let mut c = Command::new("tshark");
+    c.arg("-r").arg(pcap).args([
+        "-d",
+        &format!("{decode_as},cflow"),
+        "-T",
+        "fields",
+        "-E",
+        "separator=;",
+    ]);
+    for f in fields {
+        c.args(["-e", f]);
+    }
+    let out = c.output().expect("tshark");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.trim_matches(';').is_empty())
+        .map(|l| {
+            l.split(';')
+                .map(|v| {
+                    v.split(',')
+                        .filter(|x| !x.is_empty())
+                        .map(String::from)
+                        .collect()
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Stop a dumpcap receiver (SIGTERM, wait) and return its capture.
+fn stop_capture(rx: Receiver) -> PathBuf {
+    let Kind::Dumpcap(pcap, _, _) = rx.kind else {
+        panic!("not a capture")
+    };
+    rx.child.term();
+    pcap
 }
 
 /// ICMP ports are written differently by each collector (lab README): compare
@@ -844,69 +876,31 @@ fn ipfix_over_tcp_is_framed_and_sampling_arrives() {
         matched >= flows * 9 / 10,
         "10.0.1.254 is the only excluded host: {status}"
     );
-    let Kind::Dumpcap(pcap, _, _) = &cap.kind else {
-        unreachable!()
-    };
-    let pcap = pcap.clone();
-    drop(cap.child);
-    let out = Command::new("tshark")
-        .arg("-r")
-        .arg(&pcap)
-        .args([
-            "-d",
-            &format!("tcp.port=={tp},cflow"),
-            "-T",
-            "fields",
-            "-e",
-            "cflow.srcaddr",
-            "-e",
-            "cflow.samplerate",
-        ])
-        .output()
-        .expect("tshark");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let addrs: usize = text
-        .lines()
-        .map(|l| {
-            l.split('\t')
-                .next()
-                .unwrap_or("")
-                .split(',')
-                .filter(|s| !s.is_empty())
-                .count()
-        })
-        .sum();
+    // IPFIX over TCP: every flow, each with the sampling interval.
+    let rows = tshark_fields(
+        &stop_capture(cap),
+        &format!("tcp.port=={tp}"),
+        &["cflow.srcaddr", "cflow.sampling_interval"],
+    );
+    let addrs: usize = rows.iter().map(|r| r[0].len()).sum();
     assert_eq!(
         addrs as u64, matched,
         "tshark reads every flow of the TCP stream"
     );
+    let intervals: Vec<&String> = rows.iter().flat_map(|r| r[1].iter()).collect();
     assert!(
-        text.contains("64"),
-        "sampling interval 64 reaches the IPFIX receiver: {text}"
+        !intervals.is_empty() && intervals.iter().all(|v| *v == "64"),
+        "sampling interval 64 reaches the IPFIX receiver: {intervals:?}"
     );
     // v9 → v5: the v5 header carries the interval (mode bits 01, 14-bit interval).
-    let Kind::Dumpcap(pcapu, _, _) = &capu.kind else {
-        unreachable!()
-    };
-    let pcapu = pcapu.clone();
-    drop(capu.child);
-    let out = Command::new("tshark")
-        .arg("-r")
-        .arg(&pcapu)
-        .args([
-            "-d",
-            &format!("udp.port=={pu},cflow"),
-            "-T",
-            "fields",
-            "-e",
-            "cflow.samplerate",
-        ])
-        .output()
-        .expect("tshark");
-    let text = String::from_utf8_lossy(&out.stdout);
+    let rows = tshark_fields(
+        &stop_capture(capu),
+        &format!("udp.port=={pu}"),
+        &["cflow.samplerate"],
+    );
     assert!(
-        !text.trim().is_empty() && text.lines().all(|l| l.trim() == "64"),
-        "v5 sampling: {text}"
+        !rows.is_empty() && rows.iter().all(|r| r[0] == ["64"]),
+        "v5 sampling: {rows:?}"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
