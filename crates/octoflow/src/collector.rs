@@ -7,9 +7,9 @@ use std::collections::VecDeque;
 use std::net::UdpSocket;
 use std::os::fd::AsFd;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{SyncSender, TrySendError};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use octoflow_proto::{Batch, Decoder, Version};
@@ -64,9 +64,32 @@ impl Pool {
 }
 
 /// An exporter's queue as a collector sees it.
+#[derive(Clone)]
 pub struct Feed {
     pub tx: SyncSender<Arc<Received>>,
     pub metrics: Arc<ExporterMetrics>,
+}
+
+/// The exporters a collector feeds now. The supervisor replaces the list when
+/// exporters start, stop or change; the collector picks the new one up at its next
+/// datagram (or within its 100 ms receive timeout), without a lock per datagram.
+#[derive(Default)]
+pub struct Routes {
+    version: AtomicU64,
+    feeds: Mutex<Arc<Vec<Feed>>>,
+}
+
+impl Routes {
+    pub fn set(&self, feeds: Vec<Feed>) {
+        if let Ok(mut f) = self.feeds.lock() {
+            *f = Arc::new(feeds);
+        }
+        self.version.fetch_add(1, Relaxed);
+    }
+
+    fn get(&self) -> Arc<Vec<Feed>> {
+        self.feeds.lock().map(|f| f.clone()).unwrap_or_default()
+    }
 }
 
 /// Bind the collector's socket with a large receive buffer. The error names the
@@ -96,16 +119,28 @@ pub fn save_cache(path: &PathBuf, dec: &Decoder) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
+/// What a collector thread needs besides its socket and decoder.
+pub struct Context {
+    pub routes: Arc<Routes>,
+    pub metrics: Arc<CollectorMetrics>,
+    pub stop: Arc<AtomicBool>,
+    pub cache_file: Option<PathBuf>,
+    /// Set to the thread's id when it runs (shown as the instance's pid).
+    pub tid: Arc<AtomicI32>,
+}
+
 /// Run until `stop` is set; returns the decoder so its cache can be saved.
-pub fn run(
-    c: Collector,
-    sock: UdpSocket,
-    mut decoder: Decoder,
-    feeds: Vec<Feed>,
-    m: Arc<CollectorMetrics>,
-    stop: Arc<AtomicBool>,
-    cache_file: Option<PathBuf>,
-) -> Decoder {
+pub fn run(c: Collector, sock: UdpSocket, mut decoder: Decoder, cx: Context) -> Decoder {
+    let Context {
+        routes,
+        metrics: m,
+        stop,
+        cache_file,
+        tid,
+    } = cx;
+    tid.store(nix::unistd::gettid().as_raw(), Relaxed);
+    let mut route_version = u64::MAX;
+    let mut feeds: Arc<Vec<Feed>> = Arc::default();
     let mut buf = vec![0u8; 65536];
     let mut errors_log = RateLimit::new(Duration::from_secs(60));
     let mut version_log = RateLimit::new(Duration::from_secs(60));
@@ -114,6 +149,11 @@ pub fn run(
     let mut pool = Pool::default();
     tracing::info!(collector = %c.id, listen = %c.listen, accepts = %c.versions, "collector running");
     while !stop.load(Relaxed) {
+        let v = routes.version.load(Relaxed);
+        if v != route_version {
+            route_version = v;
+            feeds = routes.get();
+        }
         if last_tick.elapsed() >= Duration::from_secs(1) {
             last_tick = Instant::now();
             decoder.cache.expire_held(now_ms());
@@ -181,7 +221,7 @@ pub fn run(
             .fetch_add(r.batch.templates.len() as u64, Relaxed);
         let device = r.batch.sflow.map(|h| h.agent).unwrap_or(exporter);
         m.device(device, flows, r.batch.sequence_gap);
-        for f in &feeds {
+        for f in feeds.iter() {
             match f.tx.try_send(shared.clone()) {
                 Ok(()) => {}
                 Err(TrySendError::Full(_)) => {

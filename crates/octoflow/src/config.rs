@@ -24,8 +24,11 @@ use crate::filter::{Entry, Filter};
 /// Where `server`, `client` and `check` look when no `--config-file` is given.
 pub const DEFAULT_PATH: &str = "/etc/octoflow/octoflow.yaml";
 
+/// The control socket when `supervisor.unix_socket` is not set.
+pub const DEFAULT_SOCKET: &str = "/run/octoflow/octoflow.sock";
+
 /// A configuration that failed to load: every problem found, each with its key path.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ConfigError {
     pub file: String,
     pub problems: Vec<String>,
@@ -148,7 +151,7 @@ struct RawSupervisor {
     unix_socket: Option<String>,
     logfile: Option<String>,
     #[serde(rename = "log_maxMB")]
-    log_max_mb: Option<u64>,
+    log_max_mb: Option<f64>,
     log_max_backups: Option<u32>,
     loglevel: Option<String>,
     autostart_instances: Option<bool>,
@@ -205,7 +208,8 @@ pub struct General {
 pub struct Supervisor {
     pub unix_socket: PathBuf,
     pub logfile: Option<PathBuf>,
-    pub log_max_mb: u64,
+    /// `log_maxMB` in bytes (fractions of a MB are allowed).
+    pub log_max_bytes: u64,
     pub log_max_backups: u32,
     pub loglevel: tracing::Level,
     pub autostart: bool,
@@ -367,6 +371,36 @@ impl Config {
         Ok(c)
     }
 
+    /// The control socket a configuration names, even when the rest of the file
+    /// does not validate (a client must reach the server to be told why a reload
+    /// was refused).
+    pub fn socket_path(path: &Path) -> Result<PathBuf, ConfigError> {
+        match Config::load(path) {
+            Ok(c) => Ok(c.supervisor.unix_socket),
+            Err(full) => {
+                #[derive(Deserialize)]
+                struct Sup {
+                    unix_socket: Option<String>,
+                }
+                #[derive(Deserialize)]
+                struct Only {
+                    supervisor: Option<Sup>,
+                }
+                let text = std::fs::read_to_string(path).map_err(|_| full.clone())?;
+                match serde_saphyr::from_str::<Only>(&text) {
+                    Ok(Only {
+                        supervisor:
+                            Some(Sup {
+                                unix_socket: Some(s),
+                            }),
+                    }) if !s.trim().is_empty() => Ok(PathBuf::from(s)),
+                    Ok(_) => Ok(PathBuf::from(DEFAULT_SOCKET)),
+                    Err(_) => Err(full),
+                }
+            }
+        }
+    }
+
     /// Validate YAML text.
     pub fn parse(text: &str) -> Result<Config, Vec<String>> {
         let raw: RawConfig = serde_saphyr::with_deserializer_from_str(text, |de| {
@@ -429,7 +463,10 @@ impl Config {
         })
     }
 
-    #[cfg(test)]
+    pub fn collector(&self, id: &str) -> Option<&Collector> {
+        self.collectors.iter().find(|c| c.id == id)
+    }
+
     pub fn exporter(&self, id: &str) -> Option<&Exporter> {
         self.exporters.iter().find(|e| e.id == id)
     }
@@ -595,18 +632,19 @@ impl Validator {
                 }
             },
         };
-        if s.log_max_mb == Some(0) {
+        let log_mb = s.log_max_mb.unwrap_or(50.0);
+        if !(log_mb.is_finite() && log_mb > 0.0 && log_mb <= 1e6) {
             self.err(
                 "supervisor.log_maxMB",
-                "0 is not a size; give megabytes ≥ 1",
+                format!("{log_mb} is not a size in megabytes (> 0)"),
             );
         }
         Supervisor {
             unix_socket: self
                 .path_of("supervisor.unix_socket", s.unix_socket)
-                .unwrap_or_else(|| "/run/octoflow/octoflow.sock".into()),
+                .unwrap_or_else(|| DEFAULT_SOCKET.into()),
             logfile: self.path_of("supervisor.logfile", s.logfile),
-            log_max_mb: s.log_max_mb.unwrap_or(50).max(1),
+            log_max_bytes: (log_mb.clamp(1e-6, 1e6) * 1048576.0) as u64,
             log_max_backups: s.log_max_backups.unwrap_or(10),
             loglevel,
             autostart: s.autostart_instances.unwrap_or(true),
@@ -1018,7 +1056,7 @@ mod tests {
             c.supervisor.unix_socket,
             PathBuf::from("/tmp/octoflow.sock")
         );
-        assert_eq!(c.supervisor.log_max_mb, 50);
+        assert_eq!(c.supervisor.log_max_bytes, 50 << 20);
         assert_eq!(c.supervisor.startretries, 5);
         assert_eq!(c.supervisor.loglevel, tracing::Level::DEBUG);
         assert!(c.warnings.iter().any(|w| w.starts_with("nprobe: ignored")));

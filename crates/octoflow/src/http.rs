@@ -5,7 +5,7 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::metrics::Registry;
@@ -18,11 +18,13 @@ pub fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
     Ok(l)
 }
 
-pub fn run(l: TcpListener, reg: Registry, stop: Arc<AtomicBool>) {
+pub fn run(l: TcpListener, reg: Arc<Mutex<Registry>>, stop: Arc<AtomicBool>) {
     while !stop.load(Relaxed) {
         match l.accept() {
             Ok((s, _)) => {
-                let _ = serve(s, &reg);
+                // The supervisor swaps instances in and out: serve a snapshot.
+                let snapshot = reg.lock().map(|r| r.clone()).unwrap_or_default();
+                let _ = serve(s, &snapshot);
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 std::thread::sleep(Duration::from_millis(50));

@@ -2,15 +2,17 @@
 
 mod collector;
 mod config;
+mod control;
 mod dump;
 mod exporter;
 mod filter;
 mod gen;
 mod http;
+mod logfile;
 mod metrics;
 mod pcap;
 mod prefix;
-mod server;
+mod supervisor;
 mod util;
 
 use std::net::SocketAddr;
@@ -42,6 +44,64 @@ struct ConfigArg {
 enum Cmd {
     /// Run the flow router in the foreground: collectors, tenant filters, exporters.
     Server {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Control a running server, with the original octoflow client's flags.
+    #[command(group(clap::ArgGroup::new("action").required(true).args(["status", "start", "stop", "restart", "reread", "reload", "shutdown"])))]
+    Client {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Show instances: a name (`foo_exporter`), `all`, `collectors` or `exporters`.
+        #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "all")]
+        status: Option<String>,
+        /// Start an instance, `all`, `collectors` or `exporters`.
+        #[arg(long, value_name = "NAME")]
+        start: Option<String>,
+        /// Stop an instance, `all`, `collectors` or `exporters`.
+        #[arg(long, value_name = "NAME")]
+        stop: Option<String>,
+        /// Stop and start again.
+        #[arg(long, value_name = "NAME")]
+        restart: Option<String>,
+        /// Read the configuration file again and report added, changed and removed instances; apply nothing.
+        #[arg(long)]
+        reread: bool,
+        /// Apply the configuration file: start added, stop removed, restart changed instances.
+        #[arg(long)]
+        reload: bool,
+        /// Stop the server.
+        #[arg(long)]
+        shutdown: bool,
+    },
+    /// Show instances (same as `client --status`).
+    Status {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// An instance, `all`, `collectors` or `exporters`.
+        #[arg(default_value = "all")]
+        name: String,
+    },
+    /// Start instances (same as `client --start`).
+    Start {
+        #[command(flatten)]
+        config: ConfigArg,
+        name: String,
+    },
+    /// Stop instances (same as `client --stop`).
+    Stop {
+        #[command(flatten)]
+        config: ConfigArg,
+        name: String,
+    },
+    /// Restart instances (same as `client --restart`).
+    Restart {
+        #[command(flatten)]
+        config: ConfigArg,
+        name: String,
+    },
+    /// Apply the configuration file again (same as `client --reload`).
+    Reload {
         #[command(flatten)]
         config: ConfigArg,
     },
@@ -109,13 +169,33 @@ enum Cmd {
     },
 }
 
-fn init_logging(level: tracing::Level) {
+fn init_logging(s: &config::Supervisor) -> Result<(), String> {
+    let file = match &s.logfile {
+        Some(p) => Some(
+            logfile::RotatingFile::open(p, s.log_max_bytes, s.log_max_backups)
+                .map_err(|e| format!("supervisor.logfile: cannot open {}: {e}", p.display()))?,
+        ),
+        None => None,
+    };
+    let ansi = file.is_none() && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let _ = tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_writer(std::io::stderr)
+        .with_max_level(s.loglevel)
+        .with_writer(logfile::Tee { file })
         .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(ansi)
         .try_init();
+    Ok(())
+}
+
+/// Send a control command to the server named by the configuration's socket.
+fn control(config: &std::path::Path, command: &str) -> ExitCode {
+    match config::Config::socket_path(config) {
+        Ok(socket) => ExitCode::from(control::client(&socket, command) as u8),
+        Err(e) => {
+            eprintln!("octoflow: {e}");
+            ExitCode::from(supervisor::exit::USAGE as u8)
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -124,9 +204,49 @@ fn main() -> ExitCode {
         Cmd::Server { config } => config::Config::load(&config.config_file)
             .map_err(|e| e.to_string())
             .and_then(|c| {
-                init_logging(c.supervisor.loglevel);
-                server::run(c)
+                init_logging(&c.supervisor)?;
+                supervisor::run(c)
             }),
+        Cmd::Client {
+            config,
+            status,
+            start,
+            stop,
+            restart,
+            reread,
+            reload,
+            shutdown,
+        } => {
+            let command = if let Some(n) = status {
+                format!("status {n}")
+            } else if let Some(n) = start {
+                format!("start {n}")
+            } else if let Some(n) = stop {
+                format!("stop {n}")
+            } else if let Some(n) = restart {
+                format!("restart {n}")
+            } else if reread {
+                "reread".into()
+            } else if reload {
+                "reload".into()
+            } else if shutdown {
+                "shutdown".into()
+            } else {
+                unreachable!("clap requires one action")
+            };
+            return control(&config.config_file, &command);
+        }
+        Cmd::Status { config, name } => {
+            return control(&config.config_file, &format!("status {name}"))
+        }
+        Cmd::Start { config, name } => {
+            return control(&config.config_file, &format!("start {name}"))
+        }
+        Cmd::Stop { config, name } => return control(&config.config_file, &format!("stop {name}")),
+        Cmd::Restart { config, name } => {
+            return control(&config.config_file, &format!("restart {name}"))
+        }
+        Cmd::Reload { config } => return control(&config.config_file, "reload"),
         Cmd::Check { config } => config::Config::load(&config.config_file)
             .map_err(|e| e.to_string())
             .map(|c| {

@@ -370,96 +370,6 @@ fn no_icmp_ports(m: &Flows) -> Flows {
 // octoflow
 // ---------------------------------------------------------------------------
 
-struct Server {
-    child: Child,
-    metrics: u16,
-    log: PathBuf,
-}
-
-impl Server {
-    fn start(dir: &Path, yaml: &str, collector_ports: &[u16]) -> Server {
-        let conf = dir.join("octoflow.yaml");
-        std::fs::write(&conf, yaml).expect("config");
-        let log = dir.join("octoflow.log");
-        let metrics = yaml
-            .split("metrics_listen: 127.0.0.1:")
-            .nth(1)
-            .map(|s| {
-                s.chars()
-                    .take_while(|c| c.is_ascii_digit())
-                    .collect::<String>()
-            })
-            .and_then(|p| p.parse().ok())
-            .expect("config has metrics_listen");
-        let child = Child(
-            Command::new(BIN)
-                .args(["server", "--config-file"])
-                .arg(&conf)
-                .stdout(Stdio::null())
-                .stderr(std::fs::File::create(&log).expect("log"))
-                .spawn()
-                .expect("octoflow server"),
-        );
-        for p in collector_ports {
-            wait_udp(*p);
-        }
-        Server {
-            child,
-            metrics,
-            log,
-        }
-    }
-
-    fn status(&self) -> String {
-        http_get(self.metrics, "/status")
-    }
-
-    /// `/status` just before a graceful stop.
-    fn stop_status(self) -> String {
-        let st = self.status();
-        self.stop();
-        st
-    }
-
-    /// SIGTERM: the server flushes its queues and exits 0.
-    fn stop(self) -> String {
-        let _ = Command::new("kill")
-            .arg(self.child.0.id().to_string())
-            .status();
-        let mut c = self.child;
-        let st = c.0.wait().expect("wait");
-        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        assert!(st.success(), "octoflow server exited with {st}:\n{log}");
-        log
-    }
-}
-
-fn http_get(port: u16, path: &str) -> String {
-    use std::io::Write;
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("metrics endpoint");
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").expect("write");
-    let mut r = String::new();
-    s.read_to_string(&mut r).expect("read");
-    r.split("\r\n\r\n").nth(1).unwrap_or_default().to_string()
-}
-
-/// A counter from `/status` JSON: `"<name>":{... "<key>":N`.
-fn counter(json: &str, name: &str, key: &str) -> u64 {
-    let at = json
-        .find(&format!("\"{name}\":{{"))
-        .unwrap_or_else(|| panic!("{name} in {json}"));
-    let rest = &json[at..];
-    let k = rest
-        .find(&format!("\"{key}\":"))
-        .unwrap_or_else(|| panic!("{key} of {name} in {json}"));
-    rest[k + key.len() + 3..]
-        .chars()
-        .take_while(|c| c.is_ascii_digit())
-        .collect::<String>()
-        .parse()
-        .expect("number")
-}
-
 fn exporter_yaml(id: &str, port: u16, version: &str, filters: &str, proto: &str) -> String {
     format!(
         "  - {{id: {id}, listen_host: 127.0.0.1, listen_port: 40000, collector_host: 127.0.0.1, collector_port: {port}, collector_proto: {proto}, collector_version: {version}{filters}}}\n"
@@ -937,33 +847,6 @@ fn check_refuses_the_original_mistake_and_prints_the_topology() {
         "{text}"
     );
     assert!(!text.contains("warning"), "the example loads clean: {text}");
-}
-
-#[test]
-fn server_refuses_a_taken_port_with_a_clear_error() {
-    let dir = tmpdir("taken");
-    let taken = UdpSocket::bind("127.0.0.1:0").expect("udp");
-    let port = taken.local_addr().expect("addr").port();
-    let conf = dir.join("c.yaml");
-    std::fs::write(
-        &conf,
-        format!("collectors:\n  - {{id: edge, listen_host: 127.0.0.1, listen_port: {port}, nf_version: 9}}\n"),
-    )
-    .expect("write");
-    let out = Command::new(BIN)
-        .args(["server", "--config-file"])
-        .arg(&conf)
-        .output()
-        .expect("server");
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains(&format!(
-            "collector \"edge\": cannot listen on udp 127.0.0.1:{port}"
-        )),
-        "{err}"
-    );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Collectors and receivers on IPv6 (::1): IPv6 and IPv4 flows alike arrive.

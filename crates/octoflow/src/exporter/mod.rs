@@ -6,7 +6,7 @@
 pub mod encode;
 pub mod transport;
 
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering::Relaxed};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,9 +31,16 @@ pub fn encoder_config(e: &Exporter) -> EncoderConfig {
     }
 }
 
-/// Run until every sender of `rx` is gone (the collectors stopped), sending what
-/// is still queued first.
-pub fn run(e: Exporter, rx: Receiver<Arc<Received>>, m: Arc<ExporterMetrics>) {
+/// Run until `stop` is set or every sender of `rx` is gone, sending what is
+/// already queued first.
+pub fn run(
+    e: Exporter,
+    rx: Receiver<Arc<Received>>,
+    m: Arc<ExporterMetrics>,
+    stop: Arc<AtomicBool>,
+    tid: Arc<AtomicI32>,
+) {
+    tid.store(nix::unistd::gettid().as_raw(), Relaxed);
     let mut encoder = Encoder::new(encoder_config(&e), now_ms());
     let mut tx = Transport::new(&e, m.clone());
     let mut out = Out::default();
@@ -44,13 +51,21 @@ pub fn run(e: Exporter, rx: Receiver<Arc<Received>>, m: Arc<ExporterMetrics>) {
         "exporter running"
     );
     loop {
-        let r = match rx.recv_timeout(Duration::from_millis(250)) {
-            Ok(r) => r,
-            Err(RecvTimeoutError::Timeout) => {
-                tx.idle();
-                continue;
+        let r = if stop.load(Relaxed) {
+            // Stopping: send what is queued, then exit.
+            match rx.try_recv() {
+                Ok(r) => r,
+                Err(_) => break,
             }
-            Err(RecvTimeoutError::Disconnected) => break,
+        } else {
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(r) => r,
+                Err(RecvTimeoutError::Timeout) => {
+                    tx.idle();
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
         };
         if tx.prepare() {
             // A new TCP session: the receiver has no templates yet.

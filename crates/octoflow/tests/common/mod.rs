@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -84,4 +85,105 @@ pub fn truth(v4_only: bool) -> BTreeMap<String, (u64, u64)> {
         );
     }
     m
+}
+
+pub struct Server {
+    pub dir: PathBuf,
+    pub child: Child,
+    pub metrics: u16,
+    log: PathBuf,
+}
+
+impl Server {
+    pub fn start(dir: &Path, yaml: &str, collector_ports: &[u16]) -> Server {
+        let conf = dir.join("octoflow.yaml");
+        // Every test server gets its own control socket.
+        let yaml = if yaml.contains("supervisor:") {
+            yaml.to_string()
+        } else {
+            format!(
+                "supervisor: {{unix_socket: {}/octoflow.sock}}\n{yaml}",
+                dir.display()
+            )
+        };
+        std::fs::write(&conf, yaml.as_bytes()).expect("config");
+        let log = dir.join("octoflow.log");
+        let metrics = yaml
+            .split("metrics_listen: 127.0.0.1:")
+            .nth(1)
+            .map(|s| {
+                s.chars()
+                    .take_while(|c| c.is_ascii_digit())
+                    .collect::<String>()
+            })
+            .and_then(|p| p.parse().ok())
+            .expect("config has metrics_listen");
+        let child = Child(
+            Command::new(BIN)
+                .args(["server", "--config-file"])
+                .arg(&conf)
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log).expect("log"))
+                .spawn()
+                .expect("octoflow server"),
+        );
+        for p in collector_ports {
+            wait_udp(*p);
+        }
+        Server {
+            dir: dir.to_path_buf(),
+            child,
+            metrics,
+            log,
+        }
+    }
+
+    pub fn status(&self) -> String {
+        http_get(self.metrics, "/status")
+    }
+
+    /// `/status` just before a graceful stop.
+    pub fn stop_status(self) -> String {
+        let st = self.status();
+        self.stop();
+        st
+    }
+
+    /// SIGTERM: the server flushes its queues and exits 0.
+    pub fn stop(self) -> String {
+        let _ = Command::new("kill")
+            .arg(self.child.0.id().to_string())
+            .status();
+        let mut c = self.child;
+        let st = c.0.wait().expect("wait");
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        assert!(st.success(), "octoflow server exited with {st}:\n{log}");
+        log
+    }
+}
+
+pub fn http_get(port: u16, path: &str) -> String {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("metrics endpoint");
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").expect("write");
+    let mut r = String::new();
+    s.read_to_string(&mut r).expect("read");
+    r.split("\r\n\r\n").nth(1).unwrap_or_default().to_string()
+}
+
+/// A counter from `/status` JSON: `"<name>":{... "<key>":N`.
+pub fn counter(json: &str, name: &str, key: &str) -> u64 {
+    let at = json
+        .find(&format!("\"{name}\":{{"))
+        .unwrap_or_else(|| panic!("{name} in {json}"));
+    let rest = &json[at..];
+    let k = rest
+        .find(&format!("\"{key}\":"))
+        .unwrap_or_else(|| panic!("{key} of {name} in {json}"));
+    rest[k + key.len() + 3..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect::<String>()
+        .parse()
+        .expect("number")
 }

@@ -1,0 +1,144 @@
+//! The control socket (`supervisor.unix_socket`) and its client.
+//!
+//! Protocol: the client sends one command line (`status all`, `stop foo_exporter`,
+//! `reload`, …); the server answers with text lines and a last line `.<code>`, the
+//! exit code the client should return, then closes the connection.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::supervisor::{exit, Event};
+
+pub struct Listener {
+    path: PathBuf,
+    l: UnixListener,
+}
+
+impl Listener {
+    /// Bind the socket, mode 0600. A socket file left by a crashed server is
+    /// replaced; one a live server answers on is an error.
+    pub fn bind(path: &Path) -> Result<Listener, String> {
+        let shown = path.display();
+        if path.exists() {
+            if UnixStream::connect(path).is_ok() {
+                return Err(format!(
+                    "supervisor.unix_socket: another octoflow server is running on {shown} (stop it first, or use another socket path)"
+                ));
+            }
+            std::fs::remove_file(path).map_err(|e| {
+                format!("supervisor.unix_socket: cannot remove the stale socket {shown}: {e}")
+            })?;
+            tracing::warn!(socket = %shown, "removed a stale control socket (a previous server did not stop cleanly)");
+        }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                format!(
+                    "supervisor.unix_socket: cannot create {}: {e}",
+                    dir.display()
+                )
+            })?;
+        }
+        let l = UnixListener::bind(path)
+            .map_err(|e| format!("supervisor.unix_socket: cannot listen on {shown}: {e}"))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| format!("supervisor.unix_socket: cannot set mode 0600 on {shown}: {e}"))?;
+        l.set_nonblocking(true)
+            .map_err(|e| format!("supervisor.unix_socket: {e}"))?;
+        Ok(Listener {
+            path: path.to_path_buf(),
+            l,
+        })
+    }
+
+    /// Accept connections until `stop`; each command goes to the supervisor loop.
+    /// Removes the socket file at the end.
+    pub fn serve(self, tx: Sender<Event>, stop: Arc<AtomicBool>) {
+        while !stop.load(Relaxed) {
+            match self.l.accept() {
+                Ok((s, _)) => {
+                    if let Err(e) = handle(s, &tx) {
+                        tracing::debug!("control connection: {e}");
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => {
+                    tracing::warn!("control socket accept: {e}");
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            }
+        }
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn handle(s: UnixStream, tx: &Sender<Event>) -> std::io::Result<()> {
+    s.set_nonblocking(false)?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut line = String::new();
+    BufReader::new((&s).take(4096)).read_line(&mut line)?;
+    if line.trim().is_empty() {
+        // A probe (e.g. another server checking for a live socket), not a command.
+        return Ok(());
+    }
+    let (rtx, rrx) = std::sync::mpsc::channel();
+    if tx
+        .send(Event::Command(line.trim().to_string(), rtx))
+        .is_err()
+    {
+        return Ok(());
+    }
+    // A reload that starts many instances can take a while; status is immediate.
+    let reply = rrx
+        .recv_timeout(Duration::from_secs(120))
+        .unwrap_or_default();
+    let mut w = &s;
+    for l in &reply.lines {
+        writeln!(w, "{l}")?;
+    }
+    writeln!(w, ".{}", reply.code)?;
+    w.flush()
+}
+
+/// Send `command` to the server behind `socket`; print its answer; return the
+/// exit code.
+pub fn client(socket: &Path, command: &str) -> i32 {
+    let url = format!("unix://{}", socket.display());
+    let s = match UnixStream::connect(socket) {
+        Ok(s) => s,
+        Err(e) => {
+            match e.kind() {
+                std::io::ErrorKind::NotFound => println!("{url} no such file"),
+                std::io::ErrorKind::ConnectionRefused => println!("{url} refused connection"),
+                std::io::ErrorKind::PermissionDenied => {
+                    println!("{url} permission denied (the socket is mode 0600: run as its owner)")
+                }
+                _ => println!("{url} {e}"),
+            }
+            return exit::NO_SERVER;
+        }
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(130)));
+    let mut w = &s;
+    if writeln!(w, "{command}").and_then(|_| w.flush()).is_err() {
+        println!("{url} connection closed");
+        return exit::NO_SERVER;
+    }
+    let mut code = exit::NO_SERVER;
+    for line in BufReader::new(&s).lines() {
+        let Ok(line) = line else { break };
+        if let Some(c) = line.strip_prefix('.') {
+            code = c.trim().parse().unwrap_or(exit::FAILED);
+            break;
+        }
+        println!("{line}");
+    }
+    code
+}
