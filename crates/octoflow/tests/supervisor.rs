@@ -143,6 +143,16 @@ fn the_seed_session() {
         (code, out.as_str()),
         (1, "nope_exporter: ERROR (no such process)\n")
     );
+    // A stopped collector frees its port; started again, it takes it back.
+    let (code, _) = client(&conf, &["--stop", "cisco-vswitch_collector"]);
+    assert_eq!(code, 0);
+    drop(std::net::UdpSocket::bind(("127.0.0.1", c1)).expect("the port is free"));
+    let (code, out) = client(&conf, &["--start", "cisco-vswitch_collector"]);
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "cisco-vswitch_collector: started\n")
+    );
+    assert!(std::net::UdpSocket::bind(("127.0.0.1", c1)).is_err());
     // Groups, and the friendlier spelling.
     let (code, out) = client(&conf, &["--restart", "collectors"]);
     assert_eq!(code, 0, "{out}");
