@@ -16,7 +16,14 @@ use octoflow_proto::{Batch, Decoder, Version};
 
 use crate::config::Collector;
 use crate::metrics::{CollectorMetrics, ExporterMetrics};
+use crate::udp::RecvBatch;
 use crate::util::{now_ms, RateLimit};
+
+/// Datagrams taken per receive call.
+const BATCH: usize = 32;
+
+/// The decoded datagrams of one receive call, shared by every exporter.
+pub type Shipment = Arc<Vec<Arc<Received>>>;
 
 /// One decoded datagram, shared by every exporter the collector feeds.
 #[derive(Debug, Default)]
@@ -66,7 +73,7 @@ impl Pool {
 /// An exporter's queue as a collector sees it.
 #[derive(Clone)]
 pub struct Feed {
-    pub tx: SyncSender<Arc<Received>>,
+    pub tx: SyncSender<Shipment>,
     pub metrics: Arc<ExporterMetrics>,
 }
 
@@ -141,7 +148,7 @@ pub fn run(c: Collector, sock: UdpSocket, mut decoder: Decoder, cx: Context) -> 
     tid.store(nix::unistd::gettid().as_raw(), Relaxed);
     let mut route_version = u64::MAX;
     let mut feeds: Arc<Vec<Feed>> = Arc::default();
-    let mut buf = vec![0u8; 65536];
+    let mut rb = RecvBatch::new(BATCH, 65536);
     let mut errors_log = RateLimit::new(Duration::from_secs(60));
     let mut version_log = RateLimit::new(Duration::from_secs(60));
     let mut last_tick = Instant::now();
@@ -166,8 +173,8 @@ pub fn run(c: Collector, sock: UdpSocket, mut decoder: Decoder, cx: Context) -> 
                 }
             }
         }
-        let (n, from) = match sock.recv_from(&mut buf) {
-            Ok(x) => x,
+        let n = match rb.recv(&sock) {
+            Ok(n) => n,
             Err(e)
                 if matches!(
                     e.kind(),
@@ -184,54 +191,69 @@ pub fn run(c: Collector, sock: UdpSocket, mut decoder: Decoder, cx: Context) -> 
                 continue;
             }
         };
-        let d = &buf[..n];
-        m.datagrams.fetch_add(1, Relaxed);
-        m.bytes.fetch_add(n as u64, Relaxed);
-        match Version::detect(d) {
-            Ok(v) if !c.versions.contains(v) => {
-                m.rejected_version.fetch_add(1, Relaxed);
-                if version_log.ready() {
-                    tracing::warn!(collector = %c.id, from = %from, "dropping {} datagrams: this collector accepts {} (nf_version)", crate::config::version_label(v), c.versions);
+        let mut shipment: Vec<Arc<Received>> = Vec::with_capacity(n);
+        let mut flows = 0u64;
+        for i in 0..n {
+            let (d, from) = rb.get(i);
+            let Some(from) = from else { continue };
+            m.datagrams.fetch_add(1, Relaxed);
+            m.bytes.fetch_add(d.len() as u64, Relaxed);
+            match Version::detect(d) {
+                Ok(v) if !c.versions.contains(v) => {
+                    m.rejected_version.fetch_add(1, Relaxed);
+                    if version_log.ready() {
+                        tracing::warn!(collector = %c.id, from = %from, "dropping {} datagrams: this collector accepts {} (nf_version)", crate::config::version_label(v), c.versions);
+                    }
+                    continue;
                 }
+                _ => {}
+            }
+            let exporter = crate::util::unmap(from.ip());
+            let mut shared = pool.take();
+            let Some(r) = Arc::get_mut(&mut shared) else {
+                // Not reachable: the pool only hands out buffers nobody else holds.
+                continue;
+            };
+            r.datagram.clear();
+            r.datagram.extend_from_slice(d);
+            if let Err(e) = decoder.decode(exporter, d, now_ms(), &mut r.batch) {
+                m.decode_error(&e);
+                if errors_log.ready() {
+                    tracing::warn!(collector = %c.id, from = %from, reason = e.reason(), "malformed datagram skipped: {e}");
+                }
+                pool.give(shared);
                 continue;
             }
-            _ => {}
+            let f = r.batch.records.len() as u64;
+            flows += f;
+            m.flows.fetch_add(f, Relaxed);
+            m.template_misses
+                .fetch_add(r.batch.template_misses as u64, Relaxed);
+            m.templates_learnt
+                .fetch_add(r.batch.templates.len() as u64, Relaxed);
+            let device = r.batch.sflow.map(|h| h.agent).unwrap_or(exporter);
+            m.device(device, f, r.batch.sequence_gap);
+            // The pool keeps a handle to reuse the buffer once the exporters are done.
+            pool.give(shared.clone());
+            shipment.push(shared);
         }
-        let exporter = crate::util::unmap(from.ip());
-        let mut shared = pool.take();
-        let Some(r) = Arc::get_mut(&mut shared) else {
-            // Not reachable: the pool only hands out buffers nobody else holds.
-            continue;
-        };
-        r.datagram.clear();
-        r.datagram.extend_from_slice(d);
-        if let Err(e) = decoder.decode(exporter, d, now_ms(), &mut r.batch) {
-            m.decode_error(&e);
-            if errors_log.ready() {
-                tracing::warn!(collector = %c.id, from = %from, reason = e.reason(), "malformed datagram skipped: {e}");
-            }
-            pool.give(shared);
+        if shipment.is_empty() {
             continue;
         }
-        let flows = r.batch.records.len() as u64;
-        m.flows.fetch_add(flows, Relaxed);
-        m.template_misses
-            .fetch_add(r.batch.template_misses as u64, Relaxed);
-        m.templates_learnt
-            .fetch_add(r.batch.templates.len() as u64, Relaxed);
-        let device = r.batch.sflow.map(|h| h.agent).unwrap_or(exporter);
-        m.device(device, flows, r.batch.sequence_gap);
+        // One queue operation per exporter per batch, not per datagram.
+        let shipment = Arc::new(shipment);
         for f in feeds.iter() {
-            match f.tx.try_send(shared.clone()) {
+            match f.tx.try_send(shipment.clone()) {
                 Ok(()) => {}
                 Err(TrySendError::Full(_)) => {
-                    f.metrics.queue_drops.fetch_add(1, Relaxed);
+                    f.metrics
+                        .queue_drops
+                        .fetch_add(shipment.len() as u64, Relaxed);
                     f.metrics.queue_drop_flows.fetch_add(flows, Relaxed);
                 }
                 Err(TrySendError::Disconnected(_)) => {}
             }
         }
-        pool.give(shared);
     }
     tracing::info!(collector = %c.id, "collector stopped");
     decoder

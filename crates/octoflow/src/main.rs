@@ -13,6 +13,7 @@ mod metrics;
 mod pcap;
 mod prefix;
 mod supervisor;
+mod udp;
 mod util;
 
 use std::net::SocketAddr;

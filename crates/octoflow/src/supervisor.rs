@@ -18,7 +18,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use octoflow_proto::{Decoder, Limits, TemplateCache};
 
-use crate::collector::{self, Feed, Received, Routes};
+use crate::collector::{self, Feed, Routes, Shipment};
 use crate::config::{Collector, Config, Exporter};
 use crate::metrics::{CollectorMetrics, ExporterMetrics, Registry};
 use crate::{control, exporter, http, util};
@@ -109,7 +109,7 @@ struct CollectorInst {
 struct ExporterInst {
     cfg: Exporter,
     metrics: Arc<ExporterMetrics>,
-    tx: Option<SyncSender<Arc<Received>>>,
+    tx: Option<SyncSender<Shipment>>,
     run: Option<Running<()>>,
     st: Status,
 }
@@ -387,7 +387,9 @@ impl Supervisor {
             return Err("already started".into());
         }
         e.st.state = State::Starting;
-        let (tx, rx) = sync_channel(e.cfg.queue_datagrams);
+        // The queue holds receive batches (up to 32 datagrams each, fewer when
+        // traffic is light).
+        let (tx, rx) = sync_channel((e.cfg.queue_datagrams / 8).max(4));
         let stop = Arc::new(AtomicBool::new(false));
         let tid = Arc::new(AtomicI32::new(0));
         let (cfg, m, stop2, tid2) = (e.cfg.clone(), e.metrics.clone(), stop.clone(), tid.clone());

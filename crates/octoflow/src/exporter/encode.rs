@@ -82,7 +82,8 @@ impl Out {
     }
 }
 
-/// Counts from one [`Encoder::encode`] call (added to the exporter's metrics).
+/// Counts from [`Encoder::encode`] and [`Encoder::flush`] calls (added to the
+/// exporter's metrics).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct EncodeStats {
     /// Flow records that passed the tenant filter.
@@ -93,6 +94,15 @@ pub struct EncodeStats {
     pub unconvertible: u64,
     /// Items larger than an empty datagram (cannot be sent at this MTU).
     pub too_large: u64,
+}
+
+impl EncodeStats {
+    pub fn add(&mut self, o: EncodeStats) {
+        self.matched += o.matched;
+        self.sent += o.sent;
+        self.unconvertible += o.unconvertible;
+        self.too_large += o.too_large;
+    }
 }
 
 #[derive(Debug)]
@@ -107,6 +117,9 @@ struct Stream {
     sent: HashMap<u16, Arc<Template>>,
     /// The sampling interval last announced in options data (conversions).
     sampling: u32,
+    /// Re-encoded records waiting to fill a datagram (conversions), sent when a
+    /// datagram's worth is there or at [`Encoder::flush`].
+    pending: Vec<FlowRecord>,
 }
 
 /// The per-exporter encoding state.
@@ -202,6 +215,7 @@ impl Encoder {
                 since_templates: 0,
                 sent: HashMap::new(),
                 sampling: 0,
+                pending: Vec::new(),
             }
         })
     }
@@ -242,7 +256,10 @@ impl Encoder {
             (_, Version::V9) | (_, Version::Ipfix) => {
                 self.convert(batch, key, &filter, now_ms, out, &mut st)
             }
-            (_, Version::V5) => self.as_v5(datagram, batch, key, &filter, now_ms, out, &mut st),
+            (Version::V5, Version::V5) if !self.cfg.sampling_scaling => {
+                self.v5_raw(datagram, batch, key, &filter, out, &mut st)
+            }
+            (_, Version::V5) => self.convert(batch, key, &filter, now_ms, out, &mut st),
             (Version::Sflow, Version::Sflow) => {
                 self.sflow(datagram, batch, key, &filter, out, &mut st)
             }
@@ -374,6 +391,18 @@ impl Encoder {
         s.since_templates = s.since_templates.saturating_add(n);
     }
 
+    /// Records per datagram worth building at once for re-encoded output.
+    fn fill(&self) -> usize {
+        match self.cfg.version {
+            Version::V5 => octoflow_proto::netflow_v5::MAX_RECORDS,
+            _ => {
+                let per = self.own.as_ref().and_then(|o| o[0].fixed_len).unwrap_or(64);
+                ((self.cfg.max_datagram.saturating_sub(40)) / per).max(1)
+            }
+        }
+    }
+
+    /// Queue the tenant's records of `batch` for re-encoding; encode full datagrams.
     fn convert(
         &mut self,
         batch: &Batch,
@@ -383,37 +412,105 @@ impl Encoder {
         out: &mut Out,
         st: &mut EncodeStats,
     ) {
-        let Some(own) = self.own.clone() else { return };
         let scaling = self.cfg.sampling_scaling;
-        let due = {
-            let s = &self.streams[&key];
-            self.templates_due(s, now_ms)
-        };
+        let v5 = self.cfg.version == Version::V5;
+        let fill = self.fill();
         let s = self.streams.get_mut(&key).expect("stream exists");
-        let mut items: Vec<Item<'_>> = Vec::with_capacity(batch.records.len() + 4);
-        if due {
-            items.push(Item::Template(&own[0]));
-            items.push(Item::Template(&own[1]));
-            items.push(Item::Template(&own[2]));
-        }
-        let mut announce = None;
         for r in &batch.records {
             if !filter.flow(r) {
                 continue;
             }
             st.matched += 1;
+            if v5 && !r.is_ipv4() {
+                st.unconvertible += 1;
+                continue;
+            }
             let mut r = *r;
             if scaling && r.sampling_interval > 1 {
                 r.packets = r.scaled_packets();
                 r.bytes = r.scaled_bytes();
                 r.sampling_interval = 1;
             }
+            s.pending.push(r);
+        }
+        if s.pending.len() >= fill {
+            self.emit(key, now_ms, out, st);
+        }
+    }
+
+    /// Encode every record still waiting, in every stream.
+    pub fn flush(&mut self, now_ms: u64, out: &mut Out) -> EncodeStats {
+        let mut st = EncodeStats::default();
+        let keys: Vec<ScopeKey> = self
+            .streams
+            .iter()
+            .filter(|(_, s)| !s.pending.is_empty())
+            .map(|(k, _)| *k)
+            .collect();
+        for k in keys {
+            self.emit(k, now_ms, out, &mut st);
+        }
+        st
+    }
+
+    /// True when records wait for [`Encoder::flush`].
+    pub fn has_pending(&self) -> bool {
+        self.streams.values().any(|s| !s.pending.is_empty())
+    }
+
+    fn emit(&mut self, key: ScopeKey, now_ms: u64, out: &mut Out, st: &mut EncodeStats) {
+        let pending = match self.streams.get_mut(&key) {
+            Some(s) => std::mem::take(&mut s.pending),
+            None => return,
+        };
+        if self.cfg.version == Version::V5 {
+            let items: Vec<V5Item<'_>> = pending.iter().map(|r| V5Item::Rec(*r)).collect();
+            let uptime = now_ms.wrapping_sub(self.started_ms) as u32;
+            let (max, s) = (
+                self.cfg.max_datagram,
+                self.streams.get_mut(&key).expect("stream"),
+            );
+            emit_v5(out, max, s, &items, now_ms, uptime, st);
+        } else {
+            self.emit_own(key, &pending, now_ms, out, st);
+        }
+        if let Some(s) = self.streams.get_mut(&key) {
+            // Give the buffer back (keeps its capacity).
+            let mut p = pending;
+            p.clear();
+            s.pending = p;
+        }
+    }
+
+    /// Encode `records` with octoflow's templates (conversion to v9/IPFIX).
+    fn emit_own(
+        &mut self,
+        key: ScopeKey,
+        records: &[FlowRecord],
+        now_ms: u64,
+        out: &mut Out,
+        st: &mut EncodeStats,
+    ) {
+        let Some(own) = self.own.clone() else { return };
+        let due = {
+            let s = &self.streams[&key];
+            self.templates_due(s, now_ms)
+        };
+        let s = self.streams.get_mut(&key).expect("stream exists");
+        let mut items: Vec<Item<'_>> = Vec::with_capacity(records.len() + 4);
+        if due {
+            items.push(Item::Template(&own[0]));
+            items.push(Item::Template(&own[1]));
+            items.push(Item::Template(&own[2]));
+        }
+        let mut announce = None;
+        for r in records {
             let iv = r.sampling_interval;
             if iv > 1 && (iv != s.sampling || due) && announce.is_none() {
                 announce = Some(iv);
             }
             let t = if r.is_ipv4() { &own[0] } else { &own[1] };
-            items.push(Item::Own(t, r));
+            items.push(Item::Own(t, *r));
         }
         if let Some(iv) = announce {
             // Sampling options data right after the templates (RFC 7011 §3.4.2.2 /
@@ -421,10 +518,6 @@ impl Encoder {
             let at = if due { 3 } else { 0 };
             items.insert(at, Item::Sampling(sampling_record(iv, false)));
             s.sampling = iv;
-        }
-        if st.matched == 0 {
-            // Nothing for this tenant: templates wait until there is data.
-            return;
         }
         let dialect = if self.cfg.version == Version::V9 {
             Dialect::V9
@@ -439,7 +532,7 @@ impl Encoder {
         };
         let (seq, n, written) = pack(out, self.cfg.max_datagram, dialect, h, &items, st);
         // The sampling record is an options data record, not a flow.
-        st.sent += written - announce.map_or(0, |_| 1);
+        st.sent += written.saturating_sub(announce.map_or(0, |_| 1));
         s.sequence = seq;
         if due {
             s.templates_ms = Some(now_ms);
@@ -448,96 +541,30 @@ impl Encoder {
         s.since_templates = s.since_templates.saturating_add(n);
     }
 
+    /// v5 → v5: the tenant's 48-byte records copied under the router's header times.
     #[allow(clippy::too_many_arguments)]
-    fn as_v5(
+    fn v5_raw(
         &mut self,
         datagram: &[u8],
         batch: &Batch,
         key: ScopeKey,
         filter: &Filter,
-        now_ms: u64,
         out: &mut Out,
         st: &mut EncodeStats,
     ) {
-        let scaling = self.cfg.sampling_scaling;
         let max = self.cfg.max_datagram;
-        let started = self.started_ms;
         let s = self.streams.get_mut(&key).expect("stream exists");
         let mut items: Vec<V5Item<'_>> = Vec::with_capacity(batch.records.len());
         for (i, r) in batch.records.iter().enumerate() {
-            if !filter.flow(r) {
-                continue;
-            }
-            st.matched += 1;
-            if !r.is_ipv4() {
-                st.unconvertible += 1;
-                continue;
-            }
-            if batch.version == Version::V5 && !scaling {
+            if filter.flow(r) {
+                st.matched += 1;
                 items.push(V5Item::Raw(
                     batch.bytes(datagram, batch.raw[i]),
                     r.sampling_interval,
                 ));
-            } else {
-                let mut r = *r;
-                if scaling && r.sampling_interval > 1 {
-                    r.packets = r.scaled_packets();
-                    r.bytes = r.scaled_bytes();
-                    r.sampling_interval = 1;
-                }
-                items.push(V5Item::Rec(r));
             }
         }
-        if items.is_empty() {
-            return;
-        }
-        let (unix_ms, uptime) = if batch.version == Version::V5 {
-            (batch.export_ms, batch.uptime_ms)
-        } else {
-            (now_ms, now_ms.wrapping_sub(started) as u32)
-        };
-        let mut i = 0;
-        while i < items.len() {
-            let iv = match &items[i] {
-                V5Item::Raw(_, iv) => *iv,
-                V5Item::Rec(r) => r.sampling_interval,
-            };
-            let h = V5Header {
-                sys_uptime_ms: uptime,
-                unix_ms,
-                flow_sequence: s.sequence,
-                engine_type: (s.out_domain >> 8) as u8,
-                engine_id: s.out_domain as u8,
-                sampling_interval: iv.min(0x3fff) as u16,
-            };
-            let start = out.begin(max);
-            let Ok(mut w) = V5Writer::new(&mut out.buf[start..start + max], h) else {
-                out.abort(start);
-                st.too_large += (items.len() - i) as u64;
-                return;
-            };
-            // One header sampling interval per datagram: a change starts a new one.
-            while i < items.len() {
-                let r = match &items[i] {
-                    V5Item::Raw(_, x)
-                    | V5Item::Rec(FlowRecord {
-                        sampling_interval: x,
-                        ..
-                    }) if *x != iv => break,
-                    V5Item::Raw(b, _) => w.push_raw(b),
-                    V5Item::Rec(r) => w.push(r),
-                };
-                match r {
-                    Ok(()) => i += 1,
-                    Err(_) => break,
-                }
-            }
-            let n = w.count() as u32;
-            let len = w.finish();
-            out.commit(start, len);
-            st.sent += n as u64;
-            s.sequence = s.sequence.wrapping_add(n);
-        }
+        emit_v5(out, max, s, &items, batch.export_ms, batch.uptime_ms, st);
     }
 
     fn sflow(
@@ -605,6 +632,60 @@ impl Encoder {
             out.commit(start, len);
             s.sequence = s.sequence.wrapping_add(1);
         }
+    }
+}
+
+/// Write v5 datagrams of up to 30 records; a change of sampling interval starts a
+/// new datagram (the header has one).
+fn emit_v5(
+    out: &mut Out,
+    max: usize,
+    s: &mut Stream,
+    items: &[V5Item<'_>],
+    unix_ms: u64,
+    uptime: u32,
+    st: &mut EncodeStats,
+) {
+    let mut i = 0;
+    while i < items.len() {
+        let iv = match &items[i] {
+            V5Item::Raw(_, iv) => *iv,
+            V5Item::Rec(r) => r.sampling_interval,
+        };
+        let h = V5Header {
+            sys_uptime_ms: uptime,
+            unix_ms,
+            flow_sequence: s.sequence,
+            engine_type: (s.out_domain >> 8) as u8,
+            engine_id: s.out_domain as u8,
+            sampling_interval: iv.min(0x3fff) as u16,
+        };
+        let start = out.begin(max);
+        let Ok(mut w) = V5Writer::new(&mut out.buf[start..start + max], h) else {
+            out.abort(start);
+            st.too_large += (items.len() - i) as u64;
+            return;
+        };
+        while i < items.len() {
+            let r = match &items[i] {
+                V5Item::Raw(_, x)
+                | V5Item::Rec(FlowRecord {
+                    sampling_interval: x,
+                    ..
+                }) if *x != iv => break,
+                V5Item::Raw(b, _) => w.push_raw(b),
+                V5Item::Rec(r) => w.push(r),
+            };
+            match r {
+                Ok(()) => i += 1,
+                Err(_) => break,
+            }
+        }
+        let n = w.count() as u32;
+        let len = w.finish();
+        out.commit(start, len);
+        st.sent += n as u64;
+        s.sequence = s.sequence.wrapping_add(n);
     }
 }
 
@@ -763,7 +844,8 @@ mod tests {
         dec.decode(exporter(), d, NOW, &mut b)
             .expect("input decodes");
         let mut out = Out::default();
-        let st = enc.encode(d, &b, NOW, &mut out);
+        let mut st = enc.encode(d, &b, NOW, &mut out);
+        st.add(enc.flush(NOW, &mut out));
         let mut got = Vec::new();
         let mut dgs = Vec::new();
         for o in out.iter() {
@@ -923,6 +1005,36 @@ mod tests {
     }
 
     #[test]
+    fn re_encoded_records_fill_datagrams_until_flushed() {
+        let mut enc = Encoder::new(cfg(Version::V5, &["10.0.1.0/24"]), NOW);
+        let mut dec = Decoder::new(Limits::default());
+        let d = message(Dialect::Ipfix, 0, 1, &flows(), true);
+        let mut out = Out::default();
+        for _ in 0..16 {
+            let mut b = Batch::default();
+            dec.decode(exporter(), &d, NOW, &mut b).expect("decodes");
+            enc.encode(&d, &b, NOW, &mut out);
+        }
+        // 16 × 3 matching flows: one full v5 datagram (30) so far, 18 waiting.
+        assert_eq!(out.datagrams.len(), 1);
+        assert!(enc.has_pending());
+        let st = enc.flush(NOW, &mut out);
+        assert_eq!(st.sent, 18);
+        assert_eq!(out.datagrams.len(), 2);
+        let mut rx = Decoder::new(Limits::default());
+        let mut seqs = Vec::new();
+        for o in out.iter() {
+            let mut ob = Batch::default();
+            rx.decode(exporter(), o, NOW, &mut ob).expect("v5 decodes");
+            seqs.push((
+                u32::from_be_bytes(o[16..20].try_into().expect("4")),
+                ob.records.len(),
+            ));
+        }
+        assert_eq!(seqs, vec![(0, 30), (30, 18)]);
+    }
+
+    #[test]
     fn two_routers_with_one_domain_get_distinct_output_domains() {
         let mut enc = Encoder::new(cfg(Version::Ipfix, &["10.0.1.0/24"]), NOW);
         let d = message(Dialect::Ipfix, 0, 5, &flows(), true);
@@ -934,6 +1046,7 @@ mod tests {
                 .expect("decodes");
             let mut out = Out::default();
             enc.encode(&d, &b, NOW, &mut out);
+            enc.flush(NOW, &mut out);
             let o = out.iter().next().expect("one datagram");
             domains.push(u32::from_be_bytes(o[12..16].try_into().expect("4")));
         }

@@ -14,7 +14,10 @@ use std::time::{Duration, Instant};
 
 use crate::config::{Exporter, Transport as Proto};
 use crate::metrics::ExporterMetrics;
+use crate::udp::SendBatch;
 use crate::util::RateLimit;
+
+use super::encode::Out;
 
 const TCP_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 const TCP_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -25,6 +28,7 @@ pub enum Transport {
     Udp {
         id: String,
         sock: Option<UdpSocket>,
+        batch: SendBatch,
         target: SocketAddr,
         m: Arc<ExporterMetrics>,
         log: RateLimit,
@@ -68,6 +72,7 @@ impl Transport {
                 Transport::Udp {
                     id: e.id.clone(),
                     sock,
+                    batch: SendBatch::new(64),
                     target: e.target,
                     m,
                     log,
@@ -200,6 +205,61 @@ impl Transport {
                         false
                     }
                 }
+            }
+        }
+    }
+
+    /// Send every datagram of `out`: one `sendmmsg` per batch over UDP, message
+    /// after message over TCP. True when all went.
+    pub fn send_all(&mut self, out: &Out) -> bool {
+        if out.datagrams.is_empty() {
+            return true;
+        }
+        match self {
+            Transport::Udp {
+                id,
+                sock,
+                m,
+                log,
+                batch,
+                ..
+            } => {
+                let Some(s) = sock else {
+                    m.send_errors.fetch_add(out.datagrams.len() as u64, Relaxed);
+                    return false;
+                };
+                let all: Vec<&[u8]> = out.iter().collect();
+                let mut at = 0;
+                let mut ok = true;
+                while at < all.len() {
+                    match batch.send(s, &all[at..]) {
+                        Ok(n) if n > 0 => {
+                            m.datagrams_sent.fetch_add(n as u64, Relaxed);
+                            let bytes: usize = all[at..at + n].iter().map(|d| d.len()).sum();
+                            m.bytes_sent.fetch_add(bytes as u64, Relaxed);
+                            at += n;
+                        }
+                        Ok(_) => break,
+                        Err(e) => {
+                            // The datagram at `at` failed (e.g. ECONNREFUSED from an
+                            // earlier one): count it and go on with the rest.
+                            ok = false;
+                            m.send_errors.fetch_add(1, Relaxed);
+                            if log.ready() {
+                                tracing::warn!(exporter = %id, "send failed: {e} (is the receiver running?)");
+                            }
+                            at += 1;
+                        }
+                    }
+                }
+                ok
+            }
+            Transport::Tcp { .. } => {
+                let mut ok = true;
+                for d in out.iter() {
+                    ok &= self.send(d);
+                }
+                ok
             }
         }
     }
