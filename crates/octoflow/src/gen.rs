@@ -31,6 +31,9 @@ pub struct GenArgs {
     pub template_every: u64,
     pub seed: u64,
     pub sampling: u32,
+    /// Build this many datagrams up front and send them in turn (fast load; 0 =
+    /// build each one as it is sent).
+    pub pool: usize,
 }
 
 /// A small deterministic PRNG (SplitMix64): reproducible streams from `--seed`.
@@ -40,7 +43,7 @@ impl Rng {
     pub fn new(seed: u64) -> Self {
         Rng(seed)
     }
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -48,7 +51,7 @@ impl Rng {
         z ^ (z >> 31)
     }
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
+        self.next_u64() % n.max(1)
     }
 }
 
@@ -73,7 +76,7 @@ pub fn make_flow(
 ) -> (FlowRecord, usize) {
     let pi = (i % prefixes.len() as u64) as usize;
     let p = prefixes[pi];
-    let src = p.nth(rng.next() as u128 | ((rng.next() as u128) << 64));
+    let src = p.nth(rng.next_u64() as u128 | ((rng.next_u64() as u128) << 64));
     let dst = match src {
         IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::new(198, 51, 100, rng.below(254) as u8 + 1)),
         IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::new(
@@ -133,6 +136,160 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// What one built datagram carries, for the report.
+struct Built {
+    bytes: Vec<u8>,
+    flows: u64,
+    packets: u64,
+    octets: u64,
+    per_prefix: Vec<u64>,
+    /// What the datagram adds to the sequence number (v5 flows, v9 1, IPFIX data
+    /// records, sFlow 1).
+    advance: u32,
+}
+
+/// Builds datagrams of one protocol with the right sequence numbers.
+struct Builder<'a> {
+    a: &'a GenArgs,
+    rng: Rng,
+    boot_ms: u64,
+    dialect: Dialect,
+    t4: octoflow_proto::Template,
+    t6: octoflow_proto::Template,
+    buf: Vec<u8>,
+    flows: Vec<(FlowRecord, usize)>,
+    flow_i: u64,
+    built: u64,
+}
+
+impl<'a> Builder<'a> {
+    fn new(a: &'a GenArgs) -> Self {
+        let dialect = if a.proto == Proto::V9 {
+            Dialect::V9
+        } else {
+            Dialect::Ipfix
+        };
+        Builder {
+            a,
+            rng: Rng::new(a.seed),
+            boot_ms: now_ms().saturating_sub(3_600_000), // the "device" booted an hour ago
+            dialect,
+            t4: own_template(dialect, false),
+            t6: own_template(dialect, true),
+            buf: vec![0u8; 65536],
+            flows: Vec::with_capacity(a.records),
+            flow_i: 0,
+            built: 0,
+        }
+    }
+
+    /// The next datagram, with `seq` as its sequence number.
+    fn build(&mut self, seq: u64) -> Result<Built, String> {
+        let a = self.a;
+        let now = now_ms();
+        let uptime = now.saturating_sub(self.boot_ms) as u32;
+        self.flows.clear();
+        for _ in 0..a.records {
+            let (mut r, pi) = make_flow(&mut self.rng, &a.prefixes, self.flow_i, now, a.sampling);
+            if a.proto == Proto::Sflow {
+                // One sFlow sample is one packet: its bytes are that packet's IP length.
+                r.bytes /= r.packets;
+                r.packets = 1;
+            }
+            self.flows.push((r, pi));
+            self.flow_i += 1;
+        }
+        let buf = &mut self.buf;
+        let (len, advance) = match a.proto {
+            Proto::V5 => {
+                let h = V5Header {
+                    sys_uptime_ms: uptime,
+                    unix_ms: now,
+                    flow_sequence: seq as u32,
+                    sampling_interval: a.sampling.min(0x3fff) as u16,
+                    ..V5Header::default()
+                };
+                let mut w = V5Writer::new(buf, h).map_err(|e| e.to_string())?;
+                for (r, _) in &self.flows {
+                    w.push(r).map_err(|e| e.to_string())?;
+                }
+                (w.finish(), self.flows.len() as u32)
+            }
+            Proto::V9 | Proto::Ipfix => {
+                let h = MessageHeader {
+                    unix_ms: now,
+                    sys_uptime_ms: uptime,
+                    sequence: seq as u32,
+                    domain: 0,
+                };
+                let mut w = MessageWriter::new(
+                    &mut buf[..(120 * a.records + 400).clamp(1400, 65507)],
+                    self.dialect,
+                    h,
+                )
+                .map_err(|e| e.to_string())?;
+                if a.template_every > 0 && self.built % a.template_every == 0 {
+                    w.add_template(&self.t4).map_err(|e| e.to_string())?;
+                    w.add_template(&self.t6).map_err(|e| e.to_string())?;
+                }
+                for (r, _) in &self.flows {
+                    let t = if r.is_ipv4() { &self.t4 } else { &self.t6 };
+                    w.add_record(t, r).map_err(|e| e.to_string())?;
+                }
+                let adv = if a.proto == Proto::V9 {
+                    1
+                } else {
+                    w.data_records()
+                };
+                (w.finish(), adv)
+            }
+            Proto::Sflow => {
+                let h = SflowHeader {
+                    agent: IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)),
+                    sub_agent: 0,
+                    sequence: seq as u32,
+                    uptime_ms: uptime,
+                    samples: 0,
+                };
+                let mut w = DatagramWriter::new(buf, &h).map_err(|e| e.to_string())?;
+                for (r, _) in &self.flows {
+                    let s = (self.built * a.records as u64) as u32 + w.samples() + 1;
+                    w.add_flow(r, s, 1).map_err(|e| e.to_string())?;
+                }
+                (w.finish(), 1)
+            }
+        };
+        self.built += 1;
+        let mut b = Built {
+            bytes: buf[..len].to_vec(),
+            flows: 0,
+            packets: 0,
+            octets: 0,
+            per_prefix: vec![0; a.prefixes.len()],
+            advance,
+        };
+        for (r, pi) in &self.flows {
+            b.flows += 1;
+            b.packets += r.packets;
+            b.octets += r.bytes;
+            b.per_prefix[*pi] += 1;
+        }
+        Ok(b)
+    }
+}
+
+/// Write sequence number `seq` into a built datagram's header.
+fn patch_sequence(proto: Proto, d: &mut [u8], seq: u32) {
+    let at = match proto {
+        Proto::V5 => 16,
+        Proto::V9 => 12,
+        Proto::Ipfix => 8,
+        // version, address type, IPv4 agent, sub-agent
+        Proto::Sflow => 16,
+    };
+    d[at..at + 4].copy_from_slice(&seq.to_be_bytes());
+}
+
 pub fn run(a: GenArgs) -> Result<Sent, String> {
     if a.prefixes.is_empty() {
         return Err("gen needs at least one --prefix".into());
@@ -163,25 +320,28 @@ pub fn run(a: GenArgs) -> Result<Sent, String> {
     let sock = UdpSocket::bind(bind).map_err(|e| format!("binding a UDP socket: {e}"))?;
     sock.connect(a.target)
         .map_err(|e| format!("connecting to {}: {e}", a.target))?;
-    let mut rng = Rng::new(a.seed);
+    let _ = nix::sys::socket::setsockopt(
+        &std::os::fd::AsFd::as_fd(&sock),
+        nix::sys::socket::sockopt::SndBuf,
+        &(4 << 20),
+    );
+    let mut builder = Builder::new(&a);
     let mut sent = Sent {
         per_prefix: vec![0; a.prefixes.len()],
         ..Sent::default()
     };
+    // A pool smaller than a send round would patch one datagram twice per round.
+    let pool_len = if a.pool > 0 { a.pool.max(64) } else { 0 };
+    let mut pool: Vec<Built> = (0..pool_len)
+        .map(|_| builder.build(0))
+        .collect::<Result<_, _>>()?;
+    let mut idx: Vec<usize> = Vec::with_capacity(32);
     let start = Instant::now();
-    let boot_ms = now_ms().saturating_sub(3_600_000); // the "device" booted an hour ago
-    let dialect = if a.proto == Proto::V9 {
-        Dialect::V9
-    } else {
-        Dialect::Ipfix
-    };
-    let t4 = own_template(dialect, false);
-    let t6 = own_template(dialect, true);
-    let mut buf = vec![0u8; 65536];
-    let mut flows: Vec<(FlowRecord, usize)> = Vec::with_capacity(a.records);
-    let mut seq: u64 = 0; // v9 packets / IPFIX records / v5 flows / sFlow datagrams
     let deadline = a.duration.map(|s| start + Duration::from_secs_f64(s));
-    let mut flow_i = 0u64;
+    let mut seq: u64 = 0; // v9 packets / IPFIX records / v5 flows / sFlow datagrams
+    let mut batch = crate::udp::SendBatch::new(32);
+    let mut pending: Vec<Built> = Vec::with_capacity(32);
+    let mut next_pool = 0usize;
     let mut consecutive_errors = 0u32;
     loop {
         if a.count.is_some_and(|c| sent.datagrams >= c)
@@ -189,6 +349,15 @@ pub fn run(a: GenArgs) -> Result<Sent, String> {
         {
             break;
         }
+        // Datagrams in this round: one at low rates, a batch when fast.
+        let want = if a.rate == 0.0 || a.rate > 2000.0 {
+            32
+        } else {
+            1
+        };
+        let want = a
+            .count
+            .map_or(want, |c| want.min((c - sent.datagrams) as usize));
         if a.rate > 0.0 {
             let due = start + Duration::from_secs_f64(sent.datagrams as f64 / a.rate);
             let now = Instant::now();
@@ -196,82 +365,34 @@ pub fn run(a: GenArgs) -> Result<Sent, String> {
                 std::thread::sleep(due - now);
             }
         }
-        let now = now_ms();
-        let uptime = now.saturating_sub(boot_ms) as u32;
-        flows.clear();
-        for _ in 0..a.records {
-            let (mut r, pi) = make_flow(&mut rng, &a.prefixes, flow_i, now, a.sampling);
-            if a.proto == Proto::Sflow {
-                // One sFlow sample is one packet: its bytes are that packet's IP length.
-                r.bytes /= r.packets;
-                r.packets = 1;
+        // Fill this round: fresh datagrams, or the next pool entries with their
+        // sequence numbers patched (the pool is larger than a round).
+        pending.clear();
+        idx.clear();
+        let mut s = seq;
+        for _ in 0..want {
+            if pool.is_empty() {
+                let b = builder.build(s)?;
+                s += b.advance as u64;
+                pending.push(b);
+            } else {
+                let i = (next_pool + idx.len()) % pool.len();
+                patch_sequence(a.proto, &mut pool[i].bytes, s as u32);
+                s += pool[i].advance as u64;
+                idx.push(i);
             }
-            flows.push((r, pi));
-            flow_i += 1;
         }
-        let len = match a.proto {
-            Proto::V5 => {
-                let h = V5Header {
-                    sys_uptime_ms: uptime,
-                    unix_ms: now,
-                    flow_sequence: seq as u32,
-                    sampling_interval: a.sampling.min(0x3fff) as u16,
-                    ..V5Header::default()
-                };
-                let mut w = V5Writer::new(&mut buf, h).map_err(|e| e.to_string())?;
-                for (r, _) in &flows {
-                    w.push(r).map_err(|e| e.to_string())?;
-                }
-                seq += flows.len() as u64;
-                w.finish()
-            }
-            Proto::V9 | Proto::Ipfix => {
-                let h = MessageHeader {
-                    unix_ms: now,
-                    sys_uptime_ms: uptime,
-                    sequence: seq as u32,
-                    domain: 0,
-                };
-                let mut w = MessageWriter::new(
-                    &mut buf[..(120 * a.records + 400).clamp(1400, 65507)],
-                    dialect,
-                    h,
-                )
-                .map_err(|e| e.to_string())?;
-                if a.template_every > 0 && sent.datagrams % a.template_every == 0 {
-                    w.add_template(&t4).map_err(|e| e.to_string())?;
-                    w.add_template(&t6).map_err(|e| e.to_string())?;
-                }
-                for (r, _) in &flows {
-                    let t = if r.is_ipv4() { &t4 } else { &t6 };
-                    w.add_record(t, r).map_err(|e| e.to_string())?;
-                }
-                seq += if a.proto == Proto::V9 {
-                    1
-                } else {
-                    w.data_records() as u64
-                };
-                w.finish()
-            }
-            Proto::Sflow => {
-                let h = SflowHeader {
-                    agent: IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)),
-                    sub_agent: 0,
-                    sequence: seq as u32,
-                    uptime_ms: uptime,
-                    samples: 0,
-                };
-                let mut w = DatagramWriter::new(&mut buf, &h).map_err(|e| e.to_string())?;
-                for (r, _) in &flows {
-                    let s = sent.flows as u32 + w.samples() + 1;
-                    w.add_flow(r, s, 1).map_err(|e| e.to_string())?;
-                }
-                seq += 1;
-                w.finish()
-            }
+        let round: Vec<&Built> = if pool.is_empty() {
+            pending.iter().collect()
+        } else {
+            idx.iter().map(|&i| &pool[i]).collect()
         };
-        match sock.send(&buf[..len]) {
-            Ok(_) => consecutive_errors = 0,
+        let refs: Vec<&[u8]> = round.iter().map(|b| &b.bytes[..]).collect();
+        let n = match batch.send(&sock, &refs) {
+            Ok(n) => {
+                consecutive_errors = 0;
+                n
+            }
             // ECONNREFUSED from a previous datagram (nothing listening): keep going,
             // as a router would; give up only if nothing ever gets through.
             Err(e) => {
@@ -281,14 +402,19 @@ pub fn run(a: GenArgs) -> Result<Sent, String> {
                 }
                 continue;
             }
+        };
+        for b in &round[..n] {
+            seq += b.advance as u64;
+            sent.datagrams += 1;
+            sent.flows += b.flows;
+            sent.packets += b.packets;
+            sent.bytes += b.octets;
+            for (t, x) in sent.per_prefix.iter_mut().zip(&b.per_prefix) {
+                *t += x;
+            }
         }
-        sent.datagrams += 1;
-        for (r, pi) in &flows {
-            sent.flows += 1;
-            // sFlow carries one packet per sample.
-            sent.packets += r.packets;
-            sent.bytes += r.bytes;
-            sent.per_prefix[*pi] += 1;
+        if !pool.is_empty() {
+            next_pool = (next_pool + n) % pool.len();
         }
     }
     Ok(sent)

@@ -1,20 +1,6 @@
 //! `octoflow`: the command-line entry point.
 
-mod collector;
-mod config;
-mod control;
-mod dump;
-mod exporter;
-mod filter;
-mod gen;
-mod http;
-mod logfile;
-mod metrics;
-mod pcap;
-mod prefix;
-mod supervisor;
-mod udp;
-mod util;
+use octoflow::{config, control, dump, gen, logfile, prefix, sink, supervisor};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -47,6 +33,22 @@ enum Cmd {
     Server {
         #[command(flatten)]
         config: ConfigArg,
+    },
+    /// Count what arrives on a UDP port (datagrams, bytes, and decoded flows), for
+    /// load and smoke tests; prints the totals once the stream goes quiet.
+    Sink {
+        /// Listen on HOST:PORT.
+        #[arg(long, value_name = "HOST:PORT")]
+        listen: SocketAddr,
+        /// Stop after S seconds without a datagram (once one arrived).
+        #[arg(long, value_name = "S", default_value_t = 2.0)]
+        idle: f64,
+        /// Stop after S seconds in any case.
+        #[arg(long, value_name = "S")]
+        duration: Option<f64>,
+        /// Count datagrams and bytes only (no decoding).
+        #[arg(long)]
+        no_decode: bool,
     },
     /// Control a running server, with the original octoflow client's flags.
     #[command(group(clap::ArgGroup::new("action").required(true).args(["status", "start", "stop", "restart", "reread", "reload", "shutdown"])))]
@@ -167,6 +169,11 @@ enum Cmd {
         /// PRNG seed (same seed, same flows).
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Build N datagrams up front and send them in turn with fresh sequence
+        /// numbers: for load tests beyond what building each datagram allows
+        /// (their flow times are those of the start).
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        pool: usize,
     },
 }
 
@@ -237,6 +244,23 @@ fn main() -> ExitCode {
             };
             return control(&config.config_file, &command);
         }
+        Cmd::Sink {
+            listen,
+            idle,
+            duration,
+            no_decode,
+        } => sink::run(sink::SinkArgs {
+            listen,
+            idle,
+            duration,
+            no_decode,
+        })
+        .map(|c| {
+            println!(
+                "received datagrams={} flows={} bytes={} errors={}",
+                c.datagrams, c.flows, c.bytes, c.errors
+            )
+        }),
         Cmd::Status { config, name } => {
             return control(&config.config_file, &format!("status {name}"))
         }
@@ -285,6 +309,7 @@ fn main() -> ExitCode {
             template_every,
             sampling,
             seed,
+            pool,
         } => {
             if count.is_none() && duration.is_none() {
                 Err("gen needs --count N or --duration S".to_string())
@@ -300,6 +325,7 @@ fn main() -> ExitCode {
                     template_every,
                     seed,
                     sampling,
+                    pool,
                 })
                 .map(|s| {
                     println!(

@@ -120,6 +120,45 @@ struct Stream {
     /// Re-encoded records waiting to fill a datagram (conversions), sent when a
     /// datagram's worth is there or at [`Encoder::flush`].
     pending: Vec<FlowRecord>,
+    /// Same-version items waiting to fill a message with the same header.
+    open: Open,
+}
+
+/// Same-version (v9→v9, IPFIX→IPFIX) items held to share one output message. Only
+/// input datagrams whose header times are identical share one, so every record
+/// keeps exactly the time base it was exported with.
+#[derive(Debug, Default)]
+struct Open {
+    /// (export second, sysUptime ms) of the router headers the items came under.
+    header: Option<(u64, u32)>,
+    export_ms: u64,
+    items: Vec<OwnedItem>,
+    bytes: Vec<u8>,
+    flows: u64,
+    options: u64,
+    size: usize,
+}
+
+#[derive(Debug)]
+enum OwnedItem {
+    Template(Arc<Template>),
+    Raw(u16, usize, usize),
+}
+
+impl Open {
+    fn template(&mut self, t: &Arc<Template>) {
+        self.size += t.wire_len() + 4;
+        self.items.push(OwnedItem::Template(t.clone()));
+    }
+    fn raw(&mut self, id: u16, b: &[u8]) {
+        let at = self.bytes.len();
+        self.bytes.extend_from_slice(b);
+        self.size += b.len();
+        self.items.push(OwnedItem::Raw(id, at, b.len()));
+    }
+    fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
 }
 
 /// The per-exporter encoding state.
@@ -216,6 +255,7 @@ impl Encoder {
                 sent: HashMap::new(),
                 sampling: 0,
                 pending: Vec::new(),
+                open: Open::default(),
             }
         })
     }
@@ -279,6 +319,9 @@ impl Encoder {
         }
     }
 
+    /// v9→v9, IPFIX→IPFIX: the router's templates and the tenant's records byte for
+    /// byte, held until the message is full, a datagram with another header comes,
+    /// or [`Encoder::flush`].
     #[allow(clippy::too_many_arguments)]
     fn same_version(
         &mut self,
@@ -291,27 +334,38 @@ impl Encoder {
         st: &mut EncodeStats,
     ) {
         let fwd_opts = self.cfg.forward_options;
+        let max = self.cfg.max_datagram;
         let due = {
             let s = &self.streams[&key];
             self.templates_due(s, now_ms)
         };
+        let hdr = (
+            batch.export_ms / 1000,
+            if batch.version == Version::V9 {
+                batch.uptime_ms
+            } else {
+                0
+            },
+        );
+        if self.streams[&key].open.header.is_some_and(|h| h != hdr) {
+            self.emit_open(key, out, st);
+        }
         let s = self.streams.get_mut(&key).expect("stream exists");
         for id in &batch.withdrawn {
             s.sent.remove(id);
         }
-        // The schedule's refresh: everything this receiver has been given.
-        let refresh: Vec<Arc<Template>> = if due {
-            s.sent
-                .values()
-                .filter(|t| fwd_opts || !t.is_options())
-                .cloned()
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let mut items: Vec<Item<'_>> = Vec::with_capacity(batch.records.len() + 8);
-        items.extend(refresh.iter().map(|t| Item::Template(t)));
-        let mut sent_templates = !items.is_empty();
+        let o = &mut s.open;
+        let before = o.items.len();
+        if due {
+            // The schedule's refresh: everything this receiver has been given.
+            for t in s.sent.values() {
+                if fwd_opts || !t.is_options() {
+                    o.template(t);
+                }
+            }
+            s.templates_ms = Some(now_ms);
+            s.since_templates = 0;
+        }
         // Templates the router sent now (its own refresh, or a change).
         for t in &batch.templates {
             if !fwd_opts && t.is_options() {
@@ -319,27 +373,23 @@ impl Encoder {
             }
             let known = s.sent.get(&t.id).is_some_and(|x| **x == **t);
             if !known || !due {
-                items.push(Item::Template(t));
-                sent_templates = true;
+                o.template(t);
             }
             s.sent.insert(t.id, t.clone());
         }
-        let mut options = 0u64;
         if fwd_opts {
-            for o in &batch.options {
-                options += 1;
+            for opt in &batch.options {
                 if s.sent
-                    .get(&o.template.id)
-                    .is_none_or(|x| **x != *o.template)
+                    .get(&opt.template.id)
+                    .is_none_or(|x| **x != *opt.template)
                 {
-                    s.sent.insert(o.template.id, o.template.clone());
-                    items.push(Item::Template(&o.template));
-                    sent_templates = true;
+                    s.sent.insert(opt.template.id, opt.template.clone());
+                    o.template(&opt.template);
                 }
-                items.push(Item::Raw(o.template.id, batch.bytes(datagram, o.raw)));
+                o.raw(opt.template.id, batch.bytes(datagram, opt.raw));
+                o.options += 1;
             }
         }
-        let mut data = 0u64;
         for set in batch.sets.iter().filter(|x| !x.options) {
             let mut announced = false;
             for i in set.first..set.first + set.count {
@@ -353,42 +403,64 @@ impl Encoder {
                         .is_none_or(|x| **x != *set.template)
                     {
                         s.sent.insert(set.template.id, set.template.clone());
-                        items.push(Item::Template(&set.template));
-                        sent_templates = true;
+                        o.template(&set.template);
                     }
                     announced = true;
                 }
-                items.push(Item::Raw(
-                    set.template.id,
-                    batch.bytes(datagram, batch.raw[i]),
-                ));
-                data += 1;
+                o.raw(set.template.id, batch.bytes(datagram, batch.raw[i]));
+                o.flows += 1;
+                st.matched += 1;
             }
         }
-        st.matched += data;
-        if data == 0 && !sent_templates && (batch.options.is_empty() || !fwd_opts) {
-            return;
+        if o.items.len() > before && o.header.is_none() {
+            o.header = Some(hdr);
+            o.export_ms = batch.export_ms;
         }
-        let dialect = if batch.version == Version::V9 {
+        if o.size + 64 >= max {
+            self.emit_open(key, out, st);
+        }
+    }
+
+    /// Send a stream's held same-version items.
+    fn emit_open(&mut self, key: ScopeKey, out: &mut Out, st: &mut EncodeStats) {
+        let max = self.cfg.max_datagram;
+        let Some(s) = self.streams.get_mut(&key) else {
+            return;
+        };
+        let o = std::mem::take(&mut s.open);
+        let Some((_, uptime)) = o.header else {
+            return;
+        };
+        let items: Vec<Item<'_>> = o
+            .items
+            .iter()
+            .map(|i| match i {
+                OwnedItem::Template(t) => Item::Template(t),
+                OwnedItem::Raw(id, at, len) => Item::Raw(*id, &o.bytes[*at..at + len]),
+            })
+            .collect();
+        let dialect = if key.version == 9 {
             Dialect::V9
         } else {
             Dialect::Ipfix
         };
         let h = MessageHeader {
-            unix_ms: batch.export_ms,
-            sys_uptime_ms: batch.uptime_ms,
+            unix_ms: o.export_ms,
+            sys_uptime_ms: uptime,
             sequence: s.sequence,
             domain: s.out_domain,
         };
-        let (seq, n, written) = pack(out, self.cfg.max_datagram, dialect, h, &items, st);
+        let (seq, n, written) = pack(out, max, dialect, h, &items, st);
         // Options data records count in IPFIX sequence numbers but are not flows.
-        st.sent += written.saturating_sub(options);
+        st.sent += written.saturating_sub(o.options);
         s.sequence = seq;
-        if due {
-            s.templates_ms = Some(now_ms);
-            s.since_templates = 0;
-        }
         s.since_templates = s.since_templates.saturating_add(n);
+        // Keep the buffers' capacity for the next message.
+        let (mut items_buf, mut bytes_buf) = (o.items, o.bytes);
+        items_buf.clear();
+        bytes_buf.clear();
+        s.open.items = items_buf;
+        s.open.bytes = bytes_buf;
     }
 
     /// Records per datagram worth building at once for re-encoded output.
@@ -444,18 +516,25 @@ impl Encoder {
         let keys: Vec<ScopeKey> = self
             .streams
             .iter()
-            .filter(|(_, s)| !s.pending.is_empty())
+            .filter(|(_, s)| !s.pending.is_empty() || !s.open.is_empty())
             .map(|(k, _)| *k)
             .collect();
         for k in keys {
-            self.emit(k, now_ms, out, &mut st);
+            if !self.streams[&k].open.is_empty() {
+                self.emit_open(k, out, &mut st);
+            }
+            if !self.streams[&k].pending.is_empty() {
+                self.emit(k, now_ms, out, &mut st);
+            }
         }
         st
     }
 
     /// True when records wait for [`Encoder::flush`].
     pub fn has_pending(&self) -> bool {
-        self.streams.values().any(|s| !s.pending.is_empty())
+        self.streams
+            .values()
+            .any(|s| !s.pending.is_empty() || !s.open.is_empty())
     }
 
     fn emit(&mut self, key: ScopeKey, now_ms: u64, out: &mut Out, st: &mut EncodeStats) {
@@ -1032,6 +1111,44 @@ mod tests {
             ));
         }
         assert_eq!(seqs, vec![(0, 30), (30, 18)]);
+    }
+
+    #[test]
+    fn same_version_records_share_a_message_only_under_identical_headers() {
+        let mut enc = Encoder::new(cfg(Version::V9, &["10.0.1.0/24", "!10.0.1.254"]), NOW);
+        let mut dec = Decoder::new(Limits::default());
+        let mut out = Out::default();
+        let mut feed = |d: &[u8], out: &mut Out| {
+            let mut b = Batch::default();
+            dec.decode(exporter(), d, NOW, &mut b).expect("decodes");
+            enc.encode(d, &b, NOW, out);
+        };
+        let d1 = message(Dialect::V9, 0, 1, &flows(), true);
+        let d2 = message(Dialect::V9, 1, 1, &flows(), false);
+        let mut d3 = message(Dialect::V9, 2, 1, &flows(), false);
+        d3[4..8].copy_from_slice(&3_600_005u32.to_be_bytes()); // 5 ms later
+        feed(&d1, &mut out);
+        feed(&d2, &mut out);
+        assert!(
+            out.datagrams.is_empty(),
+            "held until the header changes or a flush"
+        );
+        feed(&d3, &mut out);
+        assert_eq!(out.datagrams.len(), 1, "d1 and d2 share a message");
+        let st = enc.flush(NOW, &mut out);
+        assert_eq!(st.sent, 2);
+        let mut rx = Decoder::new(Limits::default());
+        let mut per = Vec::new();
+        for o in out.iter() {
+            let mut ob = Batch::default();
+            rx.decode(exporter(), o, NOW, &mut ob).expect("decodes");
+            per.push((
+                u32::from_be_bytes(o[4..8].try_into().expect("4")),
+                u32::from_be_bytes(o[12..16].try_into().expect("4")),
+                ob.records.len(),
+            ));
+        }
+        assert_eq!(per, vec![(3_600_000, 0, 4), (3_600_005, 1, 2)]);
     }
 
     #[test]

@@ -35,10 +35,9 @@ pub fn encoder_config(e: &Exporter) -> EncoderConfig {
 /// already queued first.
 ///
 /// Each receive batch from the collector is encoded as a whole and its datagrams
-/// sent with one `sendmmsg`. Re-encoded records wait to fill a datagram while more
-/// input is queued, and are flushed as soon as the queue is empty (or every 50 ms
-/// under constant load), so light traffic is not delayed and heavy traffic is
-/// packed into full datagrams.
+/// sent with one `sendmmsg`. Records wait up to `FLUSH_EVERY` (20 ms) to fill a
+/// datagram, so heavy traffic goes out in full datagrams and light traffic is
+/// delayed by at most that.
 pub fn run(
     e: Exporter,
     rx: Receiver<Shipment>,
@@ -51,7 +50,6 @@ pub fn run(
     let mut tx = Transport::new(&e, m.clone());
     let mut out = Out::default();
     let mut last_flush = Instant::now();
-    let mut inbox = Inbox { rx, peeked: None };
     tracing::info!(
         exporter = %e.id,
         target = %e.target,
@@ -61,14 +59,20 @@ pub fn run(
     loop {
         let shipment = if stop.load(Relaxed) {
             // Stopping: send what is queued, then exit.
-            inbox.try_next()
+            rx.try_recv().ok()
         } else {
-            match inbox.next_timeout(Duration::from_millis(100)) {
+            let wait = if encoder.has_pending() {
+                FLUSH_EVERY
+            } else {
+                Duration::from_millis(100)
+            };
+            match rx.recv_timeout(wait) {
                 Ok(r) => Some(r),
                 Err(RecvTimeoutError::Timeout) => {
                     tx.idle();
                     if encoder.has_pending() {
                         out.clear();
+                        last_flush = Instant::now();
                         let st = encoder.flush(now_ms(), &mut out);
                         if tx.send_all(&out) {
                             m.flows_sent.fetch_add(st.sent, Relaxed);
@@ -91,7 +95,7 @@ pub fn run(
             st.add(encoder.encode(&r.datagram, &r.batch, now, &mut out));
         }
         drop(shipment);
-        if encoder.has_pending() && (inbox.is_empty() || last_flush.elapsed() >= FLUSH_EVERY) {
+        if encoder.has_pending() && last_flush.elapsed() >= FLUSH_EVERY {
             st.add(encoder.flush(now, &mut out));
             last_flush = Instant::now();
         }
@@ -111,32 +115,5 @@ pub fn run(
     tracing::info!(exporter = %e.id, "exporter stopped");
 }
 
-/// Flush waiting records at least this often under constant load.
-const FLUSH_EVERY: Duration = Duration::from_millis(50);
-
-/// The exporter's queue, with a one-item look-ahead (`std::sync::mpsc` cannot
-/// tell whether it is empty without taking an item).
-struct Inbox {
-    rx: Receiver<Shipment>,
-    peeked: Option<Shipment>,
-}
-
-impl Inbox {
-    fn is_empty(&mut self) -> bool {
-        if self.peeked.is_none() {
-            self.peeked = self.rx.try_recv().ok();
-        }
-        self.peeked.is_none()
-    }
-
-    fn try_next(&mut self) -> Option<Shipment> {
-        self.peeked.take().or_else(|| self.rx.try_recv().ok())
-    }
-
-    fn next_timeout(&mut self, t: Duration) -> Result<Shipment, RecvTimeoutError> {
-        match self.peeked.take() {
-            Some(s) => Ok(s),
-            None => self.rx.recv_timeout(t),
-        }
-    }
-}
+/// Records wait at most about this long to fill a datagram.
+const FLUSH_EVERY: Duration = Duration::from_millis(20);

@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# Throughput: the highest rate each contender takes with zero loss, all fed the same
+# `octoflow gen` stream (NetFlow v9, 25 records per datagram) on this machine.
+#
+#   octoflow      one collector -> 4 tenant exporters, each with a filter:
+#                 v9 pass-through, v9->IPFIX, v9->v5, v9->IPFIX; 4 counting receivers
+#   tee-filtered  pmacct nfacctd, tee plugin with a pre_tag_map for one /24 -> receiver
+#   tee           pmacct nfacctd, tee plugin, unfiltered -> receiver
+#   nfcapd        nfdump's collector writing its files
+#
+# Loss is counted at every step from counters: the flows each receiver decoded
+# (`octoflow sink`) or nfcapd stored, against what gen sent for that tenant; the
+# kernel's UDP RcvbufErrors; octoflow's queue drops. A step is zero-loss only if all
+# are exact. Each contender's sweep stops at its first lossy step.
+#
+# Usage: scripts/bench.sh [--smoke] [--secs S] [RATE ...]   (RATE: datagrams/s)
+#   --smoke: one short low-rate step per contender (the test suite runs this)
+# Installs pmacct and nfdump when missing; raises net.core.rmem_max for the run
+# when root (restored at exit); starts and stops every process itself (by PID).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SECS=5
+SMOKE=0
+RATES=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --smoke) SMOKE=1; shift ;;
+    --secs) SECS=$2; shift 2 ;;
+    *) RATES+=("$1"); shift ;;
+  esac
+done
+if [ $SMOKE = 1 ]; then SECS=1; RATES=(2000); fi
+[ ${#RATES[@]} -gt 0 ] || RATES=(16000 32000 64000 96000 128000 160000 200000)
+
+missing=()
+command -v nfacctd >/dev/null || missing+=(pmacct)
+command -v nfcapd >/dev/null || missing+=(nfdump)
+command -v ss >/dev/null || missing+=(iproute2)
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ -n "${OCTOFLOW_BIN:-}" ]; then
+  BIN=$OCTOFLOW_BIN
+else
+  cargo build --release -q -p octoflow
+  BIN=$PWD/target/release/octoflow
+fi
+
+RUN=$(mktemp -d /tmp/octoflow-bench.XXXXXX)
+PIDS=()
+OLD_RMEM=$(cat /proc/sys/net/core/rmem_max)
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  if [ "$(id -u)" -eq 0 ] && [ "$(cat /proc/sys/net/core/rmem_max)" != "$OLD_RMEM" ]; then
+    echo "$OLD_RMEM" >/proc/sys/net/core/rmem_max
+  fi
+  rm -rf "$RUN"
+}
+trap cleanup EXIT
+if [ "$(id -u)" -eq 0 ] && [ "$OLD_RMEM" -lt 33554432 ]; then
+  echo 33554432 >/proc/sys/net/core/rmem_max   # restored at exit
+fi
+
+bg() { local log=$1; shift; "$@" >"$log" 2>&1 & LAST=$!; PIDS+=("$LAST"); }  # PID in $LAST
+stop() {  # stop PID [SIG]: signal one process we started and wait for it
+  kill -"${2:-TERM}" "$1" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || { wait "$1" 2>/dev/null || true; return 0; }; sleep 0.1; done
+  kill -KILL "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true
+}
+wait_udp() { for _ in $(seq 100); do [ -n "$(ss -Hlun "sport = :$1")" ] && return 0; sleep 0.05; done; echo "nothing listens on udp/$1" >&2; return 1; }
+rcvbuf_errors() { awk '/^Udp:/{n++} /^Udp:/&&n==2{print $6}' /proc/net/snmp; }
+field() { grep -o "$1=[0-9]*" | head -1 | cut -d= -f2; }   # field NAME < text
+
+P_IN=47100
+A=10.0.1.0/24; B=10.0.2.0/24; C=172.16.0.0/12; D=192.168.0.0/16
+
+gen() {  # gen RATE OUT: the common stream
+  "$BIN" gen --proto v9 --target 127.0.0.1:$P_IN --rate "$1" --duration "$SECS" --records 25 \
+    --pool 4096 --prefix $A --prefix $B --prefix $C --prefix $D >"$2"
+}
+prefix_flows() { grep "^prefix $2 " "$1" | field flows; }
+sink() { bg "$RUN/sink-$1.log" "$BIN" sink --listen 127.0.0.1:$1 --idle 2 --duration $((SECS + 30)); wait_udp "$1"; }
+sink_flows() { for _ in $(seq 200); do grep -q '^received' "$RUN/sink-$1.log" && break; sleep 0.1; done; field flows <"$RUN/sink-$1.log"; }
+
+RESULT=""   # per step: "loss_flows kernel_drops detail"
+
+step_octoflow() {
+  local rate=$1 d=$RUN/octoflow; mkdir -p "$d"
+  local pa=47111 pb=47112 pc=47113 pd=47114 pm=47119
+  for p in $pa $pb $pc $pd; do sink $p; done
+  cat >"$d/o.yaml" <<EOF
+general: {metrics_listen: 127.0.0.1:$pm}
+supervisor: {unix_socket: $d/o.sock, loglevel: warn}
+collectors:
+  - {id: edge, listen_host: 127.0.0.1, listen_port: $P_IN, nf_version: 9, receive_buffer: 33554432, mux_to: [a, b, c, d]}
+exporters:
+  - {id: a, collector_host: 127.0.0.1, collector_port: $pa, collector_version: 9, filters: ['$A']}
+  - {id: b, collector_host: 127.0.0.1, collector_port: $pb, collector_version: 10, filters: ['$B']}
+  - {id: c, collector_host: 127.0.0.1, collector_port: $pc, collector_version: 5, filters: ['$C']}
+  - {id: d, collector_host: 127.0.0.1, collector_port: $pd, collector_version: 10, filters: ['$D']}
+EOF
+  bg "$d/o.log" "$BIN" server --config-file "$d/o.yaml"; local pid=$LAST; wait_udp $P_IN
+  local k0; k0=$(rcvbuf_errors)
+  gen "$rate" "$d/gen.out"
+  sleep 1
+  local k1; k1=$(rcvbuf_errors)
+  local st; st=$(curl -s "127.0.0.1:$pm/status" 2>/dev/null || true)
+  RSS=$(awk '/VmHWM/{print $2}' "/proc/$pid/status")
+  stop "$pid"
+  local loss=0 detail=""
+  for t in "a $pa $A" "b $pb $B" "c $pc $C" "d $pd $D"; do
+    set -- $t
+    local want got; want=$(prefix_flows "$d/gen.out" "$3"); got=$(sink_flows "$2")
+    loss=$((loss + want - ${got:-0})); detail="$detail $1:${got:-0}/$want"
+  done
+  local qd; qd=$(echo "$st" | grep -o '"queue_drops":[0-9]*' | cut -d: -f2 | awk '{s+=$1} END{print s+0}')
+  RESULT="$loss $((k1 - k0)) $(field flows <"$d/gen.out") queue_drops=${qd:-0} rss=${RSS}kB$detail"
+  rm -rf "$d"
+}
+
+step_tee() {  # step_tee RATE filtered|unfiltered
+  local rate=$1 d=$RUN/tee; mkdir -p "$d"
+  local ps=47121
+  sink $ps
+  printf 'set_tag=100 ip=0.0.0.0/0 src_net=%s\nset_tag=100 ip=0.0.0.0/0 dst_net=%s\n' $A $A >"$d/pretag.map"
+  if [ "$2" = filtered ]; then echo "id=1 ip=127.0.0.1:$ps tag=100" >"$d/rcv.lst"; else echo "id=1 ip=127.0.0.1:$ps" >"$d/rcv.lst"; fi
+  { echo "daemonize: false"; echo "nfacctd_ip: 127.0.0.1"; echo "nfacctd_port: $P_IN"
+    echo "nfacctd_pipe_size: 33554432"; echo "plugin_buffer_size: 102400"; echo "plugin_pipe_size: 10240000"
+    echo "plugins: tee[a]"; echo "tee_receivers[a]: $d/rcv.lst"; echo "tee_pipe_size[a]: 33554432"
+    [ "$2" = filtered ] && echo "pre_tag_map[a]: $d/pretag.map"; true; } >"$d/pm.conf"
+  bg "$d/pm.log" nfacctd -f "$d/pm.conf"; local pid=$LAST; wait_udp $P_IN
+  local k0; k0=$(rcvbuf_errors)
+  gen "$rate" "$d/gen.out"
+  sleep 1
+  local k1; k1=$(rcvbuf_errors)
+  stop "$pid" INT
+  local want got total; total=$(field flows <"$d/gen.out")
+  if [ "$2" = filtered ]; then want=$(prefix_flows "$d/gen.out" $A); else want=$total; fi
+  got=$(sink_flows $ps)
+  RESULT="$((want - ${got:-0})) $((k1 - k0)) $total got=${got:-0}/$want"
+  rm -rf "$d"
+}
+
+step_nfcapd() {
+  local rate=$1 d=$RUN/nfcapd; mkdir -p "$d/files"
+  bg "$d/nf.log" nfcapd -b 127.0.0.1 -p $P_IN -w "$d/files" -B 33554432; local pid=$LAST; wait_udp $P_IN
+  local k0; k0=$(rcvbuf_errors)
+  gen "$rate" "$d/gen.out"
+  sleep 1
+  local k1; k1=$(rcvbuf_errors)
+  stop "$pid"
+  local want got; want=$(field flows <"$d/gen.out")
+  got=$(grep -o 'Flows: [0-9]*' "$d/nf.log" | awk '{s+=$2} END{print s+0}')
+  RESULT="$((want - got)) $((k1 - k0)) $want got=$got/$want"
+  rm -rf "$d"
+}
+
+declare -A BEST
+echo "# $(date -u '+%F %T') UTC, $(nproc) cores; gen: NetFlow v9, 25 records/datagram, ${SECS}s per step"
+printf '%-13s %9s %11s %12s %10s  %s\n' contender "rate/s" "flows/s" "lost flows" "kern drops" detail
+for who in octoflow tee-filtered tee nfcapd; do
+  BEST[$who]=0
+  for r in "${RATES[@]}"; do
+    case $who in
+      octoflow) step_octoflow "$r" ;;
+      tee-filtered) step_tee "$r" filtered ;;
+      tee) step_tee "$r" unfiltered ;;
+      nfcapd) step_nfcapd "$r" ;;
+    esac
+    read -r lost kd sent detail <<<"$RESULT"
+    fps=$((sent / SECS))
+    printf '%-13s %9s %11s %12s %10s  %s\n' "$who" "$r" "$fps" "$lost" "$kd" "$detail"
+    if [ "$lost" -eq 0 ] && [ "$kd" -eq 0 ]; then BEST[$who]=$fps; else break; fi
+  done
+done
+echo
+echo "highest zero-loss rate (flows/s):"
+for who in octoflow tee-filtered tee nfcapd; do
+  ratio="-"
+  if [ "$who" != octoflow ] && [ "${BEST[$who]}" -gt 0 ]; then
+    ratio=$(awk -v a="${BEST[octoflow]}" -v b="${BEST[$who]}" 'BEGIN{printf "%.1fx", a / b}')
+  fi
+  printf '  %-13s %10s   octoflow / this: %s\n' "$who" "${BEST[$who]}" "$ratio"
+done
+if [ $SMOKE = 1 ]; then
+  for who in octoflow tee-filtered tee nfcapd; do
+    [ "${BEST[$who]}" -gt 0 ] || { echo "smoke: $who lost flows at ${RATES[0]}/s" >&2; exit 1; }
+  done
+fi
