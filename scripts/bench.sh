@@ -84,18 +84,25 @@ gen() {  # gen RATE OUT: the common stream
     --pool 4096 --prefix $A --prefix $B --prefix $C --prefix $D >"$2"
 }
 prefix_flows() { grep "^prefix $2 " "$1" | field flows; }
-sink() { bg "$RUN/sink-$1.log" "$BIN" sink --listen 127.0.0.1:$1 --idle 2 --duration $((SECS + 30)); wait_udp "$1"; }
-sink_flows() { for _ in $(seq 200); do grep -q '^received' "$RUN/sink-$1.log" && break; sleep 0.1; done; field flows <"$RUN/sink-$1.log"; }
+sink() { bg "$RUN/sink-$1.log" "$BIN" sink --listen 127.0.0.1:$1 --idle 2 --duration $((SECS + 30)) "${@:2}"; wait_udp "$1"; }
+sink_field() { for _ in $(seq 200); do grep -q '^received' "$RUN/sink-$1.log" && break; sleep 0.1; done; field "$2" <"$RUN/sink-$1.log"; }
+sink_flows() { sink_field "$1" flows; }
 
 RESULT=""   # per step: "loss_flows kernel_drops detail"
 
 step_octoflow() {
+  # The four receivers only count datagrams (decoding them would take CPU from the
+  # machine under test). Zero loss = every flow of each tenant matched and written
+  # (octoflow's final counts: sent = what gen sent for that tenant), every written
+  # datagram received (datagrams = received), no queue drop, no kernel drop. The
+  # smoke step decodes at the receivers and checks the flows too.
   local rate=$1 d=$RUN/octoflow; mkdir -p "$d"
   local pa=47111 pb=47112 pc=47113 pd=47114 pm=47119
-  for p in $pa $pb $pc $pd; do sink $p; done
+  local decode=--no-decode; [ $SMOKE = 1 ] && decode=
+  for p in $pa $pb $pc $pd; do sink $p $decode; done
   cat >"$d/o.yaml" <<EOF
 general: {metrics_listen: 127.0.0.1:$pm}
-supervisor: {unix_socket: $d/o.sock, loglevel: warn}
+supervisor: {unix_socket: $d/o.sock, loglevel: info}
 collectors:
   - {id: edge, listen_host: 127.0.0.1, listen_port: $P_IN, nf_version: 9, receive_buffer: 33554432, mux_to: [a, b, c, d]}
 exporters:
@@ -109,24 +116,32 @@ EOF
   gen "$rate" "$d/gen.out"
   sleep 1
   local k1; k1=$(rcvbuf_errors)
-  local st; st=$(curl -s "127.0.0.1:$pm/status" 2>/dev/null || true)
   RSS=$(awk '/VmHWM/{print $2}' "/proc/$pid/status")
-  stop "$pid"
-  local loss=0 detail=""
+  stop "$pid"   # graceful: queues flushed, then the final counts are logged
+  local loss=0 detail="" t
   for t in "a $pa $A" "b $pb $B" "c $pc $C" "d $pd $D"; do
     set -- $t
-    local want got; want=$(prefix_flows "$d/gen.out" "$3"); got=$(sink_flows "$2")
-    loss=$((loss + want - ${got:-0})); detail="$detail $1:${got:-0}/$want"
+    local line want sent dg qd rx lost
+    line=$(grep "final counts" "$d/o.log" | grep "exporter=$1 ")
+    want=$(prefix_flows "$d/gen.out" "$3")
+    sent=$(grep -o ' sent=[0-9]*' <<<"$line" | cut -d= -f2)
+    dg=$(grep -o 'datagrams=[0-9]*' <<<"$line" | cut -d= -f2)
+    qd=$(grep -o 'drops=[0-9]*' <<<"$line" | cut -d= -f2)
+    rx=$(sink_field "$2" datagrams)
+    lost=$(( ${want:-0} - ${sent:-0} + ${dg:-0} - ${rx:-0} ))
+    if [ $SMOKE = 1 ]; then lost=$(( lost + ${want:-0} - $(sink_flows "$2") )); fi
+    loss=$(( loss + (lost < 0 ? -lost : lost) ))
+    detail="$detail $1:${sent:-0}/${want:-0}(rx ${rx:-0}/${dg:-0}dg,qdrop ${qd:-?})"
   done
-  local qd; qd=$(echo "$st" | grep -o '"queue_drops":[0-9]*' | cut -d: -f2 | awk '{s+=$1} END{print s+0}')
-  RESULT="$loss $((k1 - k0)) $(field flows <"$d/gen.out") queue_drops=${qd:-0} rss=${RSS}kB$detail"
+  RESULT="$loss $((k1 - k0)) $(field flows <"$d/gen.out") rss=${RSS}kB$detail"
   rm -rf "$d"
 }
 
 step_tee() {  # step_tee RATE filtered|unfiltered
   local rate=$1 d=$RUN/tee; mkdir -p "$d"
   local ps=47121
-  sink $ps
+  # Unfiltered, tee forwards the datagrams unchanged: count them (no decoding).
+  if [ "$2" = filtered ]; then sink $ps; else sink $ps --no-decode; fi
   printf 'set_tag=100 ip=0.0.0.0/0 src_net=%s\nset_tag=100 ip=0.0.0.0/0 dst_net=%s\n' $A $A >"$d/pretag.map"
   if [ "$2" = filtered ]; then echo "id=1 ip=127.0.0.1:$ps tag=100" >"$d/rcv.lst"; else echo "id=1 ip=127.0.0.1:$ps" >"$d/rcv.lst"; fi
   { echo "daemonize: false"; echo "nfacctd_ip: 127.0.0.1"; echo "nfacctd_port: $P_IN"
@@ -140,8 +155,11 @@ step_tee() {  # step_tee RATE filtered|unfiltered
   local k1; k1=$(rcvbuf_errors)
   stop "$pid" INT
   local want got total; total=$(field flows <"$d/gen.out")
-  if [ "$2" = filtered ]; then want=$(prefix_flows "$d/gen.out" $A); else want=$total; fi
-  got=$(sink_flows $ps)
+  if [ "$2" = filtered ]; then
+    want=$(prefix_flows "$d/gen.out" $A); got=$(sink_flows $ps)
+  else
+    want=$total; got=$(( $(sink_field $ps datagrams) * 25 ))
+  fi
   RESULT="$((want - ${got:-0})) $((k1 - k0)) $total got=${got:-0}/$want"
   rm -rf "$d"
 }

@@ -62,7 +62,13 @@ pub struct Filter {
     entries: Vec<Entry>,
     v4: PrefixMap<(u32, u8), bool>,
     v6: PrefixMap<(u128, u8), bool>,
+    /// Small IPv4 filters (the usual tenant: a few prefixes): (network, mask,
+    /// positive), most specific first, scanned linearly — cheaper than a trie walk.
+    small_v4: Option<Vec<(u32, u32, bool)>>,
 }
+
+/// Filters with at most this many IPv4 entries use the linear scan.
+const SMALL: usize = 8;
 
 impl fmt::Debug for Filter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -78,6 +84,24 @@ impl Filter {
             entries: entries.to_vec(),
             ..Filter::default()
         };
+        let v4: Vec<&Entry> = entries.iter().filter(|e| e.prefix.addr.is_ipv4()).collect();
+        if v4.len() <= SMALL {
+            let mut small: Vec<(u32, u32, bool, u8)> = Vec::new();
+            for e in &v4 {
+                if let IpAddr::V4(a) = e.prefix.addr {
+                    let mask = if e.prefix.len == 0 {
+                        0
+                    } else {
+                        u32::MAX << (32 - e.prefix.len)
+                    };
+                    // A later entry for the same prefix wins, as in the trie.
+                    small.retain(|x| !(x.0 == u32::from(a) & mask && x.3 == e.prefix.len));
+                    small.push((u32::from(a) & mask, mask, !e.negated, e.prefix.len));
+                }
+            }
+            small.sort_by_key(|e| std::cmp::Reverse(e.3));
+            f.small_v4 = Some(small.into_iter().map(|(n, m, p, _)| (n, m, p)).collect());
+        }
         for e in entries {
             match e.prefix.addr {
                 IpAddr::V4(a) => {
@@ -116,6 +140,13 @@ impl Filter {
     #[inline]
     pub fn address(&self, a: IpAddr) -> bool {
         if let Some(x) = v4(a) {
+            if let Some(small) = &self.small_v4 {
+                let x = u32::from(x);
+                return small
+                    .iter()
+                    .find(|(n, m, _)| x & m == *n)
+                    .is_some_and(|e| e.2);
+            }
             return self
                 .v4
                 .get_lpm(&(u32::from(x), 32))
@@ -241,6 +272,25 @@ mod tests {
         assert_eq!(err, "\"10.0.2.300\" is not an IP address or CIDR prefix");
         assert!("!".parse::<Entry>().is_err());
         assert!("10.0.0.0/33".parse::<Entry>().is_err());
+    }
+
+    #[test]
+    fn small_and_large_filters_agree() {
+        let mut entries: Vec<Entry> = ["10.0.0.0/8", "!10.1.0.0/16", "10.1.2.0/24", "!10.1.2.3"]
+            .iter()
+            .map(|s| s.parse().expect("entry"))
+            .collect();
+        let small = Filter::new(&entries);
+        assert!(small.small_v4.is_some());
+        for i in 0..20u8 {
+            entries.push(format!("192.0.2.{i}").parse().expect("entry"));
+        }
+        let large = Filter::new(&entries);
+        assert!(large.small_v4.is_none());
+        for a in ["10.9.9.9", "10.1.9.9", "10.1.2.9", "10.1.2.3", "11.0.0.1", "::ffff:10.1.2.9"] {
+            let a = a.parse().expect("ip");
+            assert_eq!(small.address(a), large.address(a), "{a}");
+        }
     }
 
     #[test]

@@ -154,6 +154,10 @@ impl Open {
         let at = self.bytes.len();
         self.bytes.extend_from_slice(b);
         self.size += b.len();
+        // A new set: its header and, at worst, 3 bytes of padding.
+        if !matches!(self.items.last(), Some(OwnedItem::Raw(last, _, _)) if *last == id) {
+            self.size += 7;
+        }
         self.items.push(OwnedItem::Raw(id, at, b.len()));
     }
     fn is_empty(&self) -> bool {
@@ -354,13 +358,14 @@ impl Encoder {
         for id in &batch.withdrawn {
             s.sent.remove(id);
         }
-        let o = &mut s.open;
-        let before = o.items.len();
+        // This datagram's part, collected first so it can go into the held message
+        // or, when it would overflow it, start the next one.
+        let mut new = Open::default();
         if due {
             // The schedule's refresh: everything this receiver has been given.
             for t in s.sent.values() {
                 if fwd_opts || !t.is_options() {
-                    o.template(t);
+                    new.template(t);
                 }
             }
             s.templates_ms = Some(now_ms);
@@ -373,7 +378,7 @@ impl Encoder {
             }
             let known = s.sent.get(&t.id).is_some_and(|x| **x == **t);
             if !known || !due {
-                o.template(t);
+                new.template(t);
             }
             s.sent.insert(t.id, t.clone());
         }
@@ -384,10 +389,10 @@ impl Encoder {
                     .is_none_or(|x| **x != *opt.template)
                 {
                     s.sent.insert(opt.template.id, opt.template.clone());
-                    o.template(&opt.template);
+                    new.template(&opt.template);
                 }
-                o.raw(opt.template.id, batch.bytes(datagram, opt.raw));
-                o.options += 1;
+                new.raw(opt.template.id, batch.bytes(datagram, opt.raw));
+                new.options += 1;
             }
         }
         for set in batch.sets.iter().filter(|x| !x.options) {
@@ -403,20 +408,40 @@ impl Encoder {
                         .is_none_or(|x| **x != *set.template)
                     {
                         s.sent.insert(set.template.id, set.template.clone());
-                        o.template(&set.template);
+                        new.template(&set.template);
                     }
                     announced = true;
                 }
-                o.raw(set.template.id, batch.bytes(datagram, batch.raw[i]));
-                o.flows += 1;
+                new.raw(set.template.id, batch.bytes(datagram, batch.raw[i]));
+                new.flows += 1;
                 st.matched += 1;
             }
         }
-        if o.items.len() > before && o.header.is_none() {
+        if new.is_empty() {
+            return;
+        }
+        // Header and set overhead: 20 bytes of header, a few set headers.
+        if !s.open.is_empty() && s.open.size + new.size + 24 > max {
+            self.emit_open(key, out, st);
+        }
+        let s = self.streams.get_mut(&key).expect("stream exists");
+        let o = &mut s.open;
+        if o.header.is_none() {
             o.header = Some(hdr);
             o.export_ms = batch.export_ms;
         }
-        if o.size + 64 >= max {
+        let base = o.bytes.len();
+        o.bytes.extend_from_slice(&new.bytes);
+        for item in new.items {
+            o.items.push(match item {
+                OwnedItem::Raw(id, at, len) => OwnedItem::Raw(id, base + at, len),
+                t => t,
+            });
+        }
+        o.size += new.size;
+        o.flows += new.flows;
+        o.options += new.options;
+        if o.size + 24 + 64 >= max {
             self.emit_open(key, out, st);
         }
     }
@@ -506,7 +531,9 @@ impl Encoder {
             s.pending.push(r);
         }
         if s.pending.len() >= fill {
-            self.emit(key, now_ms, out, st);
+            // Full datagrams now; the remainder waits for more.
+            let full = s.pending.len() / fill * fill;
+            self.emit(key, full, now_ms, out, st);
         }
     }
 
@@ -523,8 +550,9 @@ impl Encoder {
             if !self.streams[&k].open.is_empty() {
                 self.emit_open(k, out, &mut st);
             }
-            if !self.streams[&k].pending.is_empty() {
-                self.emit(k, now_ms, out, &mut st);
+            let n = self.streams[&k].pending.len();
+            if n > 0 {
+                self.emit(k, n, now_ms, out, &mut st);
             }
         }
         st
@@ -537,11 +565,13 @@ impl Encoder {
             .any(|s| !s.pending.is_empty() || !s.open.is_empty())
     }
 
-    fn emit(&mut self, key: ScopeKey, now_ms: u64, out: &mut Out, st: &mut EncodeStats) {
-        let pending = match self.streams.get_mut(&key) {
+    /// Encode the first `n` waiting records of a stream.
+    fn emit(&mut self, key: ScopeKey, n: usize, now_ms: u64, out: &mut Out, st: &mut EncodeStats) {
+        let mut pending = match self.streams.get_mut(&key) {
             Some(s) => std::mem::take(&mut s.pending),
             None => return,
         };
+        let rest = pending.split_off(n.min(pending.len()));
         if self.cfg.version == Version::V5 {
             let items: Vec<V5Item<'_>> = pending.iter().map(|r| V5Item::Rec(*r)).collect();
             let uptime = now_ms.wrapping_sub(self.started_ms) as u32;
@@ -554,9 +584,10 @@ impl Encoder {
             self.emit_own(key, &pending, now_ms, out, st);
         }
         if let Some(s) = self.streams.get_mut(&key) {
-            // Give the buffer back (keeps its capacity).
+            // Give the buffer back (keeps its capacity) with what still waits.
             let mut p = pending;
             p.clear();
+            p.extend_from_slice(&rest);
             s.pending = p;
         }
     }
