@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian 12 machine: installs the real peers the
-# tests use (nfdump/nfcapd, sfcapd, tshark/dumpcap, softflowd, pmacct) when missing, then runs
+# tests use (nfdump/nfcapd, sfcapd, tshark/dumpcap, softflowd, pmacct, systemd-analyze) when missing, then runs
 # rustfmt, clippy and every test. Tests start their peers themselves and kill them by PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +13,7 @@ command -v dumpcap >/dev/null || missing+=(tshark)
 command -v ss      >/dev/null || missing+=(iproute2)
 command -v softflowd >/dev/null || missing+=(softflowd)
 command -v pmacctd >/dev/null || missing+=(pmacct)
+command -v systemd-analyze >/dev/null || missing+=(systemd)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   SUDO=; [ "$(id -u)" -ne 0 ] && SUDO=sudo

@@ -169,6 +169,8 @@ struct RawCollector {
     mux_to: Option<Vec<Scalar>>,
     /// Extension: SO_RCVBUF in bytes.
     receive_buffer: Option<u64>,
+    /// Extension: SO_REUSEPORT, so several octoflow processes share the port.
+    reuse_port: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -274,6 +276,7 @@ pub struct Collector {
     pub versions: Versions,
     pub mux_to: Vec<String>,
     pub receive_buffer: usize,
+    pub reuse_port: bool,
 }
 
 impl Collector {
@@ -782,6 +785,7 @@ impl Validator {
             versions,
             mux_to,
             receive_buffer: c.receive_buffer.unwrap_or(8 << 20).min(1 << 30) as usize,
+            reuse_port: c.reuse_port.unwrap_or(false),
         })
     }
 

@@ -287,7 +287,14 @@ mod tests {
         }
         let large = Filter::new(&entries);
         assert!(large.small_v4.is_none());
-        for a in ["10.9.9.9", "10.1.9.9", "10.1.2.9", "10.1.2.3", "11.0.0.1", "::ffff:10.1.2.9"] {
+        for a in [
+            "10.9.9.9",
+            "10.1.9.9",
+            "10.1.2.9",
+            "10.1.2.3",
+            "11.0.0.1",
+            "::ffff:10.1.2.9",
+        ] {
             let a = a.parse().expect("ip");
             assert_eq!(small.address(a), large.address(a), "{a}");
         }

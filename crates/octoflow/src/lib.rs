@@ -15,5 +15,6 @@ pub mod pcap;
 pub mod prefix;
 pub mod sink;
 pub mod supervisor;
+pub mod systemd;
 pub mod udp;
 pub mod util;

@@ -1,6 +1,6 @@
 //! `octoflow`: the command-line entry point.
 
-use octoflow::{config, control, dump, gen, logfile, prefix, sink, supervisor};
+use octoflow::{config, control, dump, gen, logfile, prefix, sink, supervisor, systemd};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -107,6 +107,14 @@ enum Cmd {
     Reload {
         #[command(flatten)]
         config: ConfigArg,
+    },
+    /// Write the systemd unit into `general.systemd_path` and print what to run next.
+    InstallSystemd {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The octoflow binary the unit runs (default: this one).
+        #[arg(long, value_name = "PATH")]
+        exe: Option<PathBuf>,
     },
     /// Validate a configuration and print its topology (exit 0 when it loads).
     Check {
@@ -272,6 +280,17 @@ fn main() -> ExitCode {
             return control(&config.config_file, &format!("restart {name}"))
         }
         Cmd::Reload { config } => return control(&config.config_file, "reload"),
+        Cmd::InstallSystemd { config, exe } => config::Config::load(&config.config_file)
+            .map_err(|e| e.to_string())
+            .and_then(|c| {
+                let exe = match exe {
+                    Some(e) => e,
+                    None => std::env::current_exe().map_err(|e| {
+                        format!("cannot tell where this binary is: {e}; give --exe")
+                    })?,
+                };
+                systemd::install(&c, &exe).map(|m| print!("{m}"))
+            }),
         Cmd::Check { config } => config::Config::load(&config.config_file)
             .map_err(|e| e.to_string())
             .map(|c| {

@@ -21,7 +21,7 @@ use octoflow_proto::{Decoder, Limits, TemplateCache};
 use crate::collector::{self, Feed, Routes, Shipment};
 use crate::config::{Collector, Config, Exporter};
 use crate::metrics::{CollectorMetrics, ExporterMetrics, Registry};
-use crate::{control, exporter, http, util};
+use crate::{control, exporter, http, systemd, util};
 
 /// supervisord's process states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -764,6 +764,31 @@ impl Supervisor {
         r
     }
 
+    /// Every instance that was asked to start is running or has given up (none is
+    /// STARTING or in BACKOFF): the moment to tell systemd READY.
+    pub fn settled(&self) -> bool {
+        let busy = |st: &Status| matches!(st.state, State::Starting | State::Backoff);
+        !self.collectors.iter().any(|c| busy(&c.st)) && !self.exporters.iter().any(|e| busy(&e.st))
+    }
+
+    /// A one-line summary for systemd's STATUS=.
+    pub fn summary(&self) -> String {
+        let all: Vec<&Status> = self
+            .collectors
+            .iter()
+            .map(|c| &c.st)
+            .chain(self.exporters.iter().map(|e| &e.st))
+            .collect();
+        let n = |s: State| all.iter().filter(|x| x.state == s).count();
+        format!(
+            "{} running, {} stopped, {} in backoff, {} fatal",
+            n(State::Running),
+            n(State::Stopped),
+            n(State::Backoff),
+            n(State::Fatal)
+        )
+    }
+
     pub fn wants_shutdown(line: &str) -> bool {
         line.split_whitespace().next() == Some("shutdown")
     }
@@ -1021,12 +1046,19 @@ pub fn run(cfg: Config) -> Result<(), String> {
         "octoflow server running"
     );
     let mut log = util::RateLimit::new(Duration::from_secs(60));
+    let mut ready = false;
     loop {
+        if !ready && sup.settled() {
+            ready = true;
+            systemd::notify(&format!("READY=1\nSTATUS={}", sup.summary()));
+        }
         match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(Event::Signal(Signal::SIGHUP)) => {
                 tracing::info!("SIGHUP: reloading the configuration");
+                systemd::reloading();
                 let mut r = Reply::default();
                 sup.reload(&mut r);
+                ready = false;
                 for l in &r.lines {
                     tracing::info!("reload: {l}");
                 }
@@ -1036,7 +1068,14 @@ pub fn run(cfg: Config) -> Result<(), String> {
                 break;
             }
             Ok(Event::Command(line, reply)) => {
+                let reload = line.split_whitespace().next() == Some("reload");
+                if reload {
+                    systemd::reloading();
+                }
                 let r = sup.command(&line);
+                if reload {
+                    ready = false;
+                }
                 let _ = reply.send(r);
                 if Supervisor::wants_shutdown(&line) {
                     break;
@@ -1052,6 +1091,7 @@ pub fn run(cfg: Config) -> Result<(), String> {
         }
         sup.maintain();
     }
+    systemd::notify("STOPPING=1\nSTATUS=stopping: sending what is queued");
     // Commands still queued get no answer: dropping them lets their connections go.
     drop(rx);
     sup.shutdown();
