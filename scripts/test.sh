@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian 12 machine: installs the real peers the
 # tests use (nfdump/nfcapd, sfcapd, tshark/dumpcap, softflowd, pmacct, systemd-analyze) when missing, then runs
-# rustfmt, clippy and every test. Tests start their peers themselves and kill them by PID.
+# rustfmt, clippy and every test, then builds the deb and rpm packages and checks them
+# (installing and removing the deb here: run it as root, or with sudo). Tests start
+# their peers themselves and kill them by PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,3 +30,8 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --no-fail-fast
 fi
+
+# Packages: build the .deb and .rpm (release build), install, check and remove
+# the .deb on this machine, inspect the .rpm.
+packaging/build.sh
+packaging/check.sh

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
@@ -115,6 +115,17 @@ enum Cmd {
         /// The octoflow binary the unit runs (default: this one).
         #[arg(long, value_name = "PATH")]
         exe: Option<PathBuf>,
+        /// Write the unit here instead of `general.systemd_path` (for packagers).
+        #[arg(long, value_name = "DIR")]
+        unit_dir: Option<PathBuf>,
+    },
+    /// Write the man page and shell completions (for packagers), generated from this
+    /// command line's own definition.
+    #[command(hide = true)]
+    GenerateDocs {
+        /// Folder to write octoflow.1 and the completions into.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
     },
     /// Validate a configuration and print its topology (exit 0 when it loads).
     Check {
@@ -183,6 +194,24 @@ enum Cmd {
         #[arg(long, value_name = "N", default_value_t = 0)]
         pool: usize,
     },
+}
+
+fn generate_docs(out: &std::path::Path) -> Result<(), String> {
+    let err = |e: std::io::Error| format!("writing into {}: {e}", out.display());
+    std::fs::create_dir_all(out).map_err(err)?;
+    let mut page = Vec::new();
+    clap_mangen::Man::new(Cli::command())
+        .render(&mut page)
+        .map_err(err)?;
+    std::fs::write(out.join("octoflow.1"), page).map_err(err)?;
+    for shell in [
+        clap_complete::Shell::Bash,
+        clap_complete::Shell::Zsh,
+        clap_complete::Shell::Fish,
+    ] {
+        clap_complete::generate_to(shell, &mut Cli::command(), "octoflow", out).map_err(err)?;
+    }
+    Ok(())
 }
 
 fn init_logging(s: &config::Supervisor) -> Result<(), String> {
@@ -280,9 +309,17 @@ fn main() -> ExitCode {
             return control(&config.config_file, &format!("restart {name}"))
         }
         Cmd::Reload { config } => return control(&config.config_file, "reload"),
-        Cmd::InstallSystemd { config, exe } => config::Config::load(&config.config_file)
+        Cmd::GenerateDocs { out } => generate_docs(&out),
+        Cmd::InstallSystemd {
+            config,
+            exe,
+            unit_dir,
+        } => config::Config::load(&config.config_file)
             .map_err(|e| e.to_string())
-            .and_then(|c| {
+            .and_then(|mut c| {
+                if let Some(d) = unit_dir {
+                    c.general.systemd_path = d;
+                }
                 let exe = match exe {
                     Some(e) => e,
                     None => std::env::current_exe().map_err(|e| {
