@@ -57,13 +57,15 @@ pub(crate) fn decode(
                 raw,
             });
         } else {
-            let mut r = FlowRecord {
+            // Decoded in place: a flow record is too large to copy around per record.
+            out.records.push(FlowRecord {
                 exporter: key.exporter,
                 domain: key.domain,
                 ..FlowRecord::default()
-            };
-            t.decode_data(rec, &tb, &scope.sampling, &mut r);
-            out.records.push(r);
+            });
+            if let Some(r) = out.records.last_mut() {
+                t.decode_data(rec, &tb, &scope.sampling, r);
+            }
             out.raw.push(raw);
         }
         pos += len;

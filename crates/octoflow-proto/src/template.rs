@@ -47,6 +47,9 @@ pub struct Template {
     pub scope_field_count: u16,
     pub fields: Vec<FieldSpec>,
     targets: Vec<Target>,
+    /// For fixed-length templates: (offset, length, target) of every field the
+    /// canonical record uses, so decoding jumps straight to them.
+    plan: Vec<(u16, u16, Target)>,
     /// Smallest possible record length (variable-length fields count 1 byte).
     pub min_record_len: usize,
     /// Record length when no field is variable-length.
@@ -123,6 +126,53 @@ impl SamplingState {
     }
 }
 
+/// Iterator over a record's used fields (see [`Template::values`]): straight from
+/// the precomputed plan for fixed-length templates, walking variable-length fields
+/// otherwise.
+struct Values<'a> {
+    t: &'a Template,
+    rec: &'a [u8],
+    i: usize,
+    pos: usize,
+}
+
+impl<'a> Iterator for Values<'a> {
+    type Item = (Target, &'a [u8]);
+
+    #[inline]
+    fn next(&mut self) -> Option<(Target, &'a [u8])> {
+        if self.t.fixed_len.is_some() {
+            let &(off, len, t) = self.t.plan.get(self.i)?;
+            self.i += 1;
+            let (off, len) = (off as usize, len as usize);
+            // record_len() vouched for the length; `get` keeps it panic-free anyway.
+            return self.rec.get(off..off + len).map(|v| (t, v));
+        }
+        loop {
+            let spec = self.t.fields.get(self.i)?;
+            let t = self.t.targets[self.i];
+            self.i += 1;
+            let pos = self.pos;
+            let (start, len) = if spec.len == VARLEN {
+                // RFC 7011 §7: one length byte, or 255 and two more.
+                let l0 = *self.rec.get(pos)? as usize;
+                if l0 < 255 {
+                    (pos + 1, l0)
+                } else {
+                    (pos + 3, u16_at(self.rec.get(pos..pos + 3)?, 1) as usize)
+                }
+            } else {
+                (pos, spec.len as usize)
+            };
+            let v = self.rec.get(start..start + len)?;
+            self.pos = start + len;
+            if t != Target::Ignore {
+                return Some((t, v));
+            }
+        }
+    }
+}
+
 impl Template {
     /// Build and validate a template. `scope_field_count` is 0 for data templates.
     pub fn new(
@@ -167,12 +217,23 @@ impl Template {
         if min > 65535 {
             return Err(DecodeError::TemplateTooLarge { template_id: id });
         }
+        let mut plan = Vec::new();
+        if fixed {
+            let mut off = 0u16;
+            for (f, &t) in fields.iter().zip(&targets) {
+                if t != Target::Ignore {
+                    plan.push((off, f.len, t));
+                }
+                off = off.wrapping_add(f.len);
+            }
+        }
         Ok(Template {
             id,
             dialect,
             scope_field_count,
             fields,
             targets,
+            plan,
             min_record_len: min,
             fixed_len: fixed.then_some(min),
         })
@@ -213,29 +274,20 @@ impl Template {
         Some(pos)
     }
 
+    /// Each used field's target and value in a record of exactly `record_len` bytes.
+    fn values<'a>(&'a self, rec: &'a [u8]) -> Values<'a> {
+        Values {
+            t: self,
+            rec,
+            i: 0,
+            pos: 0,
+        }
+    }
+
     /// Visit each field's value in a record of exactly `record_len` bytes.
-    #[inline]
     fn for_each_value(&self, rec: &[u8], mut f: impl FnMut(Target, &[u8])) {
-        let mut pos = 0usize;
-        for (spec, &t) in self.fields.iter().zip(&self.targets) {
-            let (start, len) = if spec.len == VARLEN {
-                let l0 = rec[pos] as usize;
-                if l0 < 255 {
-                    (pos + 1, l0)
-                } else {
-                    (pos + 3, u16_at(rec, pos + 1) as usize)
-                }
-            } else {
-                (pos, spec.len as usize)
-            };
-            let end = start + len;
-            if end > rec.len() {
-                return; // record_len() vouched for the length; never reached
-            }
-            if t != Target::Ignore {
-                f(t, &rec[start..end]);
-            }
-            pos = end;
+        for (t, v) in self.values(rec) {
+            f(t, v);
         }
     }
 
@@ -254,7 +306,7 @@ impl Template {
         let mut sp_interval = 0u64;
         let mut sp_space = 0u64;
         let mut bgp_nh = None;
-        self.for_each_value(rec, |target, v| {
+        for (target, v) in self.values(rec) {
             use Target::*;
             match target {
                 Bytes => out.bytes = uint(v),
@@ -320,7 +372,7 @@ impl Template {
                 }
                 Ignore | SystemInitMs => {}
             }
-        });
+        }
         if out.next_hop == IpAddr::V4(Ipv4Addr::UNSPECIFIED) {
             if let Some(nh) = bgp_nh {
                 out.next_hop = nh;

@@ -37,6 +37,14 @@ pub(crate) fn u64_at(b: &[u8], at: usize) -> u64 {
 /// encoding); longer slices keep their last 8 bytes.
 #[inline]
 pub(crate) fn uint(b: &[u8]) -> u64 {
+    // The usual widths in one load each.
+    match b.len() {
+        1 => return b[0] as u64,
+        2 => return u16::from_be_bytes([b[0], b[1]]) as u64,
+        4 => return u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as u64,
+        8 => return u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
+        _ => {}
+    }
     let b = if b.len() > 8 { &b[b.len() - 8..] } else { b };
     let mut v = 0u64;
     for &x in b {
