@@ -195,15 +195,8 @@ pub fn run(c: Collector, sock: UdpSocket, mut decoder: Decoder, cx: Context) -> 
             }
         }
         let n = match rb.recv(&sock) {
+            Ok(0) => continue,
             Ok(n) => n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                continue
-            }
             Err(e) => {
                 m.receive_errors.fetch_add(1, Relaxed);
                 if errors_log.ready() {

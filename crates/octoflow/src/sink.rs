@@ -54,15 +54,8 @@ pub fn run(a: SinkArgs) -> Result<Counts, String> {
             break;
         }
         let n = match rb.recv(&sock) {
+            Ok(0) => continue,
             Ok(n) => n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                continue
-            }
             Err(e) => return Err(format!("receive: {e}")),
         };
         last = Some(Instant::now());

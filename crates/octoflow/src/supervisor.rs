@@ -178,6 +178,33 @@ fn decoder_for(dir: Option<&Path>, id: &str, kept: Option<TemplateCache>) -> Dec
     }
 }
 
+/// What follows an instance's thread ending on its own: within `START_SECS` of
+/// its start it failed to start (BACKOFF, then FATAL); later, with
+/// `autorestart_instances`, it starts again (true: the caller starts it);
+/// otherwise EXITED.
+fn after_exit(
+    st: &mut Status,
+    quick: bool,
+    why: String,
+    retries_max: u32,
+    autorestart: bool,
+    name: &str,
+) -> bool {
+    if quick {
+        Supervisor::fail(st, why, retries_max, name);
+        false
+    } else if autorestart {
+        tracing::error!(instance = %name, "{why}; restarting");
+        st.retries = 0;
+        true
+    } else {
+        st.state = State::Exited;
+        st.since = Some(SystemTime::now());
+        st.error = Some(why);
+        false
+    }
+}
+
 /// `0:00:07`, as supervisorctl prints uptimes.
 fn uptime(d: Duration) -> String {
     let s = d.as_secs();
@@ -473,16 +500,8 @@ impl Supervisor {
                         Err(_) => "the collector thread panicked".to_string(),
                     };
                     let name = c.cfg.instance_name();
-                    if quick {
-                        Supervisor::fail(&mut c.st, why, retries_max, &name);
-                    } else if autorestart {
-                        tracing::error!(instance = %name, "{why}; restarting");
-                        c.st.retries = 0;
+                    if after_exit(&mut c.st, quick, why, retries_max, autorestart, &name) {
                         let _ = self.start_collector(i);
-                    } else {
-                        c.st.state = State::Exited;
-                        c.st.since = Some(SystemTime::now());
-                        c.st.error = Some(why);
                     }
                 }
             }
@@ -504,16 +523,8 @@ impl Supervisor {
                         Err(_) => "the exporter thread panicked".to_string(),
                     };
                     let name = e.cfg.instance_name();
-                    if quick {
-                        Supervisor::fail(&mut e.st, why, retries_max, &name);
-                    } else if autorestart {
-                        tracing::error!(instance = %name, "{why}; restarting");
-                        e.st.retries = 0;
+                    if after_exit(&mut e.st, quick, why, retries_max, autorestart, &name) {
                         let _ = self.start_exporter(i);
-                    } else {
-                        e.st.state = State::Exited;
-                        e.st.since = Some(SystemTime::now());
-                        e.st.error = Some(why);
                     }
                 }
             }

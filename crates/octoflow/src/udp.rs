@@ -36,7 +36,8 @@ impl RecvBatch {
     }
 
     /// Wait (up to the socket's read timeout) for at least one datagram and take
-    /// all that are queued, up to the batch size. Returns how many.
+    /// all that are queued, up to the batch size. Returns how many; 0 when the
+    /// timeout passed with nothing.
     pub fn recv(&mut self, sock: &UdpSocket) -> io::Result<usize> {
         self.lens.clear();
         self.from.clear();
@@ -51,8 +52,12 @@ impl RecvBatch {
             iovs.iter_mut(),
             MsgFlags::MSG_WAITFORONE,
             None,
-        )
-        .map_err(io::Error::from)?;
+        );
+        let res = match res {
+            Ok(r) => r,
+            Err(nix::errno::Errno::EAGAIN) => return Ok(0),
+            Err(e) => return Err(io::Error::from(e)),
+        };
         for m in res {
             self.lens.push(m.bytes);
             self.from.push(m.address.as_ref().and_then(to_std));
