@@ -177,7 +177,7 @@ pub struct Encoder {
 enum Item<'b> {
     Template(&'b Template),
     Raw(u16, &'b [u8]),
-    Own(&'b Template, FlowRecord),
+    Own(&'b Template, &'b FlowRecord),
     /// octoflow's sampling options data record.
     Sampling([u8; 9]),
 }
@@ -620,7 +620,7 @@ impl Encoder {
                 announce = Some(iv);
             }
             let t = if r.is_ipv4() { &own[0] } else { &own[1] };
-            items.push(Item::Own(t, *r));
+            items.push(Item::Own(t, r));
         }
         if let Some(iv) = announce {
             // Sampling options data right after the templates (RFC 7011 §3.4.2.2 /
