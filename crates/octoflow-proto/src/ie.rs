@@ -66,6 +66,9 @@ pub mod id {
     pub const SAMPLING_PACKET_SPACE: u16 = 306;
 }
 
+/// Number of [`Target`] variants (the size of a decode layout).
+pub(crate) const TARGETS: usize = Target::SystemInitMs as usize + 1;
+
 /// What a field feeds in the canonical record (or in the exporter's options state).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Target {

@@ -50,6 +50,10 @@ pub struct Template {
     /// For fixed-length templates: (offset, length, target) of every field the
     /// canonical record uses, so decoding jumps straight to them.
     plan: Vec<(u16, u16, Target)>,
+    /// For fixed-length templates where each used field appears once (the usual
+    /// case): (offset, length) per target, so a record decodes in straight-line
+    /// code with no per-field dispatch.
+    layout: Option<Box<Layout>>,
     /// Smallest possible record length (variable-length fields count 1 byte).
     pub min_record_len: usize,
     /// Record length when no field is variable-length.
@@ -227,6 +231,7 @@ impl Template {
                 off = off.wrapping_add(f.len);
             }
         }
+        let layout = if fixed { fast_layout(&plan) } else { None };
         Ok(Template {
             id,
             dialect,
@@ -234,6 +239,7 @@ impl Template {
             fields,
             targets,
             plan,
+            layout,
             min_record_len: min,
             fixed_len: fixed.then_some(min),
         })
@@ -299,102 +305,81 @@ impl Template {
         sampling: &SamplingState,
         out: &mut FlowRecord,
     ) {
-        let mut t = Times::default();
-        let mut icmp: Option<(u8, u8)> = None;
-        let (mut icmp_t, mut icmp_c) = (None, None);
-        let mut sampler = None;
-        let mut sp_interval = 0u64;
-        let mut sp_space = 0u64;
-        let mut bgp_nh = None;
-        for (target, v) in self.values(rec) {
-            use Target::*;
-            match target {
-                Bytes => out.bytes = uint(v),
-                Packets => out.packets = uint(v),
-                BytesTotal => {
-                    if out.bytes == 0 {
-                        out.bytes = uint(v)
+        let mut x = Scratch::default();
+        if let Some(lay) = &self.layout {
+            decode_fast(lay, rec, tb, &mut x, out);
+        } else {
+            for (target, v) in self.values(rec) {
+                use Target::*;
+                match target {
+                    Bytes => out.bytes = uint(v),
+                    Packets => out.packets = uint(v),
+                    BytesTotal => {
+                        if out.bytes == 0 {
+                            out.bytes = uint(v)
+                        }
                     }
-                }
-                PacketsTotal => {
-                    if out.packets == 0 {
-                        out.packets = uint(v)
+                    PacketsTotal => {
+                        if out.packets == 0 {
+                            out.packets = uint(v)
+                        }
                     }
-                }
-                Proto => out.proto = uint(v) as u8,
-                Tos => out.tos = uint(v) as u8,
-                TcpFlags => out.tcp_flags = uint(v) as u8,
-                SrcPort => out.src_port = uint(v) as u16,
-                DstPort => out.dst_port = uint(v) as u16,
-                SrcV4 => out.src_addr = IpAddr::V4(Ipv4Addr::from(u32_at(v, 0))),
-                DstV4 => out.dst_addr = IpAddr::V4(Ipv4Addr::from(u32_at(v, 0))),
-                SrcV6 => out.src_addr = IpAddr::V6(v6(v)),
-                DstV6 => out.dst_addr = IpAddr::V6(v6(v)),
-                SrcMask => out.src_mask = uint(v) as u8,
-                DstMask => out.dst_mask = uint(v) as u8,
-                InIf => out.input_if = uint(v) as u32,
-                OutIf => out.output_if = uint(v) as u32,
-                NextHopV4 => out.next_hop = IpAddr::V4(Ipv4Addr::from(u32_at(v, 0))),
-                NextHopV6 => out.next_hop = IpAddr::V6(v6(v)),
-                BgpNextHopV4 => bgp_nh = Some(IpAddr::V4(Ipv4Addr::from(u32_at(v, 0)))),
-                SrcAs => out.src_as = uint(v) as u32,
-                DstAs => out.dst_as = uint(v) as u32,
-                FirstUptime => t.first = Some(tb.at_uptime(uint(v) as u32)),
-                LastUptime => t.last = Some(tb.at_uptime(uint(v) as u32)),
-                FirstSecs => t.first = Some(uint(v) * 1000),
-                LastSecs => t.last = Some(uint(v) * 1000),
-                FirstMs => t.first = Some(uint(v)),
-                LastMs => t.last = Some(uint(v)),
-                FirstNtpUs => t.first = Some(ntp_to_unix_ms(uint(v))),
-                LastNtpUs => t.last = Some(ntp_to_unix_ms(uint(v))),
-                FirstDeltaUs => t.first = Some(tb.export_ms.saturating_sub(uint(v) / 1000)),
-                LastDeltaUs => t.last = Some(tb.export_ms.saturating_sub(uint(v) / 1000)),
-                IcmpTypeCode => {
-                    let x = uint(v) as u16;
-                    icmp = Some(((x >> 8) as u8, x as u8));
-                }
-                IcmpType => icmp_t = Some(uint(v) as u8),
-                IcmpCode => icmp_c = Some(uint(v) as u8),
-                SamplingInterval | SamplerRandomInterval => out.sampling_interval = uint(v) as u32,
-                SamplingPacketInterval => sp_interval = uint(v),
-                SamplingPacketSpace => sp_space = uint(v),
-                SamplerId => sampler = Some(uint(v) as u32),
-                SrcMac => out.src_mac.copy_from_slice(v),
-                DstMac => out.dst_mac.copy_from_slice(v),
-                SrcVlan => out.src_vlan = uint(v) as u16,
-                DstVlan => out.dst_vlan = uint(v) as u16,
-                Direction => {
-                    out.direction = match uint(v) {
-                        0 => crate::record::Direction::Ingress,
-                        1 => crate::record::Direction::Egress,
-                        _ => crate::record::Direction::Unknown,
+                    Proto => out.proto = uint(v) as u8,
+                    Tos => out.tos = uint(v) as u8,
+                    TcpFlags => out.tcp_flags = uint(v) as u8,
+                    SrcPort => out.src_port = uint(v) as u16,
+                    DstPort => out.dst_port = uint(v) as u16,
+                    SrcV4 => out.src_addr = IpAddr::V4(Ipv4Addr::from(u32_at(v, 0))),
+                    DstV4 => out.dst_addr = IpAddr::V4(Ipv4Addr::from(u32_at(v, 0))),
+                    SrcV6 => out.src_addr = IpAddr::V6(v6(v)),
+                    DstV6 => out.dst_addr = IpAddr::V6(v6(v)),
+                    SrcMask => out.src_mask = uint(v) as u8,
+                    DstMask => out.dst_mask = uint(v) as u8,
+                    InIf => out.input_if = uint(v) as u32,
+                    OutIf => out.output_if = uint(v) as u32,
+                    NextHopV4 => out.next_hop = IpAddr::V4(Ipv4Addr::from(u32_at(v, 0))),
+                    NextHopV6 => out.next_hop = IpAddr::V6(v6(v)),
+                    BgpNextHopV4 => x.bgp_nh = Some(IpAddr::V4(Ipv4Addr::from(u32_at(v, 0)))),
+                    SrcAs => out.src_as = uint(v) as u32,
+                    DstAs => out.dst_as = uint(v) as u32,
+                    FirstUptime => x.t.first = Some(tb.at_uptime(uint(v) as u32)),
+                    LastUptime => x.t.last = Some(tb.at_uptime(uint(v) as u32)),
+                    FirstSecs => x.t.first = Some(uint(v) * 1000),
+                    LastSecs => x.t.last = Some(uint(v) * 1000),
+                    FirstMs => x.t.first = Some(uint(v)),
+                    LastMs => x.t.last = Some(uint(v)),
+                    FirstNtpUs => x.t.first = Some(ntp_to_unix_ms(uint(v))),
+                    LastNtpUs => x.t.last = Some(ntp_to_unix_ms(uint(v))),
+                    FirstDeltaUs => x.t.first = Some(tb.export_ms.saturating_sub(uint(v) / 1000)),
+                    LastDeltaUs => x.t.last = Some(tb.export_ms.saturating_sub(uint(v) / 1000)),
+                    IcmpTypeCode => {
+                        let tc = uint(v) as u16;
+                        x.icmp = Some(((tc >> 8) as u8, tc as u8));
                     }
+                    IcmpType => x.icmp_t = Some(uint(v) as u8),
+                    IcmpCode => x.icmp_c = Some(uint(v) as u8),
+                    SamplingInterval | SamplerRandomInterval => {
+                        out.sampling_interval = uint(v) as u32
+                    }
+                    SamplingPacketInterval => x.sp_interval = uint(v),
+                    SamplingPacketSpace => x.sp_space = uint(v),
+                    SamplerId => x.sampler = Some(uint(v) as u32),
+                    SrcMac => out.src_mac.copy_from_slice(v),
+                    DstMac => out.dst_mac.copy_from_slice(v),
+                    SrcVlan => out.src_vlan = uint(v) as u16,
+                    DstVlan => out.dst_vlan = uint(v) as u16,
+                    Direction => {
+                        out.direction = match uint(v) {
+                            0 => crate::record::Direction::Ingress,
+                            1 => crate::record::Direction::Egress,
+                            _ => crate::record::Direction::Unknown,
+                        }
+                    }
+                    Ignore | SystemInitMs => {}
                 }
-                Ignore | SystemInitMs => {}
             }
         }
-        if out.next_hop == IpAddr::V4(Ipv4Addr::UNSPECIFIED) {
-            if let Some(nh) = bgp_nh {
-                out.next_hop = nh;
-            }
-        }
-        out.first_ms = t.first.or(t.last).unwrap_or(tb.export_ms);
-        out.last_ms = t.last.or(t.first).unwrap_or(tb.export_ms);
-        if out.sampling_interval == 0 && sp_interval > 0 {
-            out.sampling_interval = ((sp_interval + sp_space) / sp_interval) as u32;
-        }
-        if out.sampling_interval == 0 {
-            out.sampling_interval = sampling.lookup(sampler);
-        }
-        if out.is_icmp() {
-            let (ty, code) = match (icmp, icmp_t) {
-                (Some(tc), _) => tc,
-                (None, Some(ty)) => (ty, icmp_c.unwrap_or(0)),
-                // Many exporters (softflowd, pmacct) put type*256+code in the port.
-                (None, None) => ((out.dst_port >> 8) as u8, out.dst_port as u8),
-            };
-            out.set_icmp(ty, code);
-        }
+        x.finish(tb, sampling, out);
     }
 
     /// Read the exporter-wide facts an options data record carries.
@@ -564,6 +549,187 @@ struct Times {
     last: Option<u64>,
 }
 
+/// (offset, length) of each target's field in a fixed-length record.
+type Layout = [Option<(u16, u16)>; ie::TARGETS];
+
+/// What a record's fields say beyond the direct assignments, settled in `finish`.
+#[derive(Default)]
+struct Scratch {
+    t: Times,
+    icmp: Option<(u8, u8)>,
+    icmp_t: Option<u8>,
+    icmp_c: Option<u8>,
+    sampler: Option<u32>,
+    sp_interval: u64,
+    sp_space: u64,
+    bgp_nh: Option<IpAddr>,
+}
+
+impl Scratch {
+    fn finish(self, tb: &TimeBase, sampling: &SamplingState, out: &mut FlowRecord) {
+        if out.next_hop == IpAddr::V4(Ipv4Addr::UNSPECIFIED) {
+            if let Some(nh) = self.bgp_nh {
+                out.next_hop = nh;
+            }
+        }
+        out.first_ms = self.t.first.or(self.t.last).unwrap_or(tb.export_ms);
+        out.last_ms = self.t.last.or(self.t.first).unwrap_or(tb.export_ms);
+        if out.sampling_interval == 0 && self.sp_interval > 0 {
+            out.sampling_interval = ((self.sp_interval + self.sp_space) / self.sp_interval) as u32;
+        }
+        if out.sampling_interval == 0 {
+            out.sampling_interval = sampling.lookup(self.sampler);
+        }
+        if out.is_icmp() {
+            let (ty, code) = match (self.icmp, self.icmp_t) {
+                (Some(tc), _) => tc,
+                (None, Some(ty)) => (ty, self.icmp_c.unwrap_or(0)),
+                // Many exporters (softflowd, pmacct) put type*256+code in the port.
+                (None, None) => ((out.dst_port >> 8) as u8, out.dst_port as u8),
+            };
+            out.set_icmp(ty, code);
+        }
+    }
+}
+
+/// The straight-line layout of a plan, when every used target appears once and no
+/// two fields compete for one canonical value (where field order would decide).
+fn fast_layout(plan: &[(u16, u16, Target)]) -> Option<Box<Layout>> {
+    use Target::*;
+    let mut lay = Box::new([None; ie::TARGETS]);
+    for &(off, len, t) in plan {
+        let slot = &mut lay[t as usize];
+        if slot.is_some() {
+            return None;
+        }
+        *slot = Some((off, len));
+    }
+    let has = |t: Target| lay[t as usize].is_some();
+    let count = |ts: &[Target]| ts.iter().filter(|&&t| has(t)).count();
+    let competing = [
+        &[Bytes, BytesTotal][..],
+        &[Packets, PacketsTotal],
+        &[SrcV4, SrcV6],
+        &[DstV4, DstV6],
+        &[NextHopV4, NextHopV6],
+        &[SamplingInterval, SamplerRandomInterval],
+        &[FirstUptime, FirstSecs, FirstMs, FirstNtpUs, FirstDeltaUs],
+        &[LastUptime, LastSecs, LastMs, LastNtpUs, LastDeltaUs],
+    ];
+    if competing.iter().any(|ts| count(ts) > 1) {
+        return None;
+    }
+    Some(lay)
+}
+
+/// Decode with a [`fast_layout`]: each target's value read from its fixed offset.
+#[inline]
+fn decode_fast(lay: &Layout, rec: &[u8], tb: &TimeBase, x: &mut Scratch, out: &mut FlowRecord) {
+    use Target::*;
+    let get =
+        |t: Target| lay[t as usize].and_then(|(o, l)| rec.get(o as usize..o as usize + l as usize));
+    let num = |t: Target| get(t).map(uint);
+    if let Some(v) = num(Bytes).or_else(|| num(BytesTotal)) {
+        out.bytes = v;
+    }
+    if let Some(v) = num(Packets).or_else(|| num(PacketsTotal)) {
+        out.packets = v;
+    }
+    if let Some(v) = num(Proto) {
+        out.proto = v as u8;
+    }
+    if let Some(v) = num(Tos) {
+        out.tos = v as u8;
+    }
+    if let Some(v) = num(TcpFlags) {
+        out.tcp_flags = v as u8;
+    }
+    if let Some(v) = num(SrcPort) {
+        out.src_port = v as u16;
+    }
+    if let Some(v) = num(DstPort) {
+        out.dst_port = v as u16;
+    }
+    if let Some(v) = get(SrcV4) {
+        out.src_addr = IpAddr::V4(Ipv4Addr::from(u32_at(v, 0)));
+    } else if let Some(v) = get(SrcV6) {
+        out.src_addr = IpAddr::V6(v6(v));
+    }
+    if let Some(v) = get(DstV4) {
+        out.dst_addr = IpAddr::V4(Ipv4Addr::from(u32_at(v, 0)));
+    } else if let Some(v) = get(DstV6) {
+        out.dst_addr = IpAddr::V6(v6(v));
+    }
+    if let Some(v) = num(SrcMask) {
+        out.src_mask = v as u8;
+    }
+    if let Some(v) = num(DstMask) {
+        out.dst_mask = v as u8;
+    }
+    if let Some(v) = num(InIf) {
+        out.input_if = v as u32;
+    }
+    if let Some(v) = num(OutIf) {
+        out.output_if = v as u32;
+    }
+    if let Some(v) = get(NextHopV4) {
+        out.next_hop = IpAddr::V4(Ipv4Addr::from(u32_at(v, 0)));
+    } else if let Some(v) = get(NextHopV6) {
+        out.next_hop = IpAddr::V6(v6(v));
+    }
+    if let Some(v) = get(BgpNextHopV4) {
+        x.bgp_nh = Some(IpAddr::V4(Ipv4Addr::from(u32_at(v, 0))));
+    }
+    if let Some(v) = num(SrcAs) {
+        out.src_as = v as u32;
+    }
+    if let Some(v) = num(DstAs) {
+        out.dst_as = v as u32;
+    }
+    x.t.first = num(FirstUptime)
+        .map(|v| tb.at_uptime(v as u32))
+        .or_else(|| num(FirstSecs).map(|v| v * 1000))
+        .or_else(|| num(FirstMs))
+        .or_else(|| num(FirstNtpUs).map(ntp_to_unix_ms))
+        .or_else(|| num(FirstDeltaUs).map(|v| tb.export_ms.saturating_sub(v / 1000)));
+    x.t.last = num(LastUptime)
+        .map(|v| tb.at_uptime(v as u32))
+        .or_else(|| num(LastSecs).map(|v| v * 1000))
+        .or_else(|| num(LastMs))
+        .or_else(|| num(LastNtpUs).map(ntp_to_unix_ms))
+        .or_else(|| num(LastDeltaUs).map(|v| tb.export_ms.saturating_sub(v / 1000)));
+    if let Some(v) = num(IcmpTypeCode) {
+        x.icmp = Some(((v >> 8) as u8, v as u8));
+    }
+    x.icmp_t = num(IcmpType).map(|v| v as u8);
+    x.icmp_c = num(IcmpCode).map(|v| v as u8);
+    if let Some(v) = num(SamplingInterval).or_else(|| num(SamplerRandomInterval)) {
+        out.sampling_interval = v as u32;
+    }
+    x.sp_interval = num(SamplingPacketInterval).unwrap_or(0);
+    x.sp_space = num(SamplingPacketSpace).unwrap_or(0);
+    x.sampler = num(SamplerId).map(|v| v as u32);
+    if let Some(v) = get(SrcMac) {
+        out.src_mac.copy_from_slice(v);
+    }
+    if let Some(v) = get(DstMac) {
+        out.dst_mac.copy_from_slice(v);
+    }
+    if let Some(v) = num(SrcVlan) {
+        out.src_vlan = v as u16;
+    }
+    if let Some(v) = num(DstVlan) {
+        out.dst_vlan = v as u16;
+    }
+    if let Some(v) = num(Direction) {
+        out.direction = match v {
+            0 => crate::record::Direction::Ingress,
+            1 => crate::record::Direction::Egress,
+            _ => crate::record::Direction::Unknown,
+        }
+    }
+}
+
 #[inline]
 fn v6(b: &[u8]) -> Ipv6Addr {
     let mut a = [0u8; 16];
@@ -578,4 +744,109 @@ fn ntp_to_unix_ms(v: u64) -> u64 {
     let secs = (v >> 32).saturating_sub(NTP_UNIX_OFFSET);
     let frac_ms = ((v & 0xffff_ffff) * 1000) >> 32;
     secs * 1000 + frac_ms
+}
+
+#[cfg(test)]
+mod layout_tests {
+    use super::*;
+    use crate::message::{own_template, MessageHeader, MessageWriter};
+    use crate::{Batch, Decoder, Limits};
+
+    /// The straight-line decoder and the field-by-field one agree, for octoflow's
+    /// own templates (every canonical field, IPv4 and IPv6, v9 and IPFIX).
+    #[test]
+    fn fast_layout_decodes_like_the_field_walk() {
+        for dialect in [Dialect::V9, Dialect::Ipfix] {
+            for v6 in [false, true] {
+                let t = own_template(dialect, v6);
+                assert!(t.layout.is_some(), "own templates take the fast path");
+                let mut slow = t.clone();
+                slow.layout = None;
+                let r = FlowRecord {
+                    src_addr: if v6 {
+                        "2001:db8::1".parse().expect("ip")
+                    } else {
+                        "10.0.0.1".parse().expect("ip")
+                    },
+                    dst_addr: if v6 {
+                        "2001:db8::2".parse().expect("ip")
+                    } else {
+                        "10.0.0.2".parse().expect("ip")
+                    },
+                    src_port: 1234,
+                    dst_port: 80,
+                    proto: 6,
+                    tos: 3,
+                    tcp_flags: 0x1b,
+                    packets: 7,
+                    bytes: 7000,
+                    first_ms: 1_767_225_590_000,
+                    last_ms: 1_767_225_599_000,
+                    input_if: 4,
+                    output_if: 5,
+                    src_as: 64512,
+                    dst_as: 64513,
+                    src_mask: 24,
+                    dst_mask: 16,
+                    src_vlan: 10,
+                    dst_vlan: 20,
+                    src_mac: [2, 0, 0, 0, 0, 1],
+                    dst_mac: [2, 0, 0, 0, 0, 2],
+                    sampling_interval: 100,
+                    ..FlowRecord::default()
+                };
+                let mut buf = vec![0u8; 2048];
+                let h = MessageHeader {
+                    unix_ms: 1_767_225_600_000,
+                    sys_uptime_ms: 3_600_000,
+                    sequence: 0,
+                    domain: 1,
+                };
+                let mut w = MessageWriter::new(&mut buf, dialect, h).expect("writer");
+                w.add_template(&t).expect("template");
+                w.add_record(&t, &r).expect("record");
+                let n = w.finish();
+                let mut b = Batch::default();
+                Decoder::new(Limits::default())
+                    .decode(
+                        "192.0.2.1".parse().expect("ip"),
+                        &buf[..n],
+                        h.unix_ms,
+                        &mut b,
+                    )
+                    .expect("decodes");
+                let rec = b.bytes(&buf[..n], b.raw[0]);
+                let tb = TimeBase {
+                    export_ms: h.unix_ms,
+                    uptime_ms: (dialect == Dialect::V9).then_some(h.sys_uptime_ms),
+                    system_init_ms: None,
+                };
+                let (mut a, mut c) = (FlowRecord::default(), FlowRecord::default());
+                t.decode_data(rec, &tb, &SamplingState::default(), &mut a);
+                slow.decode_data(rec, &tb, &SamplingState::default(), &mut c);
+                assert_eq!(a, c, "{dialect:?} v6={v6}");
+                assert_eq!(a.src_addr, r.src_addr);
+                assert_eq!(a.bytes, r.bytes);
+                assert_eq!(a.first_ms, r.first_ms);
+                assert_eq!(a.sampling_interval, 100);
+            }
+        }
+    }
+
+    #[test]
+    fn competing_fields_fall_back_to_the_field_walk() {
+        use crate::ie::id::*;
+        let t = Template::new(
+            300,
+            Dialect::Ipfix,
+            0,
+            vec![
+                FieldSpec::iana(OCTET_DELTA_COUNT, 8),
+                FieldSpec::iana(FLOW_START_MILLISECONDS, 8),
+                FieldSpec::iana(FLOW_START_SYS_UP_TIME, 4),
+            ],
+        )
+        .expect("template");
+        assert!(t.layout.is_none());
+    }
 }
