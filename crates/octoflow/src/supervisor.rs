@@ -85,6 +85,23 @@ struct Status {
 }
 
 impl Status {
+    /// `stop` on an instance with no thread: BACKOFF/FATAL/EXITED become STOPPED
+    /// (true); anything else was not running (false).
+    fn stop_idle(&mut self) -> bool {
+        self.next_try = None;
+        if matches!(self.state, State::Backoff | State::Fatal | State::Exited) {
+            self.stopped();
+            return true;
+        }
+        false
+    }
+
+    fn stopped(&mut self) {
+        self.state = State::Stopped;
+        self.since = Some(SystemTime::now());
+        self.retries = 0;
+    }
+
     fn new() -> Status {
         Status {
             state: State::Stopped,
@@ -372,16 +389,10 @@ impl Supervisor {
         let dir = self.cfg.general.template_cache_dir.clone();
         let c = &mut self.collectors[i];
         let name = c.cfg.instance_name();
-        let was = c.st.state;
-        c.st.next_try = None;
         let Some(run) = c.run.take() else {
-            if matches!(was, State::Backoff | State::Fatal | State::Exited) {
-                c.st.state = State::Stopped;
-                c.st.since = Some(SystemTime::now());
-                return true;
-            }
-            return false;
+            return c.st.stop_idle();
         };
+        c.st.next_try = None;
         c.st.state = State::Stopping;
         run.stop.store(true, Relaxed);
         match run.handle.join() {
@@ -401,9 +412,7 @@ impl Supervisor {
             }
             Err(_) => tracing::error!(instance = %name, "collector thread panicked"),
         }
-        c.st.state = State::Stopped;
-        c.st.since = Some(SystemTime::now());
-        c.st.retries = 0;
+        c.st.stopped();
         tracing::info!(instance = %name, "stopped");
         true
     }
@@ -441,16 +450,10 @@ impl Supervisor {
 
     fn stop_exporter(&mut self, i: usize) -> bool {
         let e = &mut self.exporters[i];
-        let was = e.st.state;
-        e.st.next_try = None;
         let Some(run) = e.run.take() else {
-            if matches!(was, State::Backoff | State::Fatal | State::Exited) {
-                e.st.state = State::Stopped;
-                e.st.since = Some(SystemTime::now());
-                return true;
-            }
-            return false;
+            return e.st.stop_idle();
         };
+        e.st.next_try = None;
         e.st.state = State::Stopping;
         e.tx = None;
         // Out of every route first, so no collector queues more for it.
@@ -460,9 +463,7 @@ impl Supervisor {
         if run.handle.join().is_err() {
             tracing::error!(instance = %e.cfg.instance_name(), "exporter thread panicked");
         }
-        e.st.state = State::Stopped;
-        e.st.since = Some(SystemTime::now());
-        e.st.retries = 0;
+        e.st.stopped();
         tracing::info!(instance = %e.cfg.instance_name(), "stopped");
         true
     }

@@ -13,36 +13,20 @@ use common::*;
 
 /// Run gen; returns (datagrams, flows, packets, bytes) as it reports them.
 fn gen(proto: &str, port: u16, count: u32, prefixes: &[&str]) -> (u64, u64, u64, u64) {
-    let mut c = Command::new(BIN);
-    c.args([
-        "gen",
-        "--proto",
-        proto,
-        "--target",
-        &format!("127.0.0.1:{port}"),
-        "--rate",
-        "2000",
-    ]);
-    c.args(["--count", &count.to_string(), "--records", "20"]);
+    let (target, count) = (format!("127.0.0.1:{port}"), count.to_string());
+    let mut args = vec!["--proto", proto, "--target", &target, "--rate", "2000"];
+    args.extend(["--count", &count, "--records", "20"]);
     for p in prefixes {
-        c.args(["--prefix", p]);
+        args.extend(["--prefix", p]);
     }
-    let out = c.output().unwrap();
-    assert!(
-        out.status.success(),
-        "gen: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let s = String::from_utf8(out.stdout).unwrap();
-    let v: BTreeMap<&str, u64> = s
-        .lines()
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k, v.parse().unwrap()))
-        .collect();
-    (v["datagrams"], v["flows"], v["packets"], v["bytes"])
+    let out = run_gen(&args);
+    let first = out.lines().next().unwrap_or_default();
+    (
+        report(first, "datagrams"),
+        report(first, "flows"),
+        report(first, "packets"),
+        report(first, "bytes"),
+    )
 }
 
 #[test]

@@ -175,32 +175,13 @@ fn flows(n: u8) -> Vec<FlowRecord> {
         .collect()
 }
 
-fn nfdump_count(dir: &std::path::Path) -> usize {
-    let out = Command::new("nfdump")
-        .arg("-R")
-        .arg(dir)
-        .args(["-q", "-N", "-o", "fmt:%sa"])
-        .output()
-        .expect("nfdump");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .count()
-}
-
 /// Templates arrive, octoflow stops, starts again, then data without templates
 /// arrives: it is decoded from the persisted cache and delivered.
 #[test]
 fn a_restart_keeps_templates_and_loses_no_data() {
     let dir = tmpdir("restart");
     let [cp, pm, rp] = [(); 3].map(|_| free_port());
-    std::fs::create_dir_all(dir.join("rx")).expect("dir");
-    let rx = Child::spawn(
-        Command::new("nfcapd")
-            .args(["-b", "127.0.0.1", "-p", &rp.to_string(), "-w"])
-            .arg(dir.join("rx")),
-    );
-    wait_udp(rp);
+    let rx = start_nfcapd("nfcapd", rp, &dir.join("rx"));
     let yaml = format!(
         "general: {{metrics_listen: 127.0.0.1:{pm}, template_cache_dir: {d}/cache}}\nsupervisor: {{unix_socket: {d}/o.sock}}\n\
          collectors:\n  - {{id: edge, listen_host: 127.0.0.1, listen_port: {cp}, nf_version: 9, mux_to: [t]}}\n\
@@ -234,7 +215,7 @@ fn a_restart_keeps_templates_and_loses_no_data() {
     let status = srv.stop_status();
     assert_eq!(counter(&status, "edge", "template_misses"), 0, "{status}");
     rx.term();
-    assert_eq!(nfdump_count(&dir.join("rx")), 20);
+    assert_eq!(nfdump_records(&dir.join("rx")), 20);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -244,13 +225,7 @@ fn a_restart_keeps_templates_and_loses_no_data() {
 fn an_active_active_pair_survives_losing_one() {
     let dir = tmpdir("pair");
     let [cp, rp] = [(); 2].map(|_| free_port());
-    std::fs::create_dir_all(dir.join("rx")).expect("dir");
-    let rx = Child::spawn(
-        Command::new("nfcapd")
-            .args(["-b", "127.0.0.1", "-p", &rp.to_string(), "-w"])
-            .arg(dir.join("rx")),
-    );
-    wait_udp(rp);
+    let rx = start_nfcapd("nfcapd", rp, &dir.join("rx"));
     let mut servers = Vec::new();
     for name in ["one", "two"] {
         let d = dir.join(name);
@@ -265,30 +240,19 @@ fn an_active_active_pair_survives_losing_one() {
         servers.push(Server::start(&d, &yaml, &[cp]));
     }
     let gen = |n: u32| -> u64 {
-        let out = Command::new(BIN)
-            .args([
-                "gen",
-                "--proto",
-                "v9",
-                "--target",
-                &format!("127.0.0.1:{cp}"),
-            ])
-            .args([
-                "--count",
-                &n.to_string(),
-                "--rate",
-                "200",
-                "--records",
-                "10",
-            ])
-            .output()
-            .expect("gen");
-        assert!(out.status.success());
-        String::from_utf8_lossy(&out.stdout)
-            .split_whitespace()
-            .find_map(|kv| kv.strip_prefix("flows="))
-            .and_then(|v| v.parse().ok())
-            .expect("flows=")
+        let out = run_gen(&[
+            "--proto",
+            "v9",
+            "--target",
+            &format!("127.0.0.1:{cp}"),
+            "--count",
+            &n.to_string(),
+            "--rate",
+            "200",
+            "--records",
+            "10",
+        ]);
+        report(&out, "flows")
     };
     let first = gen(20);
     std::thread::sleep(Duration::from_millis(500));
@@ -321,6 +285,6 @@ fn an_active_active_pair_survives_losing_one() {
         s.stop();
     }
     rx.term();
-    assert_eq!(nfdump_count(&dir.join("rx")) as u64, first + second);
+    assert_eq!(nfdump_records(&dir.join("rx")), first + second);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -122,23 +122,8 @@ struct Got {
 
 impl Receiver {
     fn nfcapd(daemon: &str, port: u16, dir: &Path) -> Receiver {
-        std::fs::create_dir_all(dir).expect("dir");
-        let child = Child::spawn(
-            Command::new(daemon)
-                .args([
-                    "-b",
-                    "127.0.0.1",
-                    "-p",
-                    &port.to_string(),
-                    "-B",
-                    "4194304",
-                    "-w",
-                ])
-                .arg(dir),
-        );
-        wait_udp(port);
         Receiver {
-            child,
+            child: start_nfcapd(daemon, port, dir),
             kind: Kind::Nfcapd(dir.to_path_buf()),
         }
     }
@@ -609,29 +594,16 @@ fn pmacctd_sflow_through_octoflow_to_each_tenant() {
 
 /// Run `octoflow gen`; returns the flows it reports.
 fn gen(proto: &str, port: u16, count: u32, rate: u32, extra: &[&str]) -> u64 {
-    let out = Command::new(BIN)
-        .args([
-            "gen",
-            "--proto",
-            proto,
-            "--target",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .args(["--count", &count.to_string(), "--rate", &rate.to_string()])
-        .args(extra)
-        .output()
-        .expect("gen");
-    assert!(
-        out.status.success(),
-        "gen: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let (target, count, rate) = (
+        format!("127.0.0.1:{port}"),
+        count.to_string(),
+        rate.to_string(),
     );
-    let s = String::from_utf8_lossy(&out.stdout);
-    s.split_whitespace()
-        .find_map(|kv| kv.strip_prefix("flows="))
-        .expect("flows=")
-        .parse()
-        .expect("number")
+    let mut args = vec![
+        "--proto", proto, "--target", &target, "--count", &count, "--rate", &rate,
+    ];
+    args.extend_from_slice(extra);
+    report(&run_gen(&args), "flows")
 }
 
 #[test]

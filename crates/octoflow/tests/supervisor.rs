@@ -43,37 +43,13 @@ fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
 }
 
 fn nfcapd(port: u16, dir: &Path) -> (Child, std::path::PathBuf) {
-    std::fs::create_dir_all(dir).expect("dir");
-    let c = Child::spawn(
-        Command::new("nfcapd")
-            .args([
-                "-b",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-                "-B",
-                "8388608",
-                "-w",
-            ])
-            .arg(dir),
-    );
-    wait_udp(port);
-    (c, dir.to_path_buf())
+    (start_nfcapd("nfcapd", port, dir), dir.to_path_buf())
 }
 
 /// Stop nfcapd and count the flow records it stored.
 fn nfcapd_records(c: Child, dir: &Path) -> u64 {
     c.term();
-    let out = Command::new("nfdump")
-        .arg("-R")
-        .arg(dir)
-        .args(["-q", "-N", "-o", "fmt:%sa"])
-        .output()
-        .expect("nfdump");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .count() as u64
+    nfdump_records(dir)
 }
 
 /// The seed's session: status all → stop one exporter → STOPPED → start it →
@@ -214,26 +190,24 @@ fn reload_under_load_loses_nothing_for_unchanged_tenants() {
     let srv = Server::start(&dir, &v1, &[cp]);
     let conf = conf(&srv);
     let gen = std::thread::spawn(move || {
-        let out = Command::new(BIN)
-            .args([
-                "gen",
-                "--proto",
-                "v9",
-                "--target",
-                &format!("127.0.0.1:{cp}"),
-            ])
-            .args(["--rate", "400", "--duration", "5", "--records", "20"])
-            .args([
-                "--prefix",
-                "10.0.1.0/24",
-                "--prefix",
-                "172.16.0.0/12",
-                "--prefix",
-                "192.168.0.0/16",
-            ])
-            .output()
-            .expect("gen");
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        run_gen(&[
+            "--proto",
+            "v9",
+            "--target",
+            &format!("127.0.0.1:{cp}"),
+            "--rate",
+            "400",
+            "--duration",
+            "5",
+            "--records",
+            "20",
+            "--prefix",
+            "10.0.1.0/24",
+            "--prefix",
+            "172.16.0.0/12",
+            "--prefix",
+            "192.168.0.0/16",
+        ])
     });
     std::thread::sleep(Duration::from_millis(1500));
     // Reload 1: `gone` removed, `change` gets another filter, `new` added.
@@ -290,12 +264,7 @@ fn reload_under_load_loses_nothing_for_unchanged_tenants() {
             .parse()
             .expect("number")
     };
-    let total: u64 = out
-        .split_whitespace()
-        .find_map(|kv| kv.strip_prefix("flows="))
-        .expect("flows=")
-        .parse()
-        .expect("number");
+    let total = report(&out, "flows");
     settle(&srv, total);
     let status = srv.stop_status();
     assert!(status.contains("\"new\":"), "{status}");

@@ -163,6 +163,16 @@ impl Open {
     fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
+    /// Empty, keeping the buffers' capacity.
+    fn reset(&mut self) {
+        self.header = None;
+        self.export_ms = 0;
+        self.items.clear();
+        self.bytes.clear();
+        self.flows = 0;
+        self.options = 0;
+        self.size = 0;
+    }
 }
 
 /// The per-exporter encoding state.
@@ -172,6 +182,9 @@ pub struct Encoder {
     used_domains: HashSet<u32>,
     started_ms: u64,
     own: Option<[Arc<Template>; 3]>,
+    /// One input datagram's same-version part, collected before it joins the held
+    /// message (kept to reuse its buffers).
+    scratch: Open,
 }
 
 enum Item<'b> {
@@ -207,6 +220,7 @@ impl Encoder {
             used_domains: HashSet::new(),
             started_ms: now_ms,
             own,
+            scratch: Open::default(),
         }
     }
 
@@ -360,7 +374,8 @@ impl Encoder {
         }
         // This datagram's part, collected first so it can go into the held message
         // or, when it would overflow it, start the next one.
-        let mut new = Open::default();
+        let mut new = std::mem::take(&mut self.scratch);
+        new.reset();
         if due {
             // The schedule's refresh: everything this receiver has been given.
             for t in s.sent.values() {
@@ -418,6 +433,7 @@ impl Encoder {
             }
         }
         if new.is_empty() {
+            self.scratch = new;
             return;
         }
         // Header and set overhead: 20 bytes of header, a few set headers.
@@ -432,7 +448,7 @@ impl Encoder {
         }
         let base = o.bytes.len();
         o.bytes.extend_from_slice(&new.bytes);
-        for item in new.items {
+        for item in new.items.drain(..) {
             o.items.push(match item {
                 OwnedItem::Raw(id, at, len) => OwnedItem::Raw(id, base + at, len),
                 t => t,
@@ -441,7 +457,9 @@ impl Encoder {
         o.size += new.size;
         o.flows += new.flows;
         o.options += new.options;
-        if o.size + 24 + 64 >= max {
+        let full = o.size + 24 + 64 >= max;
+        self.scratch = new;
+        if full {
             self.emit_open(key, out, st);
         }
     }
@@ -652,7 +670,6 @@ impl Encoder {
     }
 
     /// v5 → v5: the tenant's 48-byte records copied under the router's header times.
-    #[allow(clippy::too_many_arguments)]
     fn v5_raw(
         &mut self,
         datagram: &[u8],

@@ -187,3 +187,60 @@ pub fn counter(json: &str, name: &str, key: &str) -> u64 {
         .parse()
         .expect("number")
 }
+
+/// Start nfcapd (or sfcapd) writing into `dir`, listening on 127.0.0.1:`port`.
+pub fn start_nfcapd(daemon: &str, port: u16, dir: &Path) -> Child {
+    std::fs::create_dir_all(dir).expect("dir");
+    let c = Child::spawn(
+        Command::new(daemon)
+            .args([
+                "-b",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-B",
+                "8388608",
+                "-w",
+            ])
+            .arg(dir),
+    );
+    wait_udp(port);
+    c
+}
+
+/// The number of flow records nfcapd/sfcapd stored in `dir` (stop it first).
+pub fn nfdump_records(dir: &Path) -> u64 {
+    let out = Command::new("nfdump")
+        .arg("-R")
+        .arg(dir)
+        .args(["-q", "-N", "-o", "fmt:%sa"])
+        .output()
+        .expect("nfdump");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .count() as u64
+}
+
+/// Run `octoflow gen ARGS…`; it must succeed. Returns what it printed.
+pub fn run_gen(args: &[&str]) -> String {
+    let out = Command::new(BIN)
+        .arg("gen")
+        .args(args)
+        .output()
+        .expect("gen");
+    assert!(
+        out.status.success(),
+        "gen: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A `key=N` value from gen's report (`flows`, `datagrams`, …).
+pub fn report(text: &str, key: &str) -> u64 {
+    text.split_whitespace()
+        .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{key}= in {text}"))
+}
