@@ -96,6 +96,11 @@ impl Status {
         false
     }
 
+    /// In BACKOFF and its wait is over.
+    fn retry_due(&self) -> bool {
+        self.state == State::Backoff && self.next_try.is_some_and(|t| Instant::now() >= t)
+    }
+
     fn stopped(&mut self) {
         self.state = State::Stopped;
         self.since = Some(SystemTime::now());
@@ -506,8 +511,7 @@ impl Supervisor {
                     }
                 }
             }
-            let c = &self.collectors[i];
-            if c.st.state == State::Backoff && c.st.next_try.is_some_and(|t| Instant::now() >= t) {
+            if self.collectors[i].st.retry_due() {
                 let _ = self.start_collector(i);
             }
         }
@@ -529,8 +533,7 @@ impl Supervisor {
                     }
                 }
             }
-            let e = &self.exporters[i];
-            if e.st.state == State::Backoff && e.st.next_try.is_some_and(|t| Instant::now() >= t) {
+            if self.exporters[i].st.retry_due() {
                 let _ = self.start_exporter(i);
             }
         }
