@@ -407,9 +407,13 @@ fn pmacctd_sfprobe(port: u16, dir: &Path) {
         .arg(&conf)
         .output()
         .expect("pmacctd (the README test command installs pmacct)");
-    assert!(
-        out.status.success(),
-        "pmacctd: {}",
+    // pmacctd's exit status at EOF is not reliable: when its plugin shuts down first
+    // it may report "connection lost" and exit non-zero after sending everything.
+    // Only a hang (timeout's 124) is an error here; the receivers' flows are the test.
+    assert_ne!(
+        out.status.code(),
+        Some(124),
+        "pmacctd hung: {}",
         String::from_utf8_lossy(&out.stderr)
     );
 }
