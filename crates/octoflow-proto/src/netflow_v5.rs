@@ -87,12 +87,25 @@ pub(crate) fn decode(
             ..FlowRecord::default()
         };
         if r.is_icmp() {
-            r.set_icmp((r.dst_port >> 8) as u8, r.dst_port as u8);
+            let (t, c) = icmp_from_ports(r.src_port, r.dst_port);
+            r.set_icmp(t, c);
         }
         out.records.push(r);
         out.raw.push(RawRef::new(off, RECORD_LEN, false));
     }
     Ok(())
+}
+
+/// ICMP type and code from a v5 record's ports. The common convention (Cisco,
+/// softflowd, pmacct) is `dst_port = type * 256 + code` with `src_port = 0`; fprobe 1.1
+/// writes the type into `src_port` and the code into `dst_port`. A non-zero source
+/// port below 256 next to a destination port below 256 can only be the latter.
+fn icmp_from_ports(src_port: u16, dst_port: u16) -> (u8, u8) {
+    if src_port != 0 && src_port < 256 && dst_port < 256 {
+        (src_port as u8, dst_port as u8)
+    } else {
+        ((dst_port >> 8) as u8, dst_port as u8)
+    }
 }
 
 /// Whether `r` can be written as NetFlow v5 (IPv4 only).
@@ -202,5 +215,25 @@ impl<'a> V5Writer<'a> {
         };
         b[22..24].copy_from_slice(&s.to_be_bytes());
         len
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::icmp_from_ports;
+
+    #[test]
+    fn icmp_type_and_code_in_either_port_convention() {
+        // Cisco/softflowd/pmacct: echo request 8/0 as dst_port 0x0800.
+        assert_eq!(icmp_from_ports(0, 0x0800), (8, 0));
+        // Port unreachable 3/3.
+        assert_eq!(icmp_from_ports(0, 0x0303), (3, 3));
+        // Echo reply 0/0 is the same in both.
+        assert_eq!(icmp_from_ports(0, 0), (0, 0));
+        // fprobe 1.1: type in src_port, code in dst_port.
+        assert_eq!(icmp_from_ports(8, 0), (8, 0));
+        assert_eq!(icmp_from_ports(3, 1), (3, 1));
+        // Anything else falls back to the common convention.
+        assert_eq!(icmp_from_ports(40000, 0x0b00), (11, 0));
     }
 }

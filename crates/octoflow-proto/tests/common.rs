@@ -135,4 +135,5 @@ pub const FIXTURES: &[&str] = &[
     "pmacct-v9",
     "pmacct-ipfix",
     "pmacct-sflow",
+    "fprobe-v5",
 ];

@@ -38,6 +38,7 @@ fn dump_pcap_of_real_exporters_equals_truth() {
         "pmacct-v5",
         "pmacct-v9",
         "pmacct-ipfix",
+        "fprobe-v5",
     ] {
         let pcap = root().join(format!("tests/fixtures/exports/{name}.pcap"));
         let out = Command::new(BIN)
@@ -69,7 +70,15 @@ fn dump_pcap_of_real_exporters_equals_truth() {
             e.0 += f[pk].parse::<u64>().unwrap();
             e.1 += f[by].parse::<u64>().unwrap();
         }
-        assert_eq!(got, truth(name.ends_with("v5")), "{name}");
+        let want = if name == "fprobe-v5" {
+            // capture-fprobe.sh's filler flows (127.0.2.1 -> 127.0.2.2) only push
+            // fprobe's last real flows out; they are not part of the traffic.
+            got.retain(|k, _| !k.starts_with("127.0.2.1,"));
+            truth_file("truth-fprobe.csv", true)
+        } else {
+            truth(name.ends_with("v5"))
+        };
+        assert_eq!(got, want, "{name}");
         let summary = String::from_utf8(out.stderr).unwrap();
         assert!(summary.contains("errors: 0"), "{name}: {summary}");
     }

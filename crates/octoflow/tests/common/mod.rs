@@ -69,8 +69,14 @@ pub fn tmpdir(tag: &str) -> PathBuf {
 
 /// The fixtures' ground truth: `src,dst,sport,dport,proto` → (packets, bytes).
 pub fn truth(v4_only: bool) -> BTreeMap<String, (u64, u64)> {
+    truth_file("truth.csv", v4_only)
+}
+
+/// A ground-truth CSV from tests/fixtures (`truth-fprobe.csv` is truth.csv's IPv4
+/// flows mapped into 127/8, see capture-fprobe.sh).
+pub fn truth_file(name: &str, v4_only: bool) -> BTreeMap<String, (u64, u64)> {
     let mut m = BTreeMap::new();
-    for l in std::fs::read_to_string(root().join("tests/fixtures/truth.csv"))
+    for l in std::fs::read_to_string(root().join("tests/fixtures").join(name))
         .unwrap()
         .lines()
         .skip(1)
