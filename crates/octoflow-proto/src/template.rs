@@ -344,8 +344,8 @@ impl Template {
                     DstAs => out.dst_as = uint(v) as u32,
                     FirstUptime => x.t.first = Some(tb.at_uptime(uint(v) as u32)),
                     LastUptime => x.t.last = Some(tb.at_uptime(uint(v) as u32)),
-                    FirstSecs => x.t.first = Some(uint(v) * 1000),
-                    LastSecs => x.t.last = Some(uint(v) * 1000),
+                    FirstSecs => x.t.first = Some(uint(v).saturating_mul(1000)),
+                    LastSecs => x.t.last = Some(uint(v).saturating_mul(1000)),
                     FirstMs => x.t.first = Some(uint(v)),
                     LastMs => x.t.last = Some(uint(v)),
                     FirstNtpUs => x.t.first = Some(ntp_to_unix_ms(uint(v))),
@@ -690,13 +690,13 @@ fn decode_fast(lay: &Layout, rec: &[u8], tb: &TimeBase, x: &mut Scratch, out: &m
     }
     x.t.first = num(FirstUptime)
         .map(|v| tb.at_uptime(v as u32))
-        .or_else(|| num(FirstSecs).map(|v| v * 1000))
+        .or_else(|| num(FirstSecs).map(|v| v.saturating_mul(1000)))
         .or_else(|| num(FirstMs))
         .or_else(|| num(FirstNtpUs).map(ntp_to_unix_ms))
         .or_else(|| num(FirstDeltaUs).map(|v| tb.export_ms.saturating_sub(v / 1000)));
     x.t.last = num(LastUptime)
         .map(|v| tb.at_uptime(v as u32))
-        .or_else(|| num(LastSecs).map(|v| v * 1000))
+        .or_else(|| num(LastSecs).map(|v| v.saturating_mul(1000)))
         .or_else(|| num(LastMs))
         .or_else(|| num(LastNtpUs).map(ntp_to_unix_ms))
         .or_else(|| num(LastDeltaUs).map(|v| tb.export_ms.saturating_sub(v / 1000)));

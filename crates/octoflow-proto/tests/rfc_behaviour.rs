@@ -375,3 +375,35 @@ fn truncations_and_bit_flips_of_real_exports_never_panic() {
         }
     }
 }
+
+/// Found by fuzzing: flowStartSeconds/flowEndSeconds (IEs 150/151, dateTimeSeconds)
+/// sent in 8 bytes with huge values must not overflow when turned into milliseconds,
+/// neither in the field walk (a template where an IE repeats) nor in the fixed layout.
+#[test]
+fn huge_seconds_timestamps_saturate() {
+    for repeat in [false, true] {
+        let mut t = vec![];
+        let fields: &[(u16, u16)] = if repeat {
+            &[(8, 4), (150, 8), (151, 8), (151, 8)]
+        } else {
+            &[(8, 4), (150, 8), (151, 8)]
+        };
+        for x in [400u16, fields.len() as u16] {
+            t.extend_from_slice(&x.to_be_bytes());
+        }
+        for (id, len) in fields {
+            t.extend_from_slice(&id.to_be_bytes());
+            t.extend_from_slice(&len.to_be_bytes());
+        }
+        let mut r = vec![10, 0, 0, 1];
+        for _ in 1..fields.len() {
+            r.extend_from_slice(&u64::MAX.to_be_bytes());
+        }
+        let m = ipfix_msg(1, 1, &[set(2, &t), set(400, &r)]);
+        let mut b = Batch::default();
+        decoder().decode(exporter(), &m, NOW_MS, &mut b).unwrap();
+        assert_eq!(b.records.len(), 1);
+        assert_eq!(b.records[0].first_ms, u64::MAX);
+        assert_eq!(b.records[0].last_ms, u64::MAX);
+    }
+}
