@@ -13,8 +13,9 @@
 # kernel's UDP RcvbufErrors; octoflow's queue drops. A step is zero-loss only if all
 # are exact. Each contender's sweep stops at its first lossy step.
 #
-# Usage: scripts/bench.sh [--smoke] [--secs S] [RATE ...]   (RATE: datagrams/s)
+# Usage: scripts/bench.sh [--smoke] [--secs S] [--only NAME] [RATE ...]   (RATE: datagrams/s)
 #   --smoke: one short low-rate step per contender (the test suite runs this)
+#   --only NAME: sweep one contender (octoflow, tee-filtered, tee or nfcapd)
 # Installs pmacct and nfdump when missing; raises net.core.rmem_max for the run
 # when root (restored at exit); starts and stops every process itself (by PID).
 set -euo pipefail
@@ -23,10 +24,12 @@ cd "$(dirname "$0")/.."
 SECS=5
 SMOKE=0
 RATES=()
+WHO=(octoflow tee-filtered tee nfcapd)
 while [ $# -gt 0 ]; do
   case $1 in
     --smoke) SMOKE=1; shift ;;
     --secs) SECS=$2; shift 2 ;;
+    --only) WHO=("$2"); shift 2 ;;
     *) RATES+=("$1"); shift ;;
   esac
 done
@@ -181,7 +184,7 @@ step_nfcapd() {
 declare -A BEST
 echo "# $(date -u '+%F %T') UTC, $(nproc) cores; gen: NetFlow v9, 25 records/datagram, ${SECS}s per step"
 printf '%-13s %9s %11s %12s %10s  %s\n' contender "rate/s" "flows/s" "lost flows" "kern drops" detail
-for who in octoflow tee-filtered tee nfcapd; do
+for who in "${WHO[@]}"; do
   BEST[$who]=0
   for r in "${RATES[@]}"; do
     case $who in
@@ -198,15 +201,15 @@ for who in octoflow tee-filtered tee nfcapd; do
 done
 echo
 echo "highest zero-loss rate (flows/s):"
-for who in octoflow tee-filtered tee nfcapd; do
+for who in "${WHO[@]}"; do
   ratio="-"
-  if [ "$who" != octoflow ] && [ "${BEST[$who]}" -gt 0 ]; then
+  if [ "$who" != octoflow ] && [ "${BEST[$who]}" -gt 0 ] && [ -n "${BEST[octoflow]:-}" ]; then
     ratio=$(awk -v a="${BEST[octoflow]}" -v b="${BEST[$who]}" 'BEGIN{printf "%.1fx", a / b}')
   fi
   printf '  %-13s %10s   octoflow / this: %s\n' "$who" "${BEST[$who]}" "$ratio"
 done
 if [ $SMOKE = 1 ]; then
-  for who in octoflow tee-filtered tee nfcapd; do
+  for who in "${WHO[@]}"; do
     [ "${BEST[$who]}" -gt 0 ] || { echo "smoke: $who lost flows at ${RATES[0]}/s" >&2; exit 1; }
   done
 fi
