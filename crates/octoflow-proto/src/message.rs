@@ -177,6 +177,18 @@ pub const OWN_SAMPLING_TEMPLATE_ID: u16 = 258;
 /// octoflow's own data template for `dialect`, IPv4 or IPv6: every canonical field
 /// (timestamps as sysUptime in v9, as flowStart/EndMilliseconds in IPFIX).
 pub fn own_template(dialect: Dialect, ipv6: bool) -> Template {
+    let id = if ipv6 {
+        OWN_V6_TEMPLATE_ID
+    } else {
+        OWN_V4_TEMPLATE_ID
+    };
+    Template::new(id, dialect, 0, own_fields(dialect, ipv6).to_vec())
+        .expect("octoflow's own template is valid")
+}
+
+/// The fields of octoflow's own data template, in order. [`Template::new`] recognises
+/// exactly this list and then encodes records in straight-line code.
+pub(crate) fn own_fields(dialect: Dialect, ipv6: bool) -> [FieldSpec; 25] {
     use crate::ie::id::*;
     let (src, dst, nh, smask, dmask, icmp) = if ipv6 {
         (
@@ -207,7 +219,7 @@ pub fn own_template(dialect: Dialect, ipv6: bool) -> Template {
             FieldSpec::iana(FLOW_END_MILLISECONDS, 8),
         ),
     };
-    let fields = vec![
+    [
         src,
         dst,
         nh,
@@ -233,13 +245,7 @@ pub fn own_template(dialect: Dialect, ipv6: bool) -> Template {
         FieldSpec::iana(SOURCE_MAC_ADDRESS, 6),
         FieldSpec::iana(DESTINATION_MAC_ADDRESS, 6),
         FieldSpec::iana(SAMPLING_INTERVAL, 4),
-    ];
-    let id = if ipv6 {
-        OWN_V6_TEMPLATE_ID
-    } else {
-        OWN_V4_TEMPLATE_ID
-    };
-    Template::new(id, dialect, 0, fields).expect("octoflow's own template is valid")
+    ]
 }
 
 /// octoflow's sampling options template: scope = the exporting system (v9 scope

@@ -145,36 +145,39 @@ impl<'a> V5Writer<'a> {
         if self.count == MAX_RECORDS {
             return Err(EncodeError::MessageFull);
         }
-        self.w.room(RECORD_LEN)?;
         let h = &self.h;
         let up = |abs: u64| {
             h.sys_uptime_ms
                 .wrapping_sub(h.unix_ms.wrapping_sub(abs) as u32)
         };
         let a = |x: IpAddr| v4(x).unwrap_or(Ipv4Addr::UNSPECIFIED).octets();
-        let w = &mut self.w;
-        w.put(&a(r.src_addr))?;
-        w.put(&a(r.dst_addr))?;
-        w.put(&a(r.next_hop))?;
-        w.u16(r.input_if.min(0xffff) as u16)?;
-        w.u16(r.output_if.min(0xffff) as u16)?;
-        w.u32(r.packets.min(u32::MAX as u64) as u32)?;
-        w.u32(r.bytes.min(u32::MAX as u64) as u32)?;
-        w.u32(up(r.first_ms))?;
-        w.u32(up(r.last_ms))?;
-        w.u16(r.src_port)?;
-        w.u16(r.dst_port)?;
-        w.u8(0)?;
-        w.u8(r.tcp_flags)?;
-        w.u8(r.proto)?;
-        w.u8(r.tos)?;
         // 2-byte AS numbers: RFC 6793 §9 AS_TRANS for 4-byte ones.
-        let as16 = |x: u32| if x > 0xffff { 23456 } else { x as u16 };
-        w.u16(as16(r.src_as))?;
-        w.u16(as16(r.dst_as))?;
-        w.u8(r.src_mask)?;
-        w.u8(r.dst_mask)?;
-        w.u16(0)?;
+        let as16 = |x: u32| if x > 0xffff { 23456u16 } else { x as u16 };
+        let sat32 = |x: u64| x.min(u32::MAX as u64) as u32;
+        let sat16 = |x: u32| x.min(0xffff) as u16;
+        // The record is built on the stack and copied once (one bounds check).
+        let mut b = [0u8; RECORD_LEN];
+        b[0..4].copy_from_slice(&a(r.src_addr));
+        b[4..8].copy_from_slice(&a(r.dst_addr));
+        b[8..12].copy_from_slice(&a(r.next_hop));
+        b[12..14].copy_from_slice(&sat16(r.input_if).to_be_bytes());
+        b[14..16].copy_from_slice(&sat16(r.output_if).to_be_bytes());
+        b[16..20].copy_from_slice(&sat32(r.packets).to_be_bytes());
+        b[20..24].copy_from_slice(&sat32(r.bytes).to_be_bytes());
+        b[24..28].copy_from_slice(&up(r.first_ms).to_be_bytes());
+        b[28..32].copy_from_slice(&up(r.last_ms).to_be_bytes());
+        b[32..34].copy_from_slice(&r.src_port.to_be_bytes());
+        b[34..36].copy_from_slice(&r.dst_port.to_be_bytes());
+        // b[36]: pad1
+        b[37] = r.tcp_flags;
+        b[38] = r.proto;
+        b[39] = r.tos;
+        b[40..42].copy_from_slice(&as16(r.src_as).to_be_bytes());
+        b[42..44].copy_from_slice(&as16(r.dst_as).to_be_bytes());
+        b[44] = r.src_mask;
+        b[45] = r.dst_mask;
+        // b[46..48]: pad2
+        self.w.put(&b)?;
         self.count += 1;
         Ok(())
     }

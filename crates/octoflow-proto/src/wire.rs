@@ -121,10 +121,6 @@ impl<'a> Writer<'a> {
         Ok(())
     }
     #[inline]
-    pub(crate) fn u8(&mut self, v: u8) -> Result<(), EncodeError> {
-        self.put(&[v])
-    }
-    #[inline]
     pub(crate) fn u16(&mut self, v: u16) -> Result<(), EncodeError> {
         self.put(&v.to_be_bytes())
     }

@@ -14,10 +14,7 @@ fn truth(v4_only: bool) -> BTreeMap<Key, (u64, u64)> {
 }
 
 fn truth_file(name: &str, v4_only: bool) -> BTreeMap<Key, (u64, u64)> {
-    let path = format!(
-        "{}/../../tests/fixtures/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let path = format!("{}/../../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
     let mut m = BTreeMap::new();
     for l in std::fs::read_to_string(path).unwrap().lines().skip(1) {
         let f: Vec<&str> = l.split(',').collect();

@@ -1,12 +1,78 @@
 //! Batched UDP I/O, like `quinn-udp`: one small API (`RecvBatch::recv`,
 //! `SendBatch::send`) over Linux `recvmmsg`/`sendmmsg`, so a busy collector or
-//! exporter pays one system call per batch of datagrams, not per datagram.
+//! exporter pays one system call per batch of datagrams, not per datagram; and
+//! UDP generic segmentation offload (`send_segments`, Linux ≥ 4.18): a run of
+//! equal-size datagrams goes down the stack as one buffer that the kernel (or the
+//! NIC) cuts into datagrams at the end, so the per-datagram cost of the IP stack is
+//! paid once per run.
 
 use std::io::{self, IoSlice, IoSliceMut};
 use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
 use std::os::fd::AsRawFd;
 
-use nix::sys::socket::{recvmmsg, sendmmsg, MsgFlags, MultiHeaders, SockaddrStorage};
+use nix::sys::socket::{
+    recvmmsg, sendmmsg, sendmsg, ControlMessage, MsgFlags, MultiHeaders, SockaddrStorage,
+};
+
+/// Most segments in one GSO send (the kernel's UDP_MAX_SEGMENTS).
+pub const GSO_MAX_SEGMENTS: usize = 64;
+/// Most bytes in one GSO send: what fits one IPv4 or IPv6 UDP packet.
+pub const GSO_MAX_BYTES: usize = 65_000;
+
+/// How many datagrams from the start of `ds` form one GSO run: all of one size
+/// except a shorter last one, within the kernel's limits. A run of 1 is not worth it.
+pub fn gso_run(ds: &[&[u8]]) -> usize {
+    let Some(first) = ds.first() else { return 0 };
+    let seg = first.len();
+    if seg == 0 || seg > u16::MAX as usize {
+        return 1;
+    }
+    let (mut k, mut total) = (1, seg);
+    while k < ds.len() && k < GSO_MAX_SEGMENTS {
+        let l = ds[k].len();
+        if l == 0 || l > seg || total + l > GSO_MAX_BYTES {
+            break;
+        }
+        total += l;
+        k += 1;
+        if l < seg {
+            break;
+        }
+    }
+    k
+}
+
+/// Send a run of datagrams (see [`gso_run`]) in one `sendmsg` with `UDP_SEGMENT`:
+/// the receiver gets them as separate datagrams, exactly as they are.
+pub fn send_segments(sock: &UdpSocket, run: &[&[u8]]) -> io::Result<()> {
+    let seg = run.first().map_or(0, |d| d.len()) as u16;
+    let iov: Vec<IoSlice<'_>> = run.iter().map(|d| IoSlice::new(d)).collect();
+    sendmsg::<()>(
+        sock.as_raw_fd(),
+        &iov,
+        &[ControlMessage::UdpGsoSegments(&seg)],
+        MsgFlags::empty(),
+        None,
+    )
+    .map_err(io::Error::from)?;
+    Ok(())
+}
+
+/// True for the errors that say GSO cannot be used on this socket or path (old
+/// kernel, a device without checksum offload): send datagram by datagram instead.
+pub fn gso_unsupported(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc_err::EIO | libc_err::EINVAL | libc_err::ENOPROTOOPT | libc_err::EOPNOTSUPP)
+    )
+}
+
+mod libc_err {
+    pub const EIO: i32 = nix::errno::Errno::EIO as i32;
+    pub const EINVAL: i32 = nix::errno::Errno::EINVAL as i32;
+    pub const ENOPROTOOPT: i32 = nix::errno::Errno::ENOPROTOOPT as i32;
+    pub const EOPNOTSUPP: i32 = nix::errno::Errno::EOPNOTSUPP as i32;
+}
 
 /// Datagrams received in one call.
 pub struct RecvBatch {
@@ -110,6 +176,49 @@ impl SendBatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gso_runs_are_equal_sizes_with_a_shorter_last() {
+        let (a, b, c) = (vec![0u8; 1000], vec![0u8; 600], vec![0u8; 1200]);
+        let r = |v: &[&Vec<u8>]| gso_run(&v.iter().map(|x| &x[..]).collect::<Vec<_>>());
+        assert_eq!(r(&[]), 0);
+        assert_eq!(r(&[&a]), 1);
+        assert_eq!(r(&[&a, &a, &a, &b, &a]), 4, "a shorter one ends the run");
+        assert_eq!(r(&[&a, &c]), 1, "a longer one cannot follow");
+        assert_eq!(r(&[&b, &b]), 2);
+        let big = vec![0u8; 1100];
+        let many: Vec<&Vec<u8>> = std::iter::repeat_n(&big, 100).collect();
+        assert_eq!(r(&many), 59, "at most 65 000 bytes");
+        let small = vec![0u8; 100];
+        let many: Vec<&Vec<u8>> = std::iter::repeat_n(&small, 100).collect();
+        assert_eq!(r(&many), GSO_MAX_SEGMENTS);
+    }
+
+    #[test]
+    fn segments_arrive_as_the_datagrams_they_were() {
+        let rx = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        rx.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+            .expect("timeout");
+        let tx = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        tx.connect(rx.local_addr().expect("addr")).expect("connect");
+        let mut msgs: Vec<Vec<u8>> = (0..7u8).map(|i| vec![i; 1200]).collect();
+        msgs.push(vec![9; 300]);
+        let refs: Vec<&[u8]> = msgs.iter().map(|m| &m[..]).collect();
+        assert_eq!(gso_run(&refs), 8);
+        match send_segments(&tx, &refs) {
+            Ok(()) => {}
+            // A kernel without UDP GSO: nothing to test here.
+            Err(e) if gso_unsupported(&e) => return,
+            Err(e) => panic!("send: {e}"),
+        }
+        let mut got = Vec::new();
+        let mut buf = [0u8; 65536];
+        while got.len() < msgs.len() {
+            let n = rx.recv(&mut buf).expect("recv");
+            got.push(buf[..n].to_vec());
+        }
+        assert_eq!(got, msgs);
+    }
 
     #[test]
     fn a_batch_goes_out_and_comes_back_with_its_sender() {

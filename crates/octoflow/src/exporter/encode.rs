@@ -107,6 +107,7 @@ impl EncodeStats {
 
 #[derive(Debug)]
 struct Stream {
+    key: ScopeKey,
     out_domain: u32,
     /// The output domain is the input's: whole datagrams may pass unchanged.
     identity: bool,
@@ -178,7 +179,11 @@ impl Open {
 /// The per-exporter encoding state.
 pub struct Encoder {
     cfg: EncoderConfig,
-    streams: HashMap<ScopeKey, Stream>,
+    /// Output streams, found through `index`; `last` skips the hash lookup while
+    /// datagrams keep coming from one router (the usual case).
+    streams: Vec<Stream>,
+    index: HashMap<ScopeKey, usize>,
+    last: Option<(ScopeKey, usize)>,
     used_domains: HashSet<u32>,
     started_ms: u64,
     own: Option<[Arc<Template>; 3]>,
@@ -197,7 +202,7 @@ enum Item<'b> {
 
 enum V5Item<'b> {
     Raw(&'b [u8], u32),
-    Rec(FlowRecord),
+    Rec(&'b FlowRecord),
 }
 
 impl Encoder {
@@ -216,7 +221,9 @@ impl Encoder {
         });
         Encoder {
             cfg,
-            streams: HashMap::new(),
+            streams: Vec::new(),
+            index: HashMap::new(),
+            last: None,
             used_domains: HashSet::new(),
             started_ms: now_ms,
             own,
@@ -227,7 +234,7 @@ impl Encoder {
     /// Forget every receiver-side state (a new TCP connection starts a new session:
     /// templates must be sent again).
     pub fn reset_templates(&mut self) {
-        for s in self.streams.values_mut() {
+        for s in self.streams.iter_mut() {
             s.templates_ms = None;
             s.sent.clear();
             s.sampling = 0;
@@ -254,28 +261,42 @@ impl Encoder {
         }
     }
 
-    fn stream(&mut self, key: ScopeKey) -> &mut Stream {
-        let used = &mut self.used_domains;
-        self.streams.entry(key).or_insert_with(|| {
-            let out_domain = if used.insert(key.domain) {
-                key.domain
-            } else {
-                let d = (1..).find(|d| !used.contains(d)).unwrap_or(0);
-                used.insert(d);
-                d
-            };
-            Stream {
-                out_domain,
-                identity: out_domain == key.domain,
-                sequence: 0,
-                templates_ms: None,
-                since_templates: 0,
-                sent: HashMap::new(),
-                sampling: 0,
-                pending: Vec::new(),
-                open: Open::default(),
+    /// The index of `key`'s stream, made on first use.
+    fn stream(&mut self, key: ScopeKey) -> usize {
+        if let Some((k, i)) = self.last {
+            if k == key {
+                return i;
             }
-        })
+        }
+        let i = match self.index.get(&key) {
+            Some(&i) => i,
+            None => {
+                let used = &mut self.used_domains;
+                let out_domain = if used.insert(key.domain) {
+                    key.domain
+                } else {
+                    let d = (1..).find(|d| !used.contains(d)).unwrap_or(0);
+                    used.insert(d);
+                    d
+                };
+                self.streams.push(Stream {
+                    key,
+                    out_domain,
+                    identity: out_domain == key.domain,
+                    sequence: 0,
+                    templates_ms: None,
+                    since_templates: 0,
+                    sent: HashMap::new(),
+                    sampling: 0,
+                    pending: Vec::new(),
+                    open: Open::default(),
+                });
+                self.index.insert(key, self.streams.len() - 1);
+                self.streams.len() - 1
+            }
+        };
+        self.last = Some((key, i));
+        i
     }
 
     /// Encode the tenant's part of one decoded datagram into `out`.
@@ -296,8 +317,8 @@ impl Encoder {
             && self.cfg.forward_options
             && (vin != Version::Sflow || self.cfg.forward_counters)
             && datagram.len() <= self.cfg.max_datagram.max(65507);
-        let stream = self.stream(key);
-        if whole_ok && stream.identity {
+        let si = self.stream(key);
+        if whole_ok && self.streams[si].identity {
             let n = batch.records.len() as u64;
             st.matched = n;
             st.sent = n;
@@ -309,17 +330,17 @@ impl Encoder {
         let filter = self.cfg.filter.clone();
         match (vin, vout) {
             (Version::V9, Version::V9) | (Version::Ipfix, Version::Ipfix) => {
-                self.same_version(datagram, batch, key, &filter, now_ms, out, &mut st)
+                self.same_version(datagram, batch, si, &filter, now_ms, out, &mut st)
             }
             (_, Version::V9) | (_, Version::Ipfix) => {
-                self.convert(batch, key, &filter, now_ms, out, &mut st)
+                self.convert(batch, si, &filter, now_ms, out, &mut st)
             }
             (Version::V5, Version::V5) if !self.cfg.sampling_scaling => {
-                self.v5_raw(datagram, batch, key, &filter, out, &mut st)
+                self.v5_raw(datagram, batch, si, &filter, out, &mut st)
             }
-            (_, Version::V5) => self.convert(batch, key, &filter, now_ms, out, &mut st),
+            (_, Version::V5) => self.convert(batch, si, &filter, now_ms, out, &mut st),
             (Version::Sflow, Version::Sflow) => {
-                self.sflow(datagram, batch, key, &filter, out, &mut st)
+                self.sflow(datagram, batch, si, &filter, out, &mut st)
             }
             // Refused by the configuration (sFlow is only made from sFlow).
             (_, Version::Sflow) => {}
@@ -345,7 +366,7 @@ impl Encoder {
         &mut self,
         datagram: &[u8],
         batch: &Batch,
-        key: ScopeKey,
+        si: usize,
         filter: &Filter,
         now_ms: u64,
         out: &mut Out,
@@ -354,7 +375,7 @@ impl Encoder {
         let fwd_opts = self.cfg.forward_options;
         let max = self.cfg.max_datagram;
         let due = {
-            let s = &self.streams[&key];
+            let s = &self.streams[si];
             self.templates_due(s, now_ms)
         };
         let hdr = (
@@ -365,10 +386,10 @@ impl Encoder {
                 0
             },
         );
-        if self.streams[&key].open.header.is_some_and(|h| h != hdr) {
-            self.emit_open(key, out, st);
+        if self.streams[si].open.header.is_some_and(|h| h != hdr) {
+            self.emit_open(si, out, st);
         }
-        let s = self.streams.get_mut(&key).expect("stream exists");
+        let s = &mut self.streams[si];
         for id in &batch.withdrawn {
             s.sent.remove(id);
         }
@@ -391,7 +412,7 @@ impl Encoder {
             if !fwd_opts && t.is_options() {
                 continue;
             }
-            let known = s.sent.get(&t.id).is_some_and(|x| **x == **t);
+            let known = s.sent.get(&t.id).is_some_and(|x| same(x, t));
             if !known || !due {
                 new.template(t);
             }
@@ -401,7 +422,7 @@ impl Encoder {
             for opt in &batch.options {
                 if s.sent
                     .get(&opt.template.id)
-                    .is_none_or(|x| **x != *opt.template)
+                    .is_none_or(|x| !same(x, &opt.template))
                 {
                     s.sent.insert(opt.template.id, opt.template.clone());
                     new.template(&opt.template);
@@ -420,7 +441,7 @@ impl Encoder {
                 if !announced {
                     if s.sent
                         .get(&set.template.id)
-                        .is_none_or(|x| **x != *set.template)
+                        .is_none_or(|x| !same(x, &set.template))
                     {
                         s.sent.insert(set.template.id, set.template.clone());
                         new.template(&set.template);
@@ -438,9 +459,9 @@ impl Encoder {
         }
         // Header and set overhead: 20 bytes of header, a few set headers.
         if !s.open.is_empty() && s.open.size + new.size + 24 > max {
-            self.emit_open(key, out, st);
+            self.emit_open(si, out, st);
         }
-        let s = self.streams.get_mut(&key).expect("stream exists");
+        let s = &mut self.streams[si];
         let o = &mut s.open;
         if o.header.is_none() {
             o.header = Some(hdr);
@@ -460,14 +481,14 @@ impl Encoder {
         let full = o.size + 24 + 64 >= max;
         self.scratch = new;
         if full {
-            self.emit_open(key, out, st);
+            self.emit_open(si, out, st);
         }
     }
 
     /// Send a stream's held same-version items.
-    fn emit_open(&mut self, key: ScopeKey, out: &mut Out, st: &mut EncodeStats) {
+    fn emit_open(&mut self, si: usize, out: &mut Out, st: &mut EncodeStats) {
         let max = self.cfg.max_datagram;
-        let Some(s) = self.streams.get_mut(&key) else {
+        let Some(s) = self.streams.get_mut(si) else {
             return;
         };
         let o = std::mem::take(&mut s.open);
@@ -482,7 +503,7 @@ impl Encoder {
                 OwnedItem::Raw(id, at, len) => Item::Raw(*id, &o.bytes[*at..at + len]),
             })
             .collect();
-        let dialect = if key.version == 9 {
+        let dialect = if s.key.version == 9 {
             Dialect::V9
         } else {
             Dialect::Ipfix
@@ -521,7 +542,7 @@ impl Encoder {
     fn convert(
         &mut self,
         batch: &Batch,
-        key: ScopeKey,
+        si: usize,
         filter: &Filter,
         now_ms: u64,
         out: &mut Out,
@@ -530,7 +551,7 @@ impl Encoder {
         let scaling = self.cfg.sampling_scaling;
         let v5 = self.cfg.version == Version::V5;
         let fill = self.fill();
-        let s = self.streams.get_mut(&key).expect("stream exists");
+        let s = &mut self.streams[si];
         for r in &batch.records {
             if !filter.flow(r) {
                 continue;
@@ -551,26 +572,20 @@ impl Encoder {
         if s.pending.len() >= fill {
             // Full datagrams now; the remainder waits for more.
             let full = s.pending.len() / fill * fill;
-            self.emit(key, full, now_ms, out, st);
+            self.emit(si, full, now_ms, out, st);
         }
     }
 
     /// Encode every record still waiting, in every stream.
     pub fn flush(&mut self, now_ms: u64, out: &mut Out) -> EncodeStats {
         let mut st = EncodeStats::default();
-        let keys: Vec<ScopeKey> = self
-            .streams
-            .iter()
-            .filter(|(_, s)| !s.pending.is_empty() || !s.open.is_empty())
-            .map(|(k, _)| *k)
-            .collect();
-        for k in keys {
-            if !self.streams[&k].open.is_empty() {
-                self.emit_open(k, out, &mut st);
+        for si in 0..self.streams.len() {
+            if !self.streams[si].open.is_empty() {
+                self.emit_open(si, out, &mut st);
             }
-            let n = self.streams[&k].pending.len();
+            let n = self.streams[si].pending.len();
             if n > 0 {
-                self.emit(k, n, now_ms, out, &mut st);
+                self.emit(si, n, now_ms, out, &mut st);
             }
         }
         st
@@ -579,41 +594,36 @@ impl Encoder {
     /// True when records wait for [`Encoder::flush`].
     pub fn has_pending(&self) -> bool {
         self.streams
-            .values()
+            .iter()
             .any(|s| !s.pending.is_empty() || !s.open.is_empty())
     }
 
     /// Encode the first `n` waiting records of a stream.
-    fn emit(&mut self, key: ScopeKey, n: usize, now_ms: u64, out: &mut Out, st: &mut EncodeStats) {
-        let mut pending = match self.streams.get_mut(&key) {
+    fn emit(&mut self, si: usize, n: usize, now_ms: u64, out: &mut Out, st: &mut EncodeStats) {
+        let mut pending = match self.streams.get_mut(si) {
             Some(s) => std::mem::take(&mut s.pending),
             None => return,
         };
-        let rest = pending.split_off(n.min(pending.len()));
+        let n = n.min(pending.len());
         if self.cfg.version == Version::V5 {
-            let items: Vec<V5Item<'_>> = pending.iter().map(|r| V5Item::Rec(*r)).collect();
+            let items: Vec<V5Item<'_>> = pending[..n].iter().map(V5Item::Rec).collect();
             let uptime = now_ms.wrapping_sub(self.started_ms) as u32;
-            let (max, s) = (
-                self.cfg.max_datagram,
-                self.streams.get_mut(&key).expect("stream"),
-            );
+            let (max, s) = (self.cfg.max_datagram, &mut self.streams[si]);
             emit_v5(out, max, s, &items, now_ms, uptime, st);
         } else {
-            self.emit_own(key, &pending, now_ms, out, st);
+            self.emit_own(si, &pending[..n], now_ms, out, st);
         }
-        if let Some(s) = self.streams.get_mut(&key) {
+        if let Some(s) = self.streams.get_mut(si) {
             // Give the buffer back (keeps its capacity) with what still waits.
-            let mut p = pending;
-            p.clear();
-            p.extend_from_slice(&rest);
-            s.pending = p;
+            pending.drain(..n);
+            s.pending = pending;
         }
     }
 
     /// Encode `records` with octoflow's templates (conversion to v9/IPFIX).
     fn emit_own(
         &mut self,
-        key: ScopeKey,
+        si: usize,
         records: &[FlowRecord],
         now_ms: u64,
         out: &mut Out,
@@ -621,10 +631,10 @@ impl Encoder {
     ) {
         let Some(own) = self.own.clone() else { return };
         let due = {
-            let s = &self.streams[&key];
+            let s = &self.streams[si];
             self.templates_due(s, now_ms)
         };
-        let s = self.streams.get_mut(&key).expect("stream exists");
+        let s = &mut self.streams[si];
         let mut items: Vec<Item<'_>> = Vec::with_capacity(records.len() + 4);
         if due {
             items.push(Item::Template(&own[0]));
@@ -674,13 +684,13 @@ impl Encoder {
         &mut self,
         datagram: &[u8],
         batch: &Batch,
-        key: ScopeKey,
+        si: usize,
         filter: &Filter,
         out: &mut Out,
         st: &mut EncodeStats,
     ) {
         let max = self.cfg.max_datagram;
-        let s = self.streams.get_mut(&key).expect("stream exists");
+        let s = &mut self.streams[si];
         let mut items: Vec<V5Item<'_>> = Vec::with_capacity(batch.records.len());
         for (i, r) in batch.records.iter().enumerate() {
             if filter.flow(r) {
@@ -698,7 +708,7 @@ impl Encoder {
         &mut self,
         datagram: &[u8],
         batch: &Batch,
-        key: ScopeKey,
+        si: usize,
         filter: &Filter,
         out: &mut Out,
         st: &mut EncodeStats,
@@ -706,7 +716,7 @@ impl Encoder {
         let Some(hdr) = batch.sflow else { return };
         let fwd_counters = self.cfg.forward_counters;
         let max = self.cfg.max_datagram;
-        let s = self.streams.get_mut(&key).expect("stream exists");
+        let s = &mut self.streams[si];
         let mut samples: Vec<&[u8]> = Vec::with_capacity(batch.records.len());
         let mut last = None;
         for (i, r) in batch.records.iter().enumerate() {
@@ -764,6 +774,12 @@ impl Encoder {
 
 /// Write v5 datagrams of up to 30 records; a change of sampling interval starts a
 /// new datagram (the header has one).
+/// Whether the receiver's copy of a template is this one: usually the very same
+/// `Arc` from the template cache, so the field comparison is rarely needed.
+fn same(a: &Arc<Template>, b: &Arc<Template>) -> bool {
+    Arc::ptr_eq(a, b) || **a == **b
+}
+
 fn emit_v5(
     out: &mut Out,
     max: usize,
@@ -795,11 +811,8 @@ fn emit_v5(
         };
         while i < items.len() {
             let r = match &items[i] {
-                V5Item::Raw(_, x)
-                | V5Item::Rec(FlowRecord {
-                    sampling_interval: x,
-                    ..
-                }) if *x != iv => break,
+                V5Item::Raw(_, x) if *x != iv => break,
+                V5Item::Rec(r) if r.sampling_interval != iv => break,
                 V5Item::Raw(b, _) => w.push_raw(b),
                 V5Item::Rec(r) => w.push(r),
             };

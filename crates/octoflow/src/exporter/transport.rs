@@ -29,6 +29,9 @@ pub enum Transport {
         id: String,
         sock: Option<UdpSocket>,
         batch: SendBatch,
+        /// Runs of equal-size datagrams go out with UDP GSO until the kernel says
+        /// it cannot (then datagram by datagram, for good).
+        gso: bool,
         target: SocketAddr,
         m: Arc<ExporterMetrics>,
         log: RateLimit,
@@ -73,6 +76,7 @@ impl Transport {
                     id: e.id.clone(),
                     sock,
                     batch: SendBatch::new(64),
+                    gso: true,
                     target: e.target,
                     m,
                     log,
@@ -222,6 +226,7 @@ impl Transport {
                 m,
                 log,
                 batch,
+                gso,
                 ..
             } => {
                 let Some(s) = sock else {
@@ -232,7 +237,29 @@ impl Transport {
                 let mut at = 0;
                 let mut ok = true;
                 while at < all.len() {
-                    match batch.send(s, &all[at..]) {
+                    let run = if *gso {
+                        crate::udp::gso_run(&all[at..])
+                    } else {
+                        1
+                    };
+                    let res = if run >= 2 {
+                        match crate::udp::send_segments(s, &all[at..at + run]) {
+                            Err(e) if crate::udp::gso_unsupported(&e) => {
+                                *gso = false;
+                                tracing::info!(exporter = %id, "UDP segmentation offload unavailable ({e}); sending datagram by datagram");
+                                continue;
+                            }
+                            r => r.map(|()| run),
+                        }
+                    } else {
+                        // Up to where the next run starts, in one sendmmsg.
+                        let mut end = at + 1;
+                        while end < all.len() && !(*gso && crate::udp::gso_run(&all[end..]) >= 2) {
+                            end += 1;
+                        }
+                        batch.send(s, &all[at..end])
+                    };
+                    match res {
                         Ok(n) if n > 0 => {
                             m.datagrams_sent.fetch_add(n as u64, Relaxed);
                             let bytes: usize = all[at..at + n].iter().map(|d| d.len()).sum();
@@ -241,14 +268,15 @@ impl Transport {
                         }
                         Ok(_) => break,
                         Err(e) => {
-                            // The datagram at `at` failed (e.g. ECONNREFUSED from an
-                            // earlier one): count it and go on with the rest.
+                            // The datagram (or GSO run) at `at` failed (e.g.
+                            // ECONNREFUSED from an earlier one): count it and go on.
                             ok = false;
-                            m.send_errors.fetch_add(1, Relaxed);
+                            let n = run.max(1);
+                            m.send_errors.fetch_add(n as u64, Relaxed);
                             if log.ready() {
                                 tracing::warn!(exporter = %id, "send failed: {e} (is the receiver running?)");
                             }
-                            at += 1;
+                            at += n;
                         }
                     }
                 }
