@@ -652,7 +652,19 @@ fn decode_fast(lay: &Layout, rec: &[u8], tb: &TimeBase, x: &mut Scratch, out: &m
     use Target::*;
     let get =
         |t: Target| lay[t as usize].and_then(|(o, l)| rec.get(o as usize..o as usize + l as usize));
-    let num = |t: Target| get(t).map(uint);
+    // An integer of 1..=8 bytes with at least 8 bytes of record from its start: one
+    // 8-byte load and a shift, no dispatch on the width.
+    let num = |t: Target| {
+        let (o, l) = lay[t as usize]?;
+        let (o, l) = (o as usize, l as usize);
+        match rec.get(o..o + 8) {
+            Some(b) if l <= 8 => {
+                let w = u64::from_be_bytes(b.try_into().expect("8 bytes"));
+                Some(w >> (8 * (8 - l)))
+            }
+            _ => rec.get(o..o + l).map(uint),
+        }
+    };
     if let Some(v) = num(Bytes).or_else(|| num(BytesTotal)) {
         out.bytes = v;
     }
