@@ -20,7 +20,7 @@ use crate::udp::RecvBatch;
 use crate::util::{now_ms, RateLimit};
 
 /// Datagrams taken per receive call.
-const BATCH: usize = 32;
+const BATCH: usize = 64;
 
 /// The decoded datagrams of one receive call, shared by every exporter.
 pub type Shipment = Arc<Vec<Arc<Received>>>;

@@ -125,7 +125,11 @@ struct Stream {
     open: Open,
 }
 
-/// Same-version (v9→v9, IPFIX→IPFIX) items held to share one output message. Only
+/// How many messages' worth of same-version records a stream holds before it packs
+/// and sends them (or sooner: another header, or the exporter's flush timer).
+const HOLD_MESSAGES: usize = 8;
+
+/// Same-version (v9→v9, IPFIX→IPFIX) items held to share output messages. Only
 /// input datagrams whose header times are identical share one, so every record
 /// keeps exactly the time base it was exported with.
 #[derive(Debug, Default)]
@@ -457,11 +461,6 @@ impl Encoder {
             self.scratch = new;
             return;
         }
-        // Header and set overhead: 20 bytes of header, a few set headers.
-        if !s.open.is_empty() && s.open.size + new.size + 24 > max {
-            self.emit_open(si, out, st);
-        }
-        let s = &mut self.streams[si];
         let o = &mut s.open;
         if o.header.is_none() {
             o.header = Some(hdr);
@@ -478,7 +477,11 @@ impl Encoder {
         o.size += new.size;
         o.flows += new.flows;
         o.options += new.options;
-        let full = o.size + 24 + 64 >= max;
+        // Up to HOLD_MESSAGES messages' worth is held, then packed into full
+        // messages (header and set overhead: 20 bytes of header, a few set
+        // headers). All but the last come out the same size when the records are,
+        // so they leave in one GSO send.
+        let full = o.size + (24 + 64) * HOLD_MESSAGES >= max * HOLD_MESSAGES;
         self.scratch = new;
         if full {
             self.emit_open(si, out, st);
