@@ -192,6 +192,7 @@ struct RawExporter {
     forward_counters: Option<bool>,
     forward_options: Option<bool>,
     queue_datagrams: Option<u32>,
+    udp_gso: Option<bool>,
 }
 
 // ---------------------------------------------------------------------------
@@ -309,6 +310,8 @@ pub struct Exporter {
     pub forward_counters: bool,
     pub forward_options: bool,
     pub queue_datagrams: usize,
+    /// Send runs of equal-size UDP datagrams with segmentation offload.
+    pub udp_gso: bool,
 }
 
 impl PartialEq for Exporter {
@@ -327,6 +330,7 @@ impl PartialEq for Exporter {
             && self.forward_counters == o.forward_counters
             && self.forward_options == o.forward_options
             && self.queue_datagrams == o.queue_datagrams
+            && self.udp_gso == o.udp_gso
     }
 }
 
@@ -937,6 +941,7 @@ impl Validator {
             forward_counters: e.forward_counters.unwrap_or(unfiltered),
             forward_options: e.forward_options.unwrap_or(true),
             queue_datagrams: e.queue_datagrams.unwrap_or(4096) as usize,
+            udp_gso: e.udp_gso.unwrap_or(true),
         })
     }
 
@@ -1094,6 +1099,13 @@ mod tests {
         assert_eq!(c.exporters[0].template_refresh, Duration::from_secs(20));
         assert!(c.supervisor.autostart);
         assert_eq!(c.exporters[0].max_datagram(), 1472);
+        assert!(c.exporters[0].udp_gso, "GSO is on unless turned off");
+        let c = Config::parse(
+            "collectors: [{id: a, listen_host: 127.0.0.1, listen_port: 9995, nf_version: 9, mux_to: [b]}]\n\
+             exporters: [{id: b, collector_host: 127.0.0.1, collector_port: 9996, collector_version: 9, udp_gso: false}]\n",
+        )
+        .expect("loads");
+        assert!(!c.exporters[0].udp_gso);
     }
 
     #[test]

@@ -76,7 +76,7 @@ impl Transport {
                     id: e.id.clone(),
                     sock,
                     batch: SendBatch::new(64),
-                    gso: true,
+                    gso: e.udp_gso,
                     target: e.target,
                     m,
                     log,
