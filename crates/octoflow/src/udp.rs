@@ -61,17 +61,11 @@ pub fn send_segments(sock: &UdpSocket, run: &[&[u8]]) -> io::Result<()> {
 /// True for the errors that say GSO cannot be used on this socket or path (old
 /// kernel, a device without checksum offload): send datagram by datagram instead.
 pub fn gso_unsupported(e: &io::Error) -> bool {
+    use nix::errno::Errno;
     matches!(
-        e.raw_os_error(),
-        Some(libc_err::EIO | libc_err::EINVAL | libc_err::ENOPROTOOPT | libc_err::EOPNOTSUPP)
+        e.raw_os_error().map(Errno::from_raw),
+        Some(Errno::EIO | Errno::EINVAL | Errno::ENOPROTOOPT | Errno::EOPNOTSUPP)
     )
-}
-
-mod libc_err {
-    pub const EIO: i32 = nix::errno::Errno::EIO as i32;
-    pub const EINVAL: i32 = nix::errno::Errno::EINVAL as i32;
-    pub const ENOPROTOOPT: i32 = nix::errno::Errno::ENOPROTOOPT as i32;
-    pub const EOPNOTSUPP: i32 = nix::errno::Errno::EOPNOTSUPP as i32;
 }
 
 /// Datagrams received in one call.
@@ -177,6 +171,16 @@ impl SendBatch {
 mod tests {
     use super::*;
 
+    /// A receiving socket on 127.0.0.1 and a sender connected to it.
+    fn pair() -> (UdpSocket, UdpSocket) {
+        let rx = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        rx.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+            .expect("timeout");
+        let tx = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        tx.connect(rx.local_addr().expect("addr")).expect("connect");
+        (tx, rx)
+    }
+
     #[test]
     fn gso_runs_are_equal_sizes_with_a_shorter_last() {
         let (a, b, c) = (vec![0u8; 1000], vec![0u8; 600], vec![0u8; 1200]);
@@ -196,11 +200,7 @@ mod tests {
 
     #[test]
     fn segments_arrive_as_the_datagrams_they_were() {
-        let rx = UdpSocket::bind("127.0.0.1:0").expect("bind");
-        rx.set_read_timeout(Some(std::time::Duration::from_secs(2)))
-            .expect("timeout");
-        let tx = UdpSocket::bind("127.0.0.1:0").expect("bind");
-        tx.connect(rx.local_addr().expect("addr")).expect("connect");
+        let (tx, rx) = pair();
         let mut msgs: Vec<Vec<u8>> = (0..7u8).map(|i| vec![i; 1200]).collect();
         msgs.push(vec![9; 300]);
         let refs: Vec<&[u8]> = msgs.iter().map(|m| &m[..]).collect();
@@ -222,11 +222,7 @@ mod tests {
 
     #[test]
     fn a_batch_goes_out_and_comes_back_with_its_sender() {
-        let rx = UdpSocket::bind("127.0.0.1:0").expect("bind");
-        rx.set_read_timeout(Some(std::time::Duration::from_secs(2)))
-            .expect("timeout");
-        let tx = UdpSocket::bind("127.0.0.1:0").expect("bind");
-        tx.connect(rx.local_addr().expect("addr")).expect("connect");
+        let (tx, rx) = pair();
         let msgs: Vec<Vec<u8>> = (0..10u8).map(|i| vec![i; 100 + i as usize]).collect();
         let refs: Vec<&[u8]> = msgs.iter().map(|m| &m[..]).collect();
         let mut sb = SendBatch::new(8);
