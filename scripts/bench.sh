@@ -13,9 +13,15 @@
 # kernel's UDP RcvbufErrors; octoflow's queue drops. A step is zero-loss only if all
 # are exact. Each contender's sweep stops at its first lossy step.
 #
-# Usage: scripts/bench.sh [--smoke] [--secs S] [--only NAME] [RATE ...]   (RATE: datagrams/s)
+# Usage: scripts/bench.sh [--smoke] [--secs S] [--only NAME] [--plain-gen] [RATE ...]
+#   RATE: datagrams/s
 #   --smoke: one short low-rate step per contender (the test suite runs this)
 #   --only NAME: sweep one contender (octoflow, tee-filtered, tee or nfcapd)
+#   --plain-gen: gen sends datagram by datagram (sendmmsg) instead of in UDP GSO
+#     runs. The generator shares the 2 cores with what it measures; GSO roughly
+#     halves what it takes of them (a router across a wire takes none). Every
+#     contender gets the same stream either way, as single datagrams; only a
+#     receiver that turns on UDP GRO (octoflow does) gets the runs whole.
 # Installs pmacct and nfdump when missing; raises net.core.rmem_max for the run
 # when root (restored at exit); starts and stops every process itself (by PID).
 set -euo pipefail
@@ -23,6 +29,7 @@ cd "$(dirname "$0")/.."
 
 SECS=5
 SMOKE=0
+GEN_GSO=--gso
 RATES=()
 WHO=(octoflow tee-filtered tee nfcapd)
 while [ $# -gt 0 ]; do
@@ -30,6 +37,7 @@ while [ $# -gt 0 ]; do
     --smoke) SMOKE=1; shift ;;
     --secs) SECS=$2; shift 2 ;;
     --only) WHO=("$2"); shift 2 ;;
+    --plain-gen) GEN_GSO=; shift ;;
     *) RATES+=("$1"); shift ;;
   esac
 done
@@ -83,7 +91,7 @@ P_IN=47100
 A=10.0.1.0/24; B=10.0.2.0/24; C=172.16.0.0/12; D=192.168.0.0/16
 
 gen() {  # gen RATE OUT: the common stream
-  "$BIN" gen --proto v9 --target 127.0.0.1:$P_IN --rate "$1" --duration "$SECS" --records 25 \
+  "$BIN" gen $GEN_GSO --proto v9 --target 127.0.0.1:$P_IN --rate "$1" --duration "$SECS" --records 25 \
     --pool 4096 --prefix $A --prefix $B --prefix $C --prefix $D >"$2"
 }
 prefix_flows() { grep "^prefix $2 " "$1" | field flows; }
@@ -182,7 +190,7 @@ step_nfcapd() {
 }
 
 declare -A BEST
-echo "# $(date -u '+%F %T') UTC, $(nproc) cores; gen: NetFlow v9, 25 records/datagram, ${SECS}s per step"
+echo "# $(date -u '+%F %T') UTC, $(nproc) cores; gen: NetFlow v9, 25 records/datagram, ${SECS}s per step, ${GEN_GSO:-plain sendmmsg}"
 printf '%-13s %9s %11s %12s %10s  %s\n' contender "rate/s" "flows/s" "lost flows" "kern drops" detail
 for who in "${WHO[@]}"; do
   BEST[$who]=0

@@ -135,6 +135,9 @@ pub fn bind(c: &Collector) -> Result<UdpSocket, String> {
     let sock = UdpSocket::from(fd);
     // Best effort: the kernel caps it at net.core.rmem_max (README "Performance").
     let _ = ns::setsockopt(&sock.as_fd(), sockopt::RcvBuf, &c.receive_buffer);
+    if c.udp_gro && !crate::udp::enable_gro(&sock) {
+        tracing::info!(collector = %c.id, "UDP GRO unavailable on this kernel; receiving datagram by datagram");
+    }
     sock.set_read_timeout(Some(Duration::from_millis(100)))
         .map_err(|e| format!("collector {:?}: {e}", c.id))?;
     Ok(sock)

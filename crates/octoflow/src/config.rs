@@ -171,6 +171,8 @@ struct RawCollector {
     receive_buffer: Option<u64>,
     /// Extension: SO_REUSEPORT, so several octoflow processes share the port.
     reuse_port: Option<bool>,
+    /// Extension: UDP GRO, coalesced runs of datagrams per receive.
+    udp_gro: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -278,6 +280,7 @@ pub struct Collector {
     pub mux_to: Vec<String>,
     pub receive_buffer: usize,
     pub reuse_port: bool,
+    pub udp_gro: bool,
 }
 
 impl Collector {
@@ -790,6 +793,7 @@ impl Validator {
             mux_to,
             receive_buffer: c.receive_buffer.unwrap_or(8 << 20).min(1 << 30) as usize,
             reuse_port: c.reuse_port.unwrap_or(false),
+            udp_gro: c.udp_gro.unwrap_or(true),
         })
     }
 
@@ -1100,12 +1104,14 @@ mod tests {
         assert!(c.supervisor.autostart);
         assert_eq!(c.exporters[0].max_datagram(), 1472);
         assert!(c.exporters[0].udp_gso, "GSO is on unless turned off");
+        assert!(c.collectors[0].udp_gro, "GRO is on unless turned off");
         let c = Config::parse(
-            "collectors: [{id: a, listen_host: 127.0.0.1, listen_port: 9995, nf_version: 9, mux_to: [b]}]\n\
+            "collectors: [{id: a, listen_host: 127.0.0.1, listen_port: 9995, nf_version: 9, mux_to: [b], udp_gro: false}]\n\
              exporters: [{id: b, collector_host: 127.0.0.1, collector_port: 9996, collector_version: 9, udp_gso: false}]\n",
         )
         .expect("loads");
         assert!(!c.exporters[0].udp_gso);
+        assert!(!c.collectors[0].udp_gro);
     }
 
     #[test]

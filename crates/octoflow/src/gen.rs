@@ -34,6 +34,8 @@ pub struct GenArgs {
     /// Build this many datagrams up front and send them in turn (fast load; 0 =
     /// build each one as it is sent).
     pub pool: usize,
+    /// Send runs of equal-size datagrams with UDP GSO.
+    pub gso: bool,
 }
 
 /// A small deterministic PRNG (SplitMix64): reproducible streams from `--seed`.
@@ -339,7 +341,7 @@ pub fn run(a: GenArgs) -> Result<Sent, String> {
     let start = Instant::now();
     let deadline = a.duration.map(|s| start + Duration::from_secs_f64(s));
     let mut seq: u64 = 0; // v9 packets / IPFIX records / v5 flows / sFlow datagrams
-    let mut batch = crate::udp::SendBatch::new(32);
+    let mut sender = crate::udp::Sender::new(32, a.gso);
     let mut pending: Vec<Built> = Vec::with_capacity(32);
     let mut next_pool = 0usize;
     let mut consecutive_errors = 0u32;
@@ -388,17 +390,17 @@ pub fn run(a: GenArgs) -> Result<Sent, String> {
             idx.iter().map(|&i| &pool[i]).collect()
         };
         let refs: Vec<&[u8]> = round.iter().map(|b| &b.bytes[..]).collect();
-        let n = match batch.send(&sock, &refs) {
+        let n = match sender.send_some(&sock, &refs) {
             Ok(n) => {
                 consecutive_errors = 0;
                 n
             }
             // ECONNREFUSED from a previous datagram (nothing listening): keep going,
             // as a router would; give up only if nothing ever gets through.
-            Err(e) => {
+            Err(f) => {
                 consecutive_errors += 1;
                 if consecutive_errors > 1000 {
-                    return Err(format!("sending to {}: {e}", a.target));
+                    return Err(format!("sending to {}: {}", a.target, f.error));
                 }
                 continue;
             }

@@ -38,6 +38,8 @@ pub fn run(a: SinkArgs) -> Result<Counts, String> {
     );
     sock.set_read_timeout(Some(Duration::from_millis(100)))
         .map_err(|e| e.to_string())?;
+    // Runs a GSO sender sends arrive in one piece (and are cut back by RecvBatch).
+    crate::udp::enable_gro(&sock);
     eprintln!("listening on {}", a.listen);
     let mut rb = RecvBatch::new(64, 65536);
     let mut dec = Decoder::new(Limits::default());

@@ -69,11 +69,24 @@ pub fn gso_unsupported(e: &io::Error) -> bool {
 }
 
 /// Datagrams received in one call.
+///
+/// With [`enable_gro`] on the socket, one received message may hold a run of
+/// datagrams that the kernel coalesced (UDP GRO, Linux ≥ 5.0: a sender's GSO run on
+/// loopback, or a NIC's burst from one exporter); `recv` cuts it back into the
+/// datagrams it was, at the segment size the kernel reports in the `UDP_GRO`
+/// control message, so callers only ever see single datagrams.
 pub struct RecvBatch {
-    bufs: Vec<Vec<u8>>,
+    /// All slots in one allocation, `stride` bytes apart (see [`RecvBatch::new`]).
+    arena: Vec<u8>,
+    size: usize,
+    stride: usize,
     headers: MultiHeaders<SockaddrStorage>,
-    lens: Vec<usize>,
-    from: Vec<Option<SocketAddr>>,
+    /// The datagrams of the last `recv`: start in `arena`, length, sender.
+    got: Vec<(usize, usize, Option<SocketAddr>)>,
+    /// Messages to ask for next: about as many datagrams per call as there are
+    /// slots, whether messages are single datagrams or GRO runs of dozens (a
+    /// call's worth of runs would be megabytes, decoded after the cache lost them).
+    want: usize,
 }
 
 fn to_std(a: &SockaddrStorage) -> Option<SocketAddr> {
@@ -84,27 +97,56 @@ fn to_std(a: &SockaddrStorage) -> Option<SocketAddr> {
         .map(|v6| SocketAddr::V6(SocketAddrV6::from(*v6)))
 }
 
+/// Ask the kernel to hand this socket coalesced runs of datagrams (UDP GRO).
+/// Best effort: false when the kernel cannot (then datagrams come one by one).
+pub fn enable_gro(sock: &UdpSocket) -> bool {
+    nix::sys::socket::setsockopt(
+        &std::os::fd::AsFd::as_fd(sock),
+        nix::sys::socket::sockopt::UdpGroSegment,
+        &true,
+    )
+    .is_ok()
+}
+
 impl RecvBatch {
-    /// Room for `n` datagrams of up to `size` bytes each.
+    /// Room for `n` messages of up to `size` bytes each (64 KiB takes any UDP
+    /// datagram and any GRO run).
+    ///
+    /// The slots sit in one zeroed allocation (pages the kernel never writes stay
+    /// unbacked) a little more than `size` apart: slots exactly 64 KiB apart would
+    /// put the start of every datagram in the same few cache sets (a cache's set
+    /// index repeats every 64 KiB or less), so a batch of small datagrams would evict
+    /// itself before it is decoded. 33 extra cache lines spread them over the sets.
     pub fn new(n: usize, size: usize) -> RecvBatch {
+        let stride = size.div_ceil(64) * 64 + 33 * 64;
         RecvBatch {
-            bufs: vec![vec![0u8; size]; n],
-            headers: MultiHeaders::preallocate(n, None),
-            lens: Vec::with_capacity(n),
-            from: Vec::with_capacity(n),
+            arena: vec![0u8; stride * n],
+            size,
+            stride,
+            headers: MultiHeaders::preallocate(n, Some(nix::cmsg_space!(i32))),
+            got: Vec::with_capacity(n),
+            want: n,
         }
     }
 
-    /// Wait (up to the socket's read timeout) for at least one datagram and take
-    /// all that are queued, up to the batch size. Returns how many; 0 when the
-    /// timeout passed with nothing.
+    /// Wait (up to the socket's read timeout) for at least one message and take
+    /// all that are queued, up to the batch size. Returns how many datagrams they
+    /// hold; 0 when the timeout passed with nothing.
     pub fn recv(&mut self, sock: &UdpSocket) -> io::Result<usize> {
-        self.lens.clear();
-        self.from.clear();
+        use nix::sys::socket::ControlMessageOwned;
+        self.got.clear();
+        // Fresh headers each call: the kernel shrinks each message's control
+        // length to what it wrote, and nix's recvmmsg does not restore it, so a
+        // slot that once got no control message would never get the UDP_GRO one
+        // again (three small allocations per call, not per datagram).
+        self.headers =
+            MultiHeaders::preallocate(self.arena.len() / self.stride, Some(nix::cmsg_space!(i32)));
+        let (size, stride) = (self.size, self.stride);
         let mut iovs: Vec<[IoSliceMut<'_>; 1]> = self
-            .bufs
-            .iter_mut()
-            .map(|b| [IoSliceMut::new(&mut b[..])])
+            .arena
+            .chunks_exact_mut(stride)
+            .take(self.want)
+            .map(|b| [IoSliceMut::new(&mut b[..size])])
             .collect();
         let res = recvmmsg(
             sock.as_raw_fd(),
@@ -118,16 +160,42 @@ impl RecvBatch {
             Err(nix::errno::Errno::EAGAIN) => return Ok(0),
             Err(e) => return Err(io::Error::from(e)),
         };
-        for m in res {
-            self.lens.push(m.bytes);
-            self.from.push(m.address.as_ref().and_then(to_std));
+        let mut messages = 0;
+        for (k, m) in res.enumerate() {
+            messages += 1;
+            let from = m.address.as_ref().and_then(to_std);
+            let segment = m.cmsgs().ok().and_then(|mut c| {
+                c.find_map(|c| match c {
+                    ControlMessageOwned::UdpGroSegments(s) if s > 0 => Some(s as usize),
+                    _ => None,
+                })
+            });
+            let (start, len) = (k * stride, m.bytes);
+            match segment {
+                Some(seg) if seg < len => {
+                    let mut at = 0;
+                    while at < len {
+                        let l = seg.min(len - at);
+                        self.got.push((start + at, l, from));
+                        at += l;
+                    }
+                }
+                _ => self.got.push((start, len, from)),
+            }
         }
-        Ok(self.lens.len())
+        if messages > 0 {
+            // Datagrams per message this time sets how many messages to ask for.
+            let slots = self.arena.len() / stride;
+            let per_message = self.got.len().div_ceil(messages);
+            self.want = slots.div_ceil(per_message).clamp(1, slots);
+        }
+        Ok(self.got.len())
     }
 
     /// The `i`-th datagram of the last `recv` and its sender.
     pub fn get(&self, i: usize) -> (&[u8], Option<SocketAddr>) {
-        (&self.bufs[i][..self.lens[i]], self.from[i])
+        let (at, len, from) = self.got[i];
+        (&self.arena[at..at + len], from)
     }
 }
 
@@ -164,6 +232,69 @@ impl SendBatch {
         )
         .map_err(io::Error::from)?;
         Ok(res.count())
+    }
+}
+
+/// Sends a connected socket's datagrams in as few system calls as it can: runs of
+/// equal-size datagrams with GSO (one `sendmsg` a run), the rest with `sendmmsg`.
+/// GSO is given up for good on the first error that says it cannot work here.
+pub struct Sender {
+    batch: SendBatch,
+    gso: bool,
+}
+
+/// Why [`Sender::send_some`] sent nothing.
+#[derive(Debug)]
+pub struct SendFailed {
+    pub error: io::Error,
+    /// Datagrams at the front of the list the error is about (a GSO run fails whole).
+    pub datagrams: usize,
+}
+
+impl Sender {
+    pub fn new(batch: usize, gso: bool) -> Sender {
+        Sender {
+            batch: SendBatch::new(batch),
+            gso,
+        }
+    }
+
+    /// Whether GSO is (still) in use.
+    pub fn gso(&self) -> bool {
+        self.gso
+    }
+
+    /// Send from the front of `ds` in one system call: a GSO run, or the datagrams
+    /// up to where the next run starts. Returns how many went (0 only when `ds` is
+    /// empty or the kernel took none). When GSO turns out to be unsupported,
+    /// [`Sender::gso`] becomes false and this sends without it.
+    pub fn send_some(&mut self, sock: &UdpSocket, ds: &[&[u8]]) -> Result<usize, SendFailed> {
+        if ds.is_empty() {
+            return Ok(0);
+        }
+        let run = if self.gso { gso_run(ds) } else { 1 };
+        if run >= 2 {
+            match send_segments(sock, &ds[..run]) {
+                Ok(()) => return Ok(run),
+                Err(e) if gso_unsupported(&e) => self.gso = false,
+                Err(error) => {
+                    return Err(SendFailed {
+                        error,
+                        datagrams: run,
+                    })
+                }
+            }
+        }
+        let mut end = 1;
+        while end < ds.len() && !(self.gso && gso_run(&ds[end..]) >= 2) {
+            end += 1;
+        }
+        self.batch
+            .send(sock, &ds[..end])
+            .map_err(|error| SendFailed {
+                error,
+                datagrams: 1,
+            })
     }
 }
 
@@ -218,6 +349,48 @@ mod tests {
             got.push(buf[..n].to_vec());
         }
         assert_eq!(got, msgs);
+    }
+
+    #[test]
+    fn a_gro_run_is_cut_back_into_its_datagrams() {
+        let (tx, rx) = pair();
+        let gro = enable_gro(&rx);
+        let mut rb = RecvBatch::new(4, 65536);
+        let mut got = Vec::new();
+        let recv_all = |rb: &mut RecvBatch, want: usize, got: &mut Vec<Vec<u8>>| {
+            let mut calls = 0;
+            while got.len() < want {
+                assert!(calls < 20, "{} of {want} datagrams came", got.len());
+                let n = rb.recv(&rx).expect("recv");
+                calls += 1;
+                for i in 0..n {
+                    let (d, from) = rb.get(i);
+                    assert_eq!(from, Some(tx.local_addr().expect("addr")));
+                    got.push(d.to_vec());
+                }
+            }
+            calls
+        };
+        // A single datagram first: its slot gets no GRO control message, and
+        // must still get one for the runs that follow.
+        tx.send(&[7; 50]).expect("send");
+        recv_all(&mut rb, 1, &mut got);
+        let mut msgs: Vec<Vec<u8>> = (0..9u8).map(|i| vec![i; 1000]).collect();
+        msgs.push(vec![42; 10]);
+        let refs: Vec<&[u8]> = msgs.iter().map(|m| &m[..]).collect();
+        for round in 0..2 {
+            match send_segments(&tx, &refs) {
+                Ok(()) => {}
+                Err(e) if gso_unsupported(&e) => return,
+                Err(e) => panic!("send: {e}"),
+            }
+            got.clear();
+            let calls = recv_all(&mut rb, msgs.len(), &mut got);
+            assert_eq!(got, msgs, "round {round}");
+            if gro {
+                assert_eq!(calls, 1, "round {round}: the run came as one message");
+            }
+        }
     }
 
     #[test]

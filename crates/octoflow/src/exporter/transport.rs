@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::{Exporter, Transport as Proto};
 use crate::metrics::ExporterMetrics;
-use crate::udp::SendBatch;
+use crate::udp::Sender;
 use crate::util::RateLimit;
 
 use super::encode::Out;
@@ -28,10 +28,9 @@ pub enum Transport {
     Udp {
         id: String,
         sock: Option<UdpSocket>,
-        batch: SendBatch,
         /// Runs of equal-size datagrams go out with UDP GSO until the kernel says
         /// it cannot (then datagram by datagram, for good).
-        gso: bool,
+        sender: Sender,
         target: SocketAddr,
         m: Arc<ExporterMetrics>,
         log: RateLimit,
@@ -75,8 +74,7 @@ impl Transport {
                 Transport::Udp {
                     id: e.id.clone(),
                     sock,
-                    batch: SendBatch::new(64),
-                    gso: e.udp_gso,
+                    sender: Sender::new(64, e.udp_gso),
                     target: e.target,
                     m,
                     log,
@@ -225,8 +223,7 @@ impl Transport {
                 sock,
                 m,
                 log,
-                batch,
-                gso,
+                sender,
                 ..
             } => {
                 let Some(s) = sock else {
@@ -237,28 +234,11 @@ impl Transport {
                 let mut at = 0;
                 let mut ok = true;
                 while at < all.len() {
-                    let run = if *gso {
-                        crate::udp::gso_run(&all[at..])
-                    } else {
-                        1
-                    };
-                    let res = if run >= 2 {
-                        match crate::udp::send_segments(s, &all[at..at + run]) {
-                            Err(e) if crate::udp::gso_unsupported(&e) => {
-                                *gso = false;
-                                tracing::info!(exporter = %id, "UDP segmentation offload unavailable ({e}); sending datagram by datagram");
-                                continue;
-                            }
-                            r => r.map(|()| run),
-                        }
-                    } else {
-                        // Up to where the next run starts, in one sendmmsg.
-                        let mut end = at + 1;
-                        while end < all.len() && !(*gso && crate::udp::gso_run(&all[end..]) >= 2) {
-                            end += 1;
-                        }
-                        batch.send(s, &all[at..end])
-                    };
+                    let had_gso = sender.gso();
+                    let res = sender.send_some(s, &all[at..]);
+                    if had_gso && !sender.gso() {
+                        tracing::info!(exporter = %id, "UDP segmentation offload unavailable; sending datagram by datagram");
+                    }
                     match res {
                         Ok(n) if n > 0 => {
                             m.datagrams_sent.fetch_add(n as u64, Relaxed);
@@ -267,16 +247,15 @@ impl Transport {
                             at += n;
                         }
                         Ok(_) => break,
-                        Err(e) => {
+                        Err(f) => {
                             // The datagram (or GSO run) at `at` failed (e.g.
                             // ECONNREFUSED from an earlier one): count it and go on.
                             ok = false;
-                            let n = run.max(1);
-                            m.send_errors.fetch_add(n as u64, Relaxed);
+                            m.send_errors.fetch_add(f.datagrams as u64, Relaxed);
                             if log.ready() {
-                                tracing::warn!(exporter = %id, "send failed: {e} (is the receiver running?)");
+                                tracing::warn!(exporter = %id, "send failed: {} (is the receiver running?)", f.error);
                             }
-                            at += n;
+                            at += f.datagrams;
                         }
                     }
                 }
