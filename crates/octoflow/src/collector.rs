@@ -15,21 +15,33 @@ use std::time::{Duration, Instant};
 use octoflow_proto::{Batch, Decoder, Version};
 
 use crate::config::Collector;
+use crate::filter::{Filter, Verdicts};
 use crate::metrics::{CollectorMetrics, ExporterMetrics};
 use crate::udp::RecvBatch;
 use crate::util::{now_ms, RateLimit};
 
-/// Datagrams taken per receive call.
+/// Messages taken per receive call (each a datagram or, with UDP GRO, a run of
+/// them).
 const BATCH: usize = 64;
 
 /// The decoded datagrams of one receive call, shared by every exporter.
-pub type Shipment = Arc<Vec<Arc<Received>>>;
+pub type Shipment = Arc<Delivery>;
+
+/// What one receive call gives every exporter.
+pub struct Delivery {
+    pub items: Vec<Arc<Received>>,
+    /// The table the items' `verdicts` were computed with (`None`: none were).
+    pub verdicts: Option<Arc<Verdicts>>,
+}
 
 /// One decoded datagram, shared by every exporter the collector feeds.
 #[derive(Debug, Default)]
 pub struct Received {
     pub datagram: Vec<u8>,
     pub batch: Batch,
+    /// Per record of `batch`, which tenants' filters pass it (bits of the
+    /// delivery's [`Verdicts`] table); empty when there is no table.
+    pub verdicts: Vec<u64>,
 }
 
 /// Recycles `Received` buffers once every exporter has dropped its reference, so
@@ -75,6 +87,16 @@ impl Pool {
 pub struct Feed {
     pub tx: SyncSender<Shipment>,
     pub metrics: Arc<ExporterMetrics>,
+    /// The exporter's tenant filter, for the collector's [`Verdicts`].
+    pub filter: Arc<Filter>,
+}
+
+/// The verdict table for a set of feeds: worth it when one of them filters.
+fn verdicts_for(feeds: &[Feed]) -> Option<Arc<Verdicts>> {
+    if feeds.iter().all(|f| f.filter.is_empty()) {
+        return None;
+    }
+    Verdicts::new(feeds.iter().map(|f| f.filter.clone()).collect()).map(Arc::new)
 }
 
 /// The exporters a collector feeds now. The supervisor replaces the list when
@@ -172,6 +194,7 @@ pub fn run(c: Collector, sock: UdpSocket, mut decoder: Decoder, cx: Context) -> 
     tid.store(nix::unistd::gettid().as_raw(), Relaxed);
     let mut route_version = u64::MAX;
     let mut feeds: Arc<Vec<Feed>> = Arc::default();
+    let mut table: Option<Arc<Verdicts>> = None;
     let mut rb = RecvBatch::new(BATCH, 65536);
     let mut errors_log = RateLimit::new(Duration::from_secs(60));
     let mut version_log = RateLimit::new(Duration::from_secs(60));
@@ -184,6 +207,7 @@ pub fn run(c: Collector, sock: UdpSocket, mut decoder: Decoder, cx: Context) -> 
         if v != route_version {
             route_version = v;
             feeds = routes.get();
+            table = verdicts_for(&feeds);
         }
         if last_tick.elapsed() >= Duration::from_secs(1) {
             last_tick = Instant::now();
@@ -241,6 +265,12 @@ pub fn run(c: Collector, sock: UdpSocket, mut decoder: Decoder, cx: Context) -> 
                 pool.give(shared);
                 continue;
             }
+            r.verdicts.clear();
+            if let Some(t) = &table {
+                // While the records are still in this core's cache.
+                r.verdicts
+                    .extend(r.batch.records.iter().map(|rec| t.flow(rec)));
+            }
             let f = r.batch.records.len() as u64;
             flows += f;
             m.flows.fetch_add(f, Relaxed);
@@ -258,14 +288,17 @@ pub fn run(c: Collector, sock: UdpSocket, mut decoder: Decoder, cx: Context) -> 
             continue;
         }
         // One queue operation per exporter per batch, not per datagram.
-        let shipment = Arc::new(shipment);
+        let shipment = Arc::new(Delivery {
+            items: shipment,
+            verdicts: table.clone(),
+        });
         for f in feeds.iter() {
             match f.tx.try_send(shipment.clone()) {
                 Ok(()) => {}
                 Err(TrySendError::Full(_)) => {
                     f.metrics
                         .queue_drops
-                        .fetch_add(shipment.len() as u64, Relaxed);
+                        .fetch_add(shipment.items.len() as u64, Relaxed);
                     f.metrics.queue_drop_flows.fetch_add(flows, Relaxed);
                 }
                 Err(TrySendError::Disconnected(_)) => {}

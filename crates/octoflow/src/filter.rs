@@ -11,6 +11,7 @@
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use octoflow_proto::record::v4;
 use octoflow_proto::FlowRecord;
@@ -56,19 +57,84 @@ impl fmt::Display for Entry {
     }
 }
 
+/// Longest-prefix classification: the value of the most specific prefix that
+/// contains an address. A `prefix-trie` per address family; IPv4 sets of at most
+/// [`SMALL`] prefixes (the usual tenant: a few) are scanned linearly instead, most
+/// specific first, which is cheaper than a trie walk.
+#[derive(Clone, Default)]
+struct Lpm<V> {
+    v4: PrefixMap<(u32, u8), V>,
+    v6: PrefixMap<(u128, u8), V>,
+    /// (network, mask, value), most specific first.
+    small_v4: Option<Vec<(u32, u32, V)>>,
+}
+
+/// Sets with at most this many IPv4 prefixes use the linear scan.
+const SMALL: usize = 8;
+
+impl<V: Copy> Lpm<V> {
+    /// A later value for the same prefix wins.
+    fn new(items: &[(Prefix, V)]) -> Lpm<V> {
+        let mut l = Lpm {
+            v4: PrefixMap::new(),
+            v6: PrefixMap::new(),
+            small_v4: None,
+        };
+        for &(p, v) in items {
+            match p.addr {
+                IpAddr::V4(a) => {
+                    l.v4.insert((u32::from(a), p.len), v);
+                }
+                IpAddr::V6(a) => {
+                    l.v6.insert((u128::from(a), p.len), v);
+                }
+            }
+        }
+        if l.v4.len() <= SMALL {
+            let mut small: Vec<(u32, u32, V, u8)> =
+                l.v4.iter()
+                    .map(|((n, len), &v)| {
+                        let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+                        (n & mask, mask, v, len)
+                    })
+                    .collect();
+            small.sort_by_key(|e| std::cmp::Reverse(e.3));
+            l.small_v4 = Some(small.into_iter().map(|(n, m, v, _)| (n, m, v)).collect());
+        }
+        l
+    }
+
+    #[inline]
+    fn get(&self, a: IpAddr) -> Option<V> {
+        if let Some(x) = v4(a) {
+            let x = u32::from(x);
+            if let Some(small) = &self.small_v4 {
+                return small.iter().find(|(n, m, _)| x & m == *n).map(|e| e.2);
+            }
+            return self.v4.get_lpm(&(x, 32)).map(|(_, &v)| v);
+        }
+        match a {
+            IpAddr::V6(x) => self.v6.get_lpm(&(u128::from(x), 128)).map(|(_, &v)| v),
+            IpAddr::V4(_) => None,
+        }
+    }
+
+    /// The value of the most specific prefix that contains all of `p`.
+    fn get_prefix(&self, p: &Prefix) -> Option<V> {
+        match p.addr {
+            IpAddr::V4(a) => self.v4.get_lpm(&(u32::from(a), p.len)).map(|(_, &v)| v),
+            IpAddr::V6(a) => self.v6.get_lpm(&(u128::from(a), p.len)).map(|(_, &v)| v),
+        }
+    }
+}
+
 /// A compiled tenant filter.
 #[derive(Clone, Default)]
 pub struct Filter {
     entries: Vec<Entry>,
-    v4: PrefixMap<(u32, u8), bool>,
-    v6: PrefixMap<(u128, u8), bool>,
-    /// Small IPv4 filters (the usual tenant: a few prefixes): (network, mask,
-    /// positive), most specific first, scanned linearly — cheaper than a trie walk.
-    small_v4: Option<Vec<(u32, u32, bool)>>,
+    /// Each prefix's sign: true = the tenant's.
+    lpm: Lpm<bool>,
 }
-
-/// Filters with at most this many IPv4 entries use the linear scan.
-const SMALL: usize = 8;
 
 impl fmt::Debug for Filter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -80,39 +146,11 @@ impl Filter {
     /// Compile `entries`. Callers reject contradictory duplicates first
     /// ([`Filter::conflict`]); here a later entry for the same prefix wins.
     pub fn new(entries: &[Entry]) -> Filter {
-        let mut f = Filter {
+        let items: Vec<(Prefix, bool)> = entries.iter().map(|e| (e.prefix, !e.negated)).collect();
+        Filter {
             entries: entries.to_vec(),
-            ..Filter::default()
-        };
-        let v4: Vec<&Entry> = entries.iter().filter(|e| e.prefix.addr.is_ipv4()).collect();
-        if v4.len() <= SMALL {
-            let mut small: Vec<(u32, u32, bool, u8)> = Vec::new();
-            for e in &v4 {
-                if let IpAddr::V4(a) = e.prefix.addr {
-                    let mask = if e.prefix.len == 0 {
-                        0
-                    } else {
-                        u32::MAX << (32 - e.prefix.len)
-                    };
-                    // A later entry for the same prefix wins, as in the trie.
-                    small.retain(|x| !(x.0 == u32::from(a) & mask && x.3 == e.prefix.len));
-                    small.push((u32::from(a) & mask, mask, !e.negated, e.prefix.len));
-                }
-            }
-            small.sort_by_key(|e| std::cmp::Reverse(e.3));
-            f.small_v4 = Some(small.into_iter().map(|(n, m, p, _)| (n, m, p)).collect());
+            lpm: Lpm::new(&items),
         }
-        for e in entries {
-            match e.prefix.addr {
-                IpAddr::V4(a) => {
-                    f.v4.insert((u32::from(a), e.prefix.len), !e.negated);
-                }
-                IpAddr::V6(a) => {
-                    f.v6.insert((u128::from(a), e.prefix.len), !e.negated);
-                }
-            }
-        }
-        f
     }
 
     /// The first pair of entries naming the same prefix with opposite signs.
@@ -139,26 +177,7 @@ impl Filter {
     /// Whether `a` belongs to the tenant (most specific entry positive).
     #[inline]
     pub fn address(&self, a: IpAddr) -> bool {
-        if let Some(x) = v4(a) {
-            if let Some(small) = &self.small_v4 {
-                let x = u32::from(x);
-                return small
-                    .iter()
-                    .find(|(n, m, _)| x & m == *n)
-                    .is_some_and(|e| e.2);
-            }
-            return self
-                .v4
-                .get_lpm(&(u32::from(x), 32))
-                .is_some_and(|(_, &pos)| pos);
-        }
-        match a {
-            IpAddr::V6(x) => self
-                .v6
-                .get_lpm(&(u128::from(x), 128))
-                .is_some_and(|(_, &pos)| pos),
-            IpAddr::V4(_) => false,
-        }
+        self.lpm.get(a).unwrap_or(false)
     }
 
     /// Whether the flow is the tenant's: its source or its destination belongs.
@@ -170,16 +189,7 @@ impl Filter {
     /// The classification of a whole prefix: the most specific entry that contains
     /// all of `p` (not one inside it).
     fn prefix_class(&self, p: &Prefix) -> bool {
-        match p.addr {
-            IpAddr::V4(a) => self
-                .v4
-                .get_lpm(&(u32::from(a), p.len))
-                .is_some_and(|(_, &pos)| pos),
-            IpAddr::V6(a) => self
-                .v6
-                .get_lpm(&(u128::from(a), p.len))
-                .is_some_and(|(_, &pos)| pos),
-        }
+        self.lpm.get_prefix(p).unwrap_or(false)
     }
 
     /// A prefix whose addresses (at least those not covered by a more specific entry
@@ -199,6 +209,83 @@ impl Filter {
             .chain(other.entries.iter())
             .map(|e| e.prefix)
             .find(|p| self.prefix_class(p) && other.prefix_class(p))
+    }
+}
+
+/// Every tenant's verdict on a flow at once: bit `i` of [`Verdicts::flow`] says
+/// whether `filters[i]` passes it. A collector computes this once per record, while
+/// the record is still in its cache, so that each exporter reads one word per record
+/// instead of the record itself and looks up only the records that are its own.
+///
+/// One longest-prefix match per address serves all filters: for the most specific
+/// prefix `p` of *any* filter that contains an address, each filter's own most
+/// specific entry containing that address is its most specific entry containing
+/// all of `p` (any shorter prefix that contains the address contains `p`). So each
+/// prefix of the union is stored with the bits of the filters that classify it
+/// positive, and an address no prefix contains belongs to no filtered tenant.
+#[derive(Clone, Default)]
+pub struct Verdicts {
+    filters: Vec<Arc<Filter>>,
+    /// The bits of the empty filters (they pass everything).
+    always: u64,
+    lpm: Lpm<u64>,
+}
+
+impl Verdicts {
+    /// Most filters one table serves (the bits of a `u64`).
+    pub const MAX: usize = 64;
+
+    /// The table for `filters` (bit `i` for `filters[i]`); `None` for more than
+    /// [`Verdicts::MAX`].
+    pub fn new(filters: Vec<Arc<Filter>>) -> Option<Verdicts> {
+        if filters.len() > Self::MAX {
+            return None;
+        }
+        let mut always = 0u64;
+        let mut prefixes: Vec<Prefix> = Vec::new();
+        for (i, f) in filters.iter().enumerate() {
+            if f.is_empty() {
+                always |= 1 << i;
+            }
+            prefixes.extend(f.entries.iter().map(|e| e.prefix));
+        }
+        prefixes.sort_by_key(|p| (p.addr, p.len));
+        prefixes.dedup();
+        let items: Vec<(Prefix, u64)> = prefixes
+            .iter()
+            .map(|p| {
+                let bits = filters
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, f)| !f.is_empty() && f.prefix_class(p))
+                    .fold(0u64, |m, (i, _)| m | 1 << i);
+                (*p, bits)
+            })
+            .collect();
+        Some(Verdicts {
+            filters,
+            always,
+            lpm: Lpm::new(&items),
+        })
+    }
+
+    /// The filters, in bit order.
+    pub fn filters(&self) -> &[Arc<Filter>] {
+        &self.filters
+    }
+
+    /// The bit of a filter with the same entries as `f`, if the table has one.
+    pub fn bit_of(&self, f: &Arc<Filter>) -> Option<u64> {
+        self.filters
+            .iter()
+            .position(|x| Arc::ptr_eq(x, f) || x.entries == f.entries)
+            .map(|i| 1 << i)
+    }
+
+    /// Which filters pass the flow: its source or its destination belongs.
+    #[inline]
+    pub fn flow(&self, r: &FlowRecord) -> u64 {
+        self.always | self.lpm.get(r.src_addr).unwrap_or(0) | self.lpm.get(r.dst_addr).unwrap_or(0)
     }
 }
 
@@ -281,12 +368,12 @@ mod tests {
             .map(|s| s.parse().expect("entry"))
             .collect();
         let small = Filter::new(&entries);
-        assert!(small.small_v4.is_some());
+        assert!(small.lpm.small_v4.is_some());
         for i in 0..20u8 {
             entries.push(format!("192.0.2.{i}").parse().expect("entry"));
         }
         let large = Filter::new(&entries);
-        assert!(large.small_v4.is_none());
+        assert!(large.lpm.small_v4.is_none());
         for a in [
             "10.9.9.9",
             "10.1.9.9",
@@ -317,5 +404,79 @@ mod tests {
         let wide = f(&["10.0.0.0/8"]);
         assert!(foo.overlap(&wide).is_some());
         assert_eq!(foo.overlap(&f(&[])), None);
+    }
+
+    #[test]
+    fn verdicts_agree_with_each_filter() {
+        // Nested, negated, overlapping, v4 and v6, small and large filters, an
+        // empty one; random addresses biased towards the prefixes' edges.
+        let mut rng = crate::gen::Rng::new(7);
+        let mut pick = |n: u64| rng.next_u64() % n;
+        let mut filters: Vec<Arc<Filter>> = vec![
+            Arc::new(f(&["10.0.1.0/24", "!10.0.1.254"])),
+            Arc::new(f(&["10.0.0.0/8", "!10.0.1.0/24", "10.0.1.128/25"])),
+            Arc::new(f(&[])),
+            Arc::new(f(&["2001:db8::/32", "!2001:db8:1::/48", "10.0.1.7"])),
+            Arc::new(f(&["0.0.0.0/0", "!10.0.0.0/8"])),
+        ];
+        let mut big = Vec::new();
+        for i in 0..40u32 {
+            let len = 8 + (i % 25) as u8;
+            let addr = std::net::Ipv4Addr::from(0x0a00_0000u32 | (i * 0x0001_3579) & 0x00ff_ffff);
+            big.push(Entry {
+                prefix: Prefix {
+                    addr: IpAddr::V4(addr),
+                    len,
+                }
+                .network(),
+                negated: i % 3 == 0,
+            });
+        }
+        big.dedup_by_key(|e| e.prefix);
+        filters.push(Arc::new(Filter::new(&big)));
+        let v = Verdicts::new(filters.clone()).expect("fits");
+        let probes: Vec<IpAddr> = filters
+            .iter()
+            .flat_map(|f| f.entries().to_vec())
+            .flat_map(|e| {
+                let p = e.prefix;
+                [p.addr, p.nth(1), p.nth(u128::MAX)]
+            })
+            .chain((0..2000).map(|_| {
+                let x = 0x0a00_0000u32 | pick(1 << 24) as u32;
+                IpAddr::V4(x.into())
+            }))
+            .chain(
+                [
+                    "11.1.1.1",
+                    "::ffff:10.0.1.9",
+                    "2001:db8:1::5",
+                    "2001:db9::1",
+                    "::1",
+                ]
+                .iter()
+                .map(|s| a(s)),
+            )
+            .collect();
+        for &s in &probes {
+            for d in [a("192.0.2.1"), a("10.0.1.254"), s] {
+                let r = FlowRecord {
+                    src_addr: s,
+                    dst_addr: d,
+                    ..FlowRecord::default()
+                };
+                let want = filters
+                    .iter()
+                    .enumerate()
+                    .fold(0u64, |m, (i, f)| m | (f.flow(&r) as u64) << i);
+                assert_eq!(v.flow(&r), want, "{s} -> {d}");
+            }
+        }
+        assert_eq!(v.bit_of(&filters[3]), Some(1 << 3));
+        assert_eq!(
+            v.bit_of(&Arc::new(f(&["10.0.1.0/24", "!10.0.1.254"]))),
+            Some(1)
+        );
+        assert_eq!(v.bit_of(&Arc::new(f(&["10.9.0.0/16"]))), None);
     }
 }

@@ -323,6 +323,7 @@ impl Supervisor {
                     e.tx.as_ref().map(|tx| Feed {
                         tx: tx.clone(),
                         metrics: e.metrics.clone(),
+                        filter: e.cfg.filter.clone(),
                     })
                 })
                 .collect();

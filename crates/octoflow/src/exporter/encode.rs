@@ -82,6 +82,26 @@ impl Out {
     }
 }
 
+/// How an encoder tells the tenant's records: its own filter, or the verdicts a
+/// collector computed for all tenants (then a record that is not the tenant's is
+/// never read).
+#[derive(Clone, Copy)]
+enum Select<'a> {
+    Filter(&'a Filter),
+    Verdicts(&'a [u64], u64),
+}
+
+impl Select<'_> {
+    /// Whether record `i` (that is, `r`) is the tenant's.
+    #[inline]
+    fn keep(self, i: usize, r: &FlowRecord) -> bool {
+        match self {
+            Select::Filter(f) => f.flow(r),
+            Select::Verdicts(v, bit) => v[i] & bit != 0,
+        }
+    }
+}
+
 /// Counts from [`Encoder::encode`] and [`Encoder::flush`] calls (added to the
 /// exporter's metrics).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -311,6 +331,20 @@ impl Encoder {
         now_ms: u64,
         out: &mut Out,
     ) -> EncodeStats {
+        self.encode_selected(datagram, batch, None, now_ms, out)
+    }
+
+    /// [`Encoder::encode`] with the tenant's verdicts already computed: `mine` is
+    /// one word per record of `batch` ([`crate::filter::Verdicts`]) and this
+    /// tenant's bit in it; it must say what this encoder's own filter says.
+    pub fn encode_selected(
+        &mut self,
+        datagram: &[u8],
+        batch: &Batch,
+        mine: Option<(&[u64], u64)>,
+        now_ms: u64,
+        out: &mut Out,
+    ) -> EncodeStats {
         let mut st = EncodeStats::default();
         let vin = batch.version;
         let vout = self.cfg.version;
@@ -332,19 +366,23 @@ impl Encoder {
             return st;
         }
         let filter = self.cfg.filter.clone();
+        let filter = match mine {
+            Some((v, bit)) if v.len() == batch.records.len() => Select::Verdicts(v, bit),
+            _ => Select::Filter(&filter),
+        };
         match (vin, vout) {
             (Version::V9, Version::V9) | (Version::Ipfix, Version::Ipfix) => {
-                self.same_version(datagram, batch, si, &filter, now_ms, out, &mut st)
+                self.same_version(datagram, batch, si, filter, now_ms, out, &mut st)
             }
             (_, Version::V9) | (_, Version::Ipfix) => {
-                self.convert(batch, si, &filter, now_ms, out, &mut st)
+                self.convert(batch, si, filter, now_ms, out, &mut st)
             }
             (Version::V5, Version::V5) if !self.cfg.sampling_scaling => {
-                self.v5_raw(datagram, batch, si, &filter, out, &mut st)
+                self.v5_raw(datagram, batch, si, filter, out, &mut st)
             }
-            (_, Version::V5) => self.convert(batch, si, &filter, now_ms, out, &mut st),
+            (_, Version::V5) => self.convert(batch, si, filter, now_ms, out, &mut st),
             (Version::Sflow, Version::Sflow) => {
-                self.sflow(datagram, batch, si, &filter, out, &mut st)
+                self.sflow(datagram, batch, si, filter, out, &mut st)
             }
             // Refused by the configuration (sFlow is only made from sFlow).
             (_, Version::Sflow) => {}
@@ -371,7 +409,7 @@ impl Encoder {
         datagram: &[u8],
         batch: &Batch,
         si: usize,
-        filter: &Filter,
+        filter: Select<'_>,
         now_ms: u64,
         out: &mut Out,
         st: &mut EncodeStats,
@@ -438,8 +476,7 @@ impl Encoder {
         for set in batch.sets.iter().filter(|x| !x.options) {
             let mut announced = false;
             for i in set.first..set.first + set.count {
-                let r = &batch.records[i];
-                if !filter.flow(r) {
+                if !filter.keep(i, &batch.records[i]) {
                     continue;
                 }
                 if !announced {
@@ -546,7 +583,7 @@ impl Encoder {
         &mut self,
         batch: &Batch,
         si: usize,
-        filter: &Filter,
+        filter: Select<'_>,
         now_ms: u64,
         out: &mut Out,
         st: &mut EncodeStats,
@@ -555,8 +592,8 @@ impl Encoder {
         let v5 = self.cfg.version == Version::V5;
         let fill = self.fill();
         let s = &mut self.streams[si];
-        for r in &batch.records {
-            if !filter.flow(r) {
+        for (i, r) in batch.records.iter().enumerate() {
+            if !filter.keep(i, r) {
                 continue;
             }
             st.matched += 1;
@@ -688,7 +725,7 @@ impl Encoder {
         datagram: &[u8],
         batch: &Batch,
         si: usize,
-        filter: &Filter,
+        filter: Select<'_>,
         out: &mut Out,
         st: &mut EncodeStats,
     ) {
@@ -696,7 +733,7 @@ impl Encoder {
         let s = &mut self.streams[si];
         let mut items: Vec<V5Item<'_>> = Vec::with_capacity(batch.records.len());
         for (i, r) in batch.records.iter().enumerate() {
-            if filter.flow(r) {
+            if filter.keep(i, r) {
                 st.matched += 1;
                 items.push(V5Item::Raw(
                     batch.bytes(datagram, batch.raw[i]),
@@ -712,7 +749,7 @@ impl Encoder {
         datagram: &[u8],
         batch: &Batch,
         si: usize,
-        filter: &Filter,
+        filter: Select<'_>,
         out: &mut Out,
         st: &mut EncodeStats,
     ) {
@@ -723,7 +760,7 @@ impl Encoder {
         let mut samples: Vec<&[u8]> = Vec::with_capacity(batch.records.len());
         let mut last = None;
         for (i, r) in batch.records.iter().enumerate() {
-            if !filter.flow(r) {
+            if !filter.keep(i, r) {
                 continue;
             }
             st.matched += 1;

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::collector::Shipment;
 use crate::config::Exporter;
+use crate::filter::Verdicts;
 use crate::metrics::ExporterMetrics;
 use crate::util::now_ms;
 use encode::{EncodeStats, Encoder, EncoderConfig, Out};
@@ -50,6 +51,9 @@ pub fn run(
     let mut tx = Transport::new(&e, m.clone());
     let mut out = Out::default();
     let mut last_flush = Instant::now();
+    // This tenant's bit in the collectors' verdict tables, by table (a table is
+    // made per routing change, so this is looked up again rarely).
+    let mut mine: Option<(Arc<Verdicts>, Option<u64>)> = None;
     tracing::info!(
         exporter = %e.id,
         target = %e.target,
@@ -91,8 +95,15 @@ pub fn run(
         out.clear();
         let now = now_ms();
         let mut st = EncodeStats::default();
-        for r in shipment.iter() {
-            st.add(encoder.encode(&r.datagram, &r.batch, now, &mut out));
+        let bit = shipment.verdicts.as_ref().and_then(|t| {
+            if !mine.as_ref().is_some_and(|(m, _)| Arc::ptr_eq(m, t)) {
+                mine = Some((t.clone(), t.bit_of(&e.filter)));
+            }
+            mine.as_ref().and_then(|(_, b)| *b)
+        });
+        for r in shipment.items.iter() {
+            let sel = bit.map(|b| (&r.verdicts[..], b));
+            st.add(encoder.encode_selected(&r.datagram, &r.batch, sel, now, &mut out));
         }
         drop(shipment);
         if encoder.has_pending() && last_flush.elapsed() >= FLUSH_EVERY {
