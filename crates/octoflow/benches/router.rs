@@ -1,5 +1,5 @@
 //! The router's hot paths on one core, without sockets: the tenant filter with
-//! 1 000 prefixes, and each exporter path of the throughput benchmark (v9 in; v9
+//! 1 000 prefixes, the collector's verdicts for all tenants at once, and each exporter path of the throughput benchmark (v9 in; v9
 //! pass-through, IPFIX, v5 out) encoding 25-record datagrams.
 //! `cargo bench -p octoflow --bench router` prints flows/s (elements).
 
@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use octoflow::exporter::encode::{Encoder, EncoderConfig, Out};
-use octoflow::filter::{Entry, Filter};
+use octoflow::filter::{Entry, Filter, Verdicts};
 use octoflow::gen::{make_flow, Rng};
 use octoflow::prefix::Prefix;
 use octoflow_proto::message::{own_template, MessageHeader, MessageWriter};
@@ -55,6 +55,29 @@ fn filter(c: &mut Criterion) {
     g.bench_function("1000_prefixes", |b| {
         b.iter(|| fl.iter().filter(|r| f.flow(black_box(r))).count())
     });
+    // What a collector computes per record instead: all tenants' verdicts at once.
+    // Four tenants as in scripts/bench.sh, then the 1 000-prefix filter among them.
+    let tenants = |extra: Option<&Filter>| {
+        let mut v: Vec<Arc<Filter>> = [
+            "10.0.1.0/24",
+            "10.0.2.0/24",
+            "172.16.0.0/12",
+            "2001:db8::/33",
+        ]
+        .iter()
+        .map(|p| Arc::new(Filter::new(&[p.parse().expect("entry")])))
+        .collect();
+        v.extend(extra.map(|f| Arc::new(f.clone())));
+        Verdicts::new(v).expect("fits")
+    };
+    for (name, v) in [
+        ("verdicts_4_tenants", tenants(None)),
+        ("verdicts_4_tenants_and_1000_prefixes", tenants(Some(&f))),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter(|| fl.iter().fold(0u64, |m, r| m ^ v.flow(black_box(r))))
+        });
+    }
     g.finish();
 }
 
