@@ -1043,6 +1043,53 @@ mod tests {
     }
 
     #[test]
+    fn collector_verdicts_give_the_same_bytes_as_the_own_filter() {
+        use crate::filter::Verdicts;
+        let tenants: [&[&str]; 4] = [
+            &["10.0.1.0/24", "!10.0.1.254"],
+            &["172.16.0.0/12"],
+            &["2001:db8:1::/48"],
+            &[],
+        ];
+        let filters: Vec<Arc<Filter>> =
+            tenants.iter().map(|t| cfg(Version::V9, t).filter).collect();
+        let table = Verdicts::new(filters.clone()).expect("fits");
+        let mut recs = flows();
+        recs.extend(flows().iter().map(|r| FlowRecord {
+            src_addr: r.dst_addr,
+            dst_addr: r.src_addr,
+            ..*r
+        }));
+        for (dialect, vin) in [(Dialect::V9, Version::V9), (Dialect::Ipfix, Version::Ipfix)] {
+            let d = message(dialect, 0, 7, &recs, true);
+            let mut b = Batch::default();
+            Decoder::new(Limits::default())
+                .decode(exporter(), &d, NOW, &mut b)
+                .expect("input decodes");
+            let words: Vec<u64> = b.records.iter().map(|r| table.flow(r)).collect();
+            for vout in [vin, Version::V9, Version::Ipfix, Version::V5] {
+                for (i, t) in tenants.iter().enumerate() {
+                    let mut c = cfg(vout, t);
+                    c.filter = filters[i].clone();
+                    let bit = table.bit_of(&c.filter).expect("in the table");
+                    let (mut own, mut sel) = (Encoder::new(c.clone(), NOW), Encoder::new(c, NOW));
+                    let (mut a, mut z) = (Out::default(), Out::default());
+                    let sa = own.encode(&d, &b, NOW, &mut a);
+                    let sz = sel.encode_selected(&d, &b, Some((&words, bit)), NOW, &mut z);
+                    let (fa, fz) = (own.flush(NOW, &mut a), sel.flush(NOW, &mut z));
+                    assert_eq!((sa, fa), (sz, fz), "{vin:?}->{vout:?} tenant {i}");
+                    let (a, z): (Vec<&[u8]>, Vec<&[u8]>) = (a.iter().collect(), z.iter().collect());
+                    assert_eq!(a, z, "{vin:?}->{vout:?} tenant {i}");
+                    assert!(
+                        i == 3 || sa.matched < recs.len() as u64,
+                        "tenant {i} must not get everything"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn unfiltered_same_version_forwards_the_datagram_unchanged() {
         let d = message(Dialect::Ipfix, 0, 7, &flows(), true);
         let mut enc = Encoder::new(cfg(Version::Ipfix, &[]), NOW);
