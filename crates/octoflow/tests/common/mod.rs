@@ -1,6 +1,11 @@
 //! Helpers shared by the integration tests: processes killed by PID, free ports,
-//! waiting for a peer's socket, temporary folders, the fixtures' ground truth.
+//! waiting for a peer's socket, temporary folders, the fixtures' ground truth;
+//! `flows` (feeding and configuring `octoflow server`) and `receivers` (the peers
+//! it sends to, and the flows they got) for the server tests.
 #![allow(dead_code)]
+
+pub mod flows;
+pub mod receivers;
 
 use std::collections::BTreeMap;
 use std::io::Read;
