@@ -13,7 +13,42 @@ use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::supervisor::{exit, Event};
+/// Exit codes of control commands (and so of `octoflow client`).
+pub mod exit {
+    pub const OK: i32 = 0;
+    /// A command failed for an instance (no such instance, already started, …).
+    pub const FAILED: i32 = 1;
+    /// Bad usage or a configuration that does not load.
+    pub const USAGE: i32 = 2;
+    /// `status`: at least one listed instance is not RUNNING.
+    pub const NOT_RUNNING: i32 = 3;
+    /// No server answers on the control socket.
+    pub const NO_SERVER: i32 = 4;
+}
+
+/// What reaches the supervisor loop.
+pub enum Event {
+    Signal(nix::sys::signal::Signal),
+    /// A control command line and where to send the reply.
+    Command(String, Sender<Reply>),
+}
+
+/// A control command's answer: text lines and an exit code.
+#[derive(Debug, Default)]
+pub struct Reply {
+    pub lines: Vec<String>,
+    pub code: i32,
+}
+
+impl Reply {
+    pub fn line(&mut self, l: impl Into<String>) {
+        self.lines.push(l.into());
+    }
+    pub fn fail(&mut self, l: impl Into<String>) {
+        self.lines.push(l.into());
+        self.code = self.code.max(exit::FAILED);
+    }
+}
 
 pub struct Listener {
     path: PathBuf,

@@ -1,6 +1,22 @@
-//! `octoflow`: the command-line entry point.
+//! `octoflow`: the command-line entry point. The modules, in the order of the
+//! data path: [`collector`] (receive, decode, verdicts, fan-out) → [`output`]
+//! (encode, send); around them [`supervisor`] (instances, commands, reload, the
+//! server loop), [`config`], [`control`], [`telemetry`], [`systemd`], and the
+//! [`tools`]. See ARCHITECTURE.md.
 
-use octoflow::{config, control, dump, gen, logfile, prefix, sink, supervisor, systemd};
+mod collector;
+mod config;
+mod control;
+mod output;
+mod supervisor;
+mod systemd;
+mod telemetry;
+mod tools;
+mod util;
+
+use octoflow_prefix as prefix;
+use telemetry::logfile;
+use tools::{dump, gen, sink};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -243,7 +259,7 @@ fn control(config: &std::path::Path, command: &str) -> ExitCode {
         Ok(socket) => ExitCode::from(control::client(&socket, command) as u8),
         Err(e) => {
             eprintln!("octoflow: {e}");
-            ExitCode::from(supervisor::exit::USAGE as u8)
+            ExitCode::from(control::exit::USAGE as u8)
         }
     }
 }
@@ -255,7 +271,7 @@ fn main() -> ExitCode {
             .map_err(|e| e.to_string())
             .and_then(|c| {
                 init_logging(&c.supervisor)?;
-                supervisor::run(c)
+                supervisor::server::run(c)
             }),
         Cmd::Client {
             config,

@@ -21,7 +21,7 @@ pub fn unmap(a: IpAddr) -> IpAddr {
 }
 
 /// Lets a log line through at most once per period, so a broken peer cannot flood
-/// the log (the count of what was held back goes with the next line).
+/// the log. What it holds back is not logged; the counters in `/metrics` have it.
 pub struct RateLimit {
     period: Duration,
     last: Option<Instant>,

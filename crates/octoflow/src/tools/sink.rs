@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use octoflow_proto::{Batch, Decoder, Limits};
 
-use crate::udp::RecvBatch;
+use octoflow_udp::RecvBatch;
 
 pub struct SinkArgs {
     pub listen: SocketAddr,
@@ -39,7 +39,7 @@ pub fn run(a: SinkArgs) -> Result<Counts, String> {
     sock.set_read_timeout(Some(Duration::from_millis(100)))
         .map_err(|e| e.to_string())?;
     // Runs a GSO sender sends arrive in one piece (and are cut back by RecvBatch).
-    crate::udp::enable_gro(&sock);
+    octoflow_udp::enable_gro(&sock);
     eprintln!("listening on {}", a.listen);
     let mut rb = RecvBatch::new(64, 65536);
     let mut dec = Decoder::new(Limits::default());

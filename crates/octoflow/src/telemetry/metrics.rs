@@ -64,7 +64,7 @@ impl CollectorMetrics {
 }
 
 #[derive(Debug, Default)]
-pub struct ExporterMetrics {
+pub struct OutputMetrics {
     pub id: String,
     /// Flow records that passed the tenant filter.
     pub flows_matched: AtomicU64,
@@ -84,9 +84,9 @@ pub struct ExporterMetrics {
     pub connected: AtomicU64,
 }
 
-impl ExporterMetrics {
-    pub fn new(id: &str) -> Arc<ExporterMetrics> {
-        Arc::new(ExporterMetrics {
+impl OutputMetrics {
+    pub fn new(id: &str) -> Arc<OutputMetrics> {
+        Arc::new(OutputMetrics {
             id: id.to_string(),
             ..Default::default()
         })
@@ -97,7 +97,7 @@ impl ExporterMetrics {
 #[derive(Debug, Default, Clone)]
 pub struct Registry {
     pub collectors: Vec<Arc<CollectorMetrics>>,
-    pub exporters: Vec<Arc<ExporterMetrics>>,
+    pub outputs: Vec<Arc<OutputMetrics>>,
 }
 
 type CounterFn<T> = fn(&T) -> u64;
@@ -130,7 +130,7 @@ const COLLECTOR_COUNTERS: &[(&str, &str, CounterFn<CollectorMetrics>)] = &[
     }),
 ];
 
-const EXPORTER_COUNTERS: &[(&str, &str, CounterFn<ExporterMetrics>)] = &[
+const EXPORTER_COUNTERS: &[(&str, &str, CounterFn<OutputMetrics>)] = &[
     (
         "flows_matched",
         "Flow records that passed the tenant filter",
@@ -150,7 +150,7 @@ const EXPORTER_COUNTERS: &[(&str, &str, CounterFn<ExporterMetrics>)] = &[
     ),
     (
         "queue_drops",
-        "Input datagrams dropped because the exporter queue was full",
+        "Input datagrams dropped because the exporter queue was full (queue_datagrams)",
         |m| m.queue_drops.load(Relaxed),
     ),
     (
@@ -236,7 +236,7 @@ impl Registry {
         for (name, help, f) in EXPORTER_COUNTERS {
             let _ = writeln!(s, "# HELP octoflow_exporter_{name}_total {help}");
             let _ = writeln!(s, "# TYPE octoflow_exporter_{name}_total counter");
-            for e in &self.exporters {
+            for e in &self.outputs {
                 let _ = writeln!(
                     s,
                     "octoflow_exporter_{name}_total{{exporter=\"{}\"}} {}",
@@ -247,7 +247,7 @@ impl Registry {
         }
         let _ = writeln!(s, "# HELP octoflow_exporter_connected 1 while the receiver's TCP connection is up (UDP: always 1)");
         let _ = writeln!(s, "# TYPE octoflow_exporter_connected gauge");
-        for e in &self.exporters {
+        for e in &self.outputs {
             let _ = writeln!(
                 s,
                 "octoflow_exporter_connected{{exporter=\"{}\"}} {}",
@@ -298,7 +298,7 @@ impl Registry {
             s.push_str("}}");
         }
         s.push_str("},\"exporters\":{");
-        for (i, e) in self.exporters.iter().enumerate() {
+        for (i, e) in self.outputs.iter().enumerate() {
             if i > 0 {
                 s.push(',');
             }
@@ -323,11 +323,11 @@ mod tests {
         c.datagrams.fetch_add(3, Relaxed);
         c.decode_error(&DecodeError::SetLengthTooShort(2));
         c.device("192.0.2.1".parse().expect("ip"), 25, 7);
-        let e = ExporterMetrics::new("foo");
+        let e = OutputMetrics::new("foo");
         e.queue_drops.fetch_add(2, Relaxed);
         let r = Registry {
             collectors: vec![c],
-            exporters: vec![e],
+            outputs: vec![e],
         };
         let p = r.prometheus();
         assert!(

@@ -1,4 +1,5 @@
-//! Tenant filters: which flows belong to an exporter's customer.
+//! Tenant filters: which flows belong to an output's customer, and every
+//! tenant's verdict on a flow at once ([`Verdicts`]).
 //!
 //! Semantics (README "Filters"): each address is classified by the **most specific**
 //! matching entry and belongs to the tenant when that entry is positive; a flow is
@@ -13,10 +14,7 @@ use std::net::IpAddr;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use octoflow_proto::record::v4;
-use octoflow_proto::FlowRecord;
-use prefix_trie::PrefixMap;
-
+use crate::lpm::Lpm;
 use crate::prefix::Prefix;
 
 /// One entry of a `filters` list: a prefix, positive or negated with `!`.
@@ -53,77 +51,6 @@ impl fmt::Display for Entry {
             write!(f, "{}", self.prefix.addr)
         } else {
             write!(f, "{}", self.prefix)
-        }
-    }
-}
-
-/// Longest-prefix classification: the value of the most specific prefix that
-/// contains an address. A `prefix-trie` per address family; IPv4 sets of at most
-/// [`SMALL`] prefixes (the usual tenant: a few) are scanned linearly instead, most
-/// specific first, which is cheaper than a trie walk.
-#[derive(Clone, Default)]
-struct Lpm<V> {
-    v4: PrefixMap<(u32, u8), V>,
-    v6: PrefixMap<(u128, u8), V>,
-    /// (network, mask, value), most specific first.
-    small_v4: Option<Vec<(u32, u32, V)>>,
-}
-
-/// Sets with at most this many IPv4 prefixes use the linear scan.
-const SMALL: usize = 8;
-
-impl<V: Copy> Lpm<V> {
-    /// A later value for the same prefix wins.
-    fn new(items: &[(Prefix, V)]) -> Lpm<V> {
-        let mut l = Lpm {
-            v4: PrefixMap::new(),
-            v6: PrefixMap::new(),
-            small_v4: None,
-        };
-        for &(p, v) in items {
-            match p.addr {
-                IpAddr::V4(a) => {
-                    l.v4.insert((u32::from(a), p.len), v);
-                }
-                IpAddr::V6(a) => {
-                    l.v6.insert((u128::from(a), p.len), v);
-                }
-            }
-        }
-        if l.v4.len() <= SMALL {
-            let mut small: Vec<(u32, u32, V, u8)> =
-                l.v4.iter()
-                    .map(|((n, len), &v)| {
-                        let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
-                        (n & mask, mask, v, len)
-                    })
-                    .collect();
-            small.sort_by_key(|e| std::cmp::Reverse(e.3));
-            l.small_v4 = Some(small.into_iter().map(|(n, m, v, _)| (n, m, v)).collect());
-        }
-        l
-    }
-
-    #[inline]
-    fn get(&self, a: IpAddr) -> Option<V> {
-        if let Some(x) = v4(a) {
-            let x = u32::from(x);
-            if let Some(small) = &self.small_v4 {
-                return small.iter().find(|(n, m, _)| x & m == *n).map(|e| e.2);
-            }
-            return self.v4.get_lpm(&(x, 32)).map(|(_, &v)| v);
-        }
-        match a {
-            IpAddr::V6(x) => self.v6.get_lpm(&(u128::from(x), 128)).map(|(_, &v)| v),
-            IpAddr::V4(_) => None,
-        }
-    }
-
-    /// The value of the most specific prefix that contains all of `p`.
-    fn get_prefix(&self, p: &Prefix) -> Option<V> {
-        match p.addr {
-            IpAddr::V4(a) => self.v4.get_lpm(&(u32::from(a), p.len)).map(|(_, &v)| v),
-            IpAddr::V6(a) => self.v6.get_lpm(&(u128::from(a), p.len)).map(|(_, &v)| v),
         }
     }
 }
@@ -180,10 +107,11 @@ impl Filter {
         self.lpm.get(a).unwrap_or(false)
     }
 
-    /// Whether the flow is the tenant's: its source or its destination belongs.
+    /// Whether a flow from `src` to `dst` is the tenant's: its source or its
+    /// destination belongs.
     #[inline]
-    pub fn flow(&self, r: &FlowRecord) -> bool {
-        self.is_empty() || self.address(r.src_addr) || self.address(r.dst_addr)
+    pub fn flow(&self, src: IpAddr, dst: IpAddr) -> bool {
+        self.is_empty() || self.address(src) || self.address(dst)
     }
 
     /// The classification of a whole prefix: the most specific entry that contains
@@ -284,8 +212,8 @@ impl Verdicts {
 
     /// Which filters pass the flow: its source or its destination belongs.
     #[inline]
-    pub fn flow(&self, r: &FlowRecord) -> u64 {
-        self.always | self.lpm.get(r.src_addr).unwrap_or(0) | self.lpm.get(r.dst_addr).unwrap_or(0)
+    pub fn flow(&self, src: IpAddr, dst: IpAddr) -> u64 {
+        self.always | self.lpm.get(src).unwrap_or(0) | self.lpm.get(dst).unwrap_or(0)
     }
 }
 
@@ -323,17 +251,10 @@ mod tests {
     #[test]
     fn source_or_destination_and_empty_means_everything() {
         let t = f(&["10.0.2.142", "10.0.2.139"]);
-        let mut r = FlowRecord {
-            src_addr: a("198.51.100.1"),
-            dst_addr: a("10.0.2.139"),
-            ..FlowRecord::default()
-        };
-        assert!(t.flow(&r));
-        r.dst_addr = a("10.0.2.140");
-        assert!(!t.flow(&r));
-        r.src_addr = a("10.0.2.142");
-        assert!(t.flow(&r));
-        assert!(f(&[]).flow(&r));
+        assert!(t.flow(a("198.51.100.1"), a("10.0.2.139")));
+        assert!(!t.flow(a("198.51.100.1"), a("10.0.2.140")));
+        assert!(t.flow(a("10.0.2.142"), a("10.0.2.140")));
+        assert!(f(&[]).flow(a("10.0.2.142"), a("10.0.2.140")));
     }
 
     #[test]
@@ -410,8 +331,14 @@ mod tests {
     fn verdicts_agree_with_each_filter() {
         // Nested, negated, overlapping, v4 and v6, small and large filters, an
         // empty one; random addresses biased towards the prefixes' edges.
-        let mut rng = crate::gen::Rng::new(7);
-        let mut pick = |n: u64| rng.next_u64() % n;
+        // A fixed-seed LCG (Knuth's MMIX constants): repeatable, and enough here.
+        let mut state = 7u64;
+        let mut pick = |n: u64| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) % n
+        };
         let mut filters: Vec<Arc<Filter>> = vec![
             Arc::new(f(&["10.0.1.0/24", "!10.0.1.254"])),
             Arc::new(f(&["10.0.0.0/8", "!10.0.1.0/24", "10.0.1.128/25"])),
@@ -460,16 +387,11 @@ mod tests {
             .collect();
         for &s in &probes {
             for d in [a("192.0.2.1"), a("10.0.1.254"), s] {
-                let r = FlowRecord {
-                    src_addr: s,
-                    dst_addr: d,
-                    ..FlowRecord::default()
-                };
                 let want = filters
                     .iter()
                     .enumerate()
-                    .fold(0u64, |m, (i, f)| m | (f.flow(&r) as u64) << i);
-                assert_eq!(v.flow(&r), want, "{s} -> {d}");
+                    .fold(0u64, |m, (i, f)| m | (f.flow(s, d) as u64) << i);
+                assert_eq!(v.flow(s, d), want, "{s} -> {d}");
             }
         }
         assert_eq!(v.bit_of(&filters[3]), Some(1 << 3));

@@ -2,7 +2,7 @@
 //! messages back to back (RFC 7011 §10.4: the message header's length field frames
 //! them) that reconnects with exponential backoff.
 //!
-//! A receiver that refuses, vanishes or stops reading costs only this exporter:
+//! A receiver that refuses, vanishes or stops reading costs only this output:
 //! errors are counted and logged at most once a minute, TCP writes time out, and
 //! while disconnected datagrams are counted as dropped.
 
@@ -12,12 +12,12 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::config::{Exporter, Transport as Proto};
-use crate::metrics::ExporterMetrics;
-use crate::udp::Sender;
-use crate::util::RateLimit;
+use octoflow_encode::Out;
+use octoflow_udp::Sender;
 
-use super::encode::Out;
+use super::config::{NetflowConfig, Transport as Proto};
+use crate::telemetry::metrics::OutputMetrics;
+use crate::util::RateLimit;
 
 const TCP_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 const TCP_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -32,7 +32,7 @@ pub enum Transport {
         /// it cannot (then datagram by datagram, for good).
         sender: Sender,
         target: SocketAddr,
-        m: Arc<ExporterMetrics>,
+        m: Arc<OutputMetrics>,
         log: RateLimit,
     },
     Tcp {
@@ -41,7 +41,7 @@ pub enum Transport {
         stream: Option<TcpStream>,
         next_attempt: Instant,
         backoff: Duration,
-        m: Arc<ExporterMetrics>,
+        m: Arc<OutputMetrics>,
         log: RateLimit,
     },
 }
@@ -58,7 +58,7 @@ fn udp_socket(target: SocketAddr) -> std::io::Result<UdpSocket> {
 }
 
 impl Transport {
-    pub fn new(e: &Exporter, m: Arc<ExporterMetrics>) -> Transport {
+    pub fn new(id: &str, e: &NetflowConfig, m: Arc<OutputMetrics>) -> Transport {
         match e.transport {
             Proto::Udp => {
                 let mut log = RateLimit::new(Duration::from_secs(60));
@@ -66,13 +66,13 @@ impl Transport {
                     Ok(s) => Some(s),
                     Err(err) => {
                         log.ready();
-                        tracing::error!(exporter = %e.id, target = %e.target, "cannot open a UDP socket to the receiver: {err}");
+                        tracing::error!(exporter = %id, target = %e.target, "cannot open a UDP socket to the receiver: {err}");
                         None
                     }
                 };
                 m.connected.store(sock.is_some() as u64, Relaxed);
                 Transport::Udp {
-                    id: e.id.clone(),
+                    id: id.to_string(),
                     sock,
                     sender: Sender::new(64, e.udp_gso),
                     target: e.target,
@@ -81,7 +81,7 @@ impl Transport {
                 }
             }
             Proto::Tcp => Transport::Tcp {
-                id: e.id.clone(),
+                id: id.to_string(),
                 target: e.target,
                 stream: None,
                 next_attempt: Instant::now(),

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::metrics::Registry;
+use crate::telemetry::metrics::Registry;
 
 pub fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
     let l = TcpListener::bind(addr)

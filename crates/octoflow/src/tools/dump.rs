@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use octoflow_proto::{Batch, Decoder, FlowRecord, Limits, Version};
 
-use crate::pcap;
+use crate::tools::pcap;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Output {

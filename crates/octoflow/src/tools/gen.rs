@@ -10,7 +10,7 @@ use octoflow_proto::netflow_v5::{V5Header, V5Writer};
 use octoflow_proto::sflow::{DatagramWriter, SflowHeader};
 use octoflow_proto::{Dialect, FlowRecord};
 
-use crate::prefix::Prefix;
+use octoflow_prefix::Prefix;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Proto {
@@ -341,7 +341,7 @@ pub fn run(a: GenArgs) -> Result<Sent, String> {
     let start = Instant::now();
     let deadline = a.duration.map(|s| start + Duration::from_secs_f64(s));
     let mut seq: u64 = 0; // v9 packets / IPFIX records / v5 flows / sFlow datagrams
-    let mut sender = crate::udp::Sender::new(32, a.gso);
+    let mut sender = octoflow_udp::Sender::new(32, a.gso);
     let mut pending: Vec<Built> = Vec::with_capacity(32);
     let mut next_pool = 0usize;
     let mut consecutive_errors = 0u32;

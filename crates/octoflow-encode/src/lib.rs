@@ -1,0 +1,236 @@
+//! What one output makes of each decoded datagram: the tenant's flows, in the
+//! receiver's version, with the receiver's own sequence numbers and templates.
+//!
+//! Sans-IO, like the codec (as `quinn-proto` is to `quinn`): [`Encoder::encode`]
+//! takes a decoded datagram, which of its records are the tenant's, and the time,
+//! and appends ready-to-send datagrams to an [`Out`]. The caller moves the bytes.
+//! Records may wait to fill a datagram until [`Encoder::flush`], which the caller
+//! calls on its own timer; the encoder keeps no clock.
+//!
+//! The encoder never filters: the collector computed every tenant's verdict on
+//! each record ([`Select::Bit`]), or the output takes everything
+//! ([`Select::All`]).
+//!
+//! The paths ([`Path`]), one module each:
+//! - `Path::Whole`: the datagram unchanged;
+//! - [`same_version`]: v9→v9, IPFIX→IPFIX, the router's templates and records
+//!   byte for byte under the router's header times, packed into full messages;
+//! - [`convert`]: canonical records re-encoded with octoflow's templates, or as v5;
+//! - [`v5`]: v5→v5 records copied, and v5 datagrams written;
+//! - [`sflow`]: sFlow→sFlow flow samples copied whole;
+//! - [`pack`]: items packed into v9/IPFIX messages.
+//!
+//! Per output stream ([`stream`]), [`sequence`] is the one place sequence numbers
+//! advance.
+#![warn(unreachable_pub)]
+
+mod convert;
+mod out;
+mod pack;
+mod path;
+mod same_version;
+mod sequence;
+mod sflow;
+mod stream;
+mod v5;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use octoflow_proto::{own_sampling_template, own_template, Batch, Dialect, Template, Version};
+
+pub use out::Out;
+pub use path::{label as version_label, Path};
+
+use same_version::Open;
+use stream::Streams;
+
+/// What an output's encoder needs from its configuration.
+#[derive(Debug, Clone)]
+pub struct EncoderConfig {
+    pub version: Version,
+    /// The output has no tenant filter: it takes every record.
+    pub unfiltered: bool,
+    /// Largest datagram (message) to build.
+    pub max_datagram: usize,
+    pub refresh_ms: u64,
+    pub refresh_packets: u32,
+    /// Multiply counters by the sampling interval and announce 1-in-1.
+    pub sampling_scaling: bool,
+    pub forward_counters: bool,
+    pub forward_options: bool,
+}
+
+/// Which records of a decoded datagram are the tenant's.
+#[derive(Debug, Clone, Copy)]
+pub enum Select<'a> {
+    /// Every record (an output with no filter).
+    All,
+    /// Those whose verdict word (one per record, computed by the collector) has
+    /// this output's bit set.
+    Bit(&'a [u64], u64),
+}
+
+impl Select<'_> {
+    /// Whether record `i` is the tenant's.
+    #[inline]
+    pub(crate) fn keep(self, i: usize) -> bool {
+        match self {
+            Select::All => true,
+            Select::Bit(v, bit) => v.get(i).is_some_and(|w| w & bit != 0),
+        }
+    }
+}
+
+/// Counts from [`Encoder::encode`] and [`Encoder::flush`] calls (added to the
+/// output's metrics).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct EncodeStats {
+    /// Flow records that are the tenant's.
+    pub matched: u64,
+    /// Flow records written into output datagrams.
+    pub sent: u64,
+    /// Matching flows that the output version cannot express (IPv6 → v5).
+    pub unconvertible: u64,
+    /// Items larger than an empty datagram (cannot be sent at this MTU).
+    pub too_large: u64,
+}
+
+impl EncodeStats {
+    pub fn add(&mut self, o: EncodeStats) {
+        self.matched += o.matched;
+        self.sent += o.sent;
+        self.unconvertible += o.unconvertible;
+        self.too_large += o.too_large;
+    }
+}
+
+/// The per-output encoding state.
+pub struct Encoder {
+    cfg: EncoderConfig,
+    /// The path of each input version (indexed by [`version_index`]).
+    paths: [Path; 4],
+    streams: Streams,
+    /// The time the encoder started: the base of the synthetic sysUptime of
+    /// re-encoded v9 and v5 headers.
+    started_ms: u64,
+    /// octoflow's own templates (IPv4, IPv6, sampling options) in the output
+    /// dialect, for conversions to v9/IPFIX.
+    own: Option<[Arc<Template>; 3]>,
+    /// One input datagram's same-version part, collected before it joins the held
+    /// message (kept to reuse its buffers).
+    scratch: Open,
+}
+
+fn version_index(v: Version) -> usize {
+    match v {
+        Version::V5 => 0,
+        Version::V9 => 1,
+        Version::Ipfix => 2,
+        Version::Sflow => 3,
+    }
+}
+
+impl Encoder {
+    pub fn new(cfg: EncoderConfig, now_ms: u64) -> Encoder {
+        let own = match cfg.version {
+            Version::V9 => Some(Dialect::V9),
+            Version::Ipfix => Some(Dialect::Ipfix),
+            _ => None,
+        }
+        .map(|d| {
+            [
+                Arc::new(own_template(d, false)),
+                Arc::new(own_template(d, true)),
+                Arc::new(own_sampling_template(d)),
+            ]
+        });
+        let paths =
+            [Version::V5, Version::V9, Version::Ipfix, Version::Sflow].map(|v| Path::of(v, &cfg));
+        Encoder {
+            cfg,
+            paths,
+            streams: Streams::default(),
+            started_ms: now_ms,
+            own,
+            scratch: Open::default(),
+        }
+    }
+
+    /// Forget every receiver-side state (a new TCP connection starts a new session:
+    /// templates must be sent again).
+    pub fn reset_templates(&mut self) {
+        for s in self.streams.all.iter_mut() {
+            s.templates_ms = None;
+            s.sent.clear();
+            s.sampling = 0;
+        }
+    }
+
+    /// Encode the tenant's part (`select`) of one decoded datagram into `out`.
+    pub fn encode(
+        &mut self,
+        datagram: &[u8],
+        batch: &Batch,
+        select: Select<'_>,
+        now_ms: u64,
+        out: &mut Out,
+    ) -> EncodeStats {
+        let mut st = EncodeStats::default();
+        let vin = batch.version;
+        let si = self.streams.find(Streams::key(batch));
+        let mut path = self.paths[version_index(vin)];
+        if path == Path::Whole {
+            if self.streams.all[si].identity && datagram.len() <= self.cfg.max_datagram.max(65507) {
+                let n = batch.records.len() as u64;
+                st.matched = n;
+                st.sent = n;
+                let s = out.begin(datagram.len());
+                out.buf[s..].copy_from_slice(datagram);
+                out.commit(s, datagram.len());
+                return st;
+            }
+            path = Path::records(vin, &self.cfg);
+        }
+        match path {
+            Path::SameVersion => {
+                self.same_version(datagram, batch, si, select, now_ms, out, &mut st)
+            }
+            Path::Convert => self.convert(batch, si, select, now_ms, out, &mut st),
+            Path::V5Copy => self.v5_copy(datagram, batch, si, select, out, &mut st),
+            Path::SflowCopy => self.sflow(datagram, batch, si, select, out, &mut st),
+            Path::Whole | Path::Unsupported => {}
+        }
+        st
+    }
+
+    /// Encode every record still waiting, in every stream.
+    pub fn flush(&mut self, now_ms: u64, out: &mut Out) -> EncodeStats {
+        let mut st = EncodeStats::default();
+        for si in 0..self.streams.all.len() {
+            if !self.streams.all[si].open.is_empty() {
+                self.emit_open(si, out, &mut st);
+            }
+            let n = self.streams.all[si].pending.len();
+            if n > 0 {
+                self.emit(si, n, now_ms, out, &mut st);
+            }
+        }
+        st
+    }
+
+    /// True when records wait for [`Encoder::flush`].
+    pub fn has_pending(&self) -> bool {
+        self.streams
+            .all
+            .iter()
+            .any(|s| !s.pending.is_empty() || !s.open.is_empty())
+    }
+
+    /// Whether stream `si` is due its templates.
+    fn templates_due(&self, si: usize, now_ms: u64) -> bool {
+        self.streams.all[si].templates_due(now_ms, self.cfg.refresh_ms, self.cfg.refresh_packets)
+    }
+}

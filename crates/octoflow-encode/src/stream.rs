@@ -1,0 +1,133 @@
+//! Output streams: one per (exporting device, version, source id / observation
+//! domain) per receiver, each with its own sequence numbers and template schedule.
+//!
+//! A stream's output domain is its input's unless two devices use the same one;
+//! then the later gets a free number, so the receiver never mixes two routers'
+//! templates.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use octoflow_proto::{Batch, FlowRecord, ScopeKey, Template, Version};
+
+use crate::same_version::Open;
+use crate::sequence::Sequence;
+
+#[derive(Debug)]
+pub(crate) struct Stream {
+    pub(crate) key: ScopeKey,
+    pub(crate) out_domain: u32,
+    /// The output domain is the input's: whole datagrams may pass unchanged.
+    pub(crate) identity: bool,
+    pub(crate) sequence: Sequence,
+    /// When templates were last sent (`None`: never, or the receiver forgot them).
+    pub(crate) templates_ms: Option<u64>,
+    /// Datagrams sent since the templates were.
+    pub(crate) since_templates: u32,
+    /// Foreign templates this receiver has (same-version paths).
+    pub(crate) sent: HashMap<u16, Arc<Template>>,
+    /// The sampling interval last announced in options data (conversions).
+    pub(crate) sampling: u32,
+    /// Re-encoded records waiting to fill a datagram (conversions), sent when a
+    /// datagram's worth is there or at [`crate::Encoder::flush`].
+    pub(crate) pending: Vec<FlowRecord>,
+    /// Same-version items waiting to fill a message with the same header.
+    pub(crate) open: Open,
+}
+
+impl Stream {
+    /// Whether templates are due: never sent, or the refresh time or datagram
+    /// count has passed.
+    pub(crate) fn templates_due(&self, now_ms: u64, refresh_ms: u64, refresh_packets: u32) -> bool {
+        match self.templates_ms {
+            None => true,
+            Some(t) => {
+                now_ms.saturating_sub(t) >= refresh_ms || self.since_templates >= refresh_packets
+            }
+        }
+    }
+
+    /// Templates went out now.
+    pub(crate) fn templates_sent(&mut self, now_ms: u64) {
+        self.templates_ms = Some(now_ms);
+        self.since_templates = 0;
+    }
+
+    /// `n` more datagrams went out.
+    pub(crate) fn datagrams_sent(&mut self, n: u32) {
+        self.since_templates = self.since_templates.saturating_add(n);
+    }
+}
+
+/// Every output stream of one receiver.
+#[derive(Debug, Default)]
+pub(crate) struct Streams {
+    /// Found through `index`; `last` skips the hash lookup while datagrams keep
+    /// coming from one router (the usual case).
+    pub(crate) all: Vec<Stream>,
+    index: HashMap<ScopeKey, usize>,
+    last: Option<(ScopeKey, usize)>,
+    used_domains: HashSet<u32>,
+}
+
+impl Streams {
+    /// The stream a decoded datagram belongs to: its device (an sFlow agent, else
+    /// the sending address), version and domain.
+    pub(crate) fn key(batch: &Batch) -> ScopeKey {
+        match (batch.version, &batch.sflow) {
+            (Version::Sflow, Some(h)) => ScopeKey {
+                exporter: h.agent,
+                version: 0x105,
+                domain: h.sub_agent,
+            },
+            (v, _) => ScopeKey {
+                exporter: batch.exporter,
+                version: match v {
+                    Version::V5 => 5,
+                    Version::V9 => 9,
+                    Version::Ipfix => 10,
+                    Version::Sflow => 0x105,
+                },
+                domain: batch.domain,
+            },
+        }
+    }
+
+    /// The index of `key`'s stream, made on first use.
+    pub(crate) fn find(&mut self, key: ScopeKey) -> usize {
+        if let Some((k, i)) = self.last {
+            if k == key {
+                return i;
+            }
+        }
+        let i = match self.index.get(&key) {
+            Some(&i) => i,
+            None => {
+                let used = &mut self.used_domains;
+                let out_domain = if used.insert(key.domain) {
+                    key.domain
+                } else {
+                    let d = (1..).find(|d| !used.contains(d)).unwrap_or(0);
+                    used.insert(d);
+                    d
+                };
+                self.all.push(Stream {
+                    key,
+                    out_domain,
+                    identity: out_domain == key.domain,
+                    sequence: Sequence::default(),
+                    templates_ms: None,
+                    since_templates: 0,
+                    sent: HashMap::new(),
+                    sampling: 0,
+                    pending: Vec::new(),
+                    open: Open::default(),
+                });
+                self.index.insert(key, self.all.len() - 1);
+                self.all.len() - 1
+            }
+        };
+        self.last = Some((key, i));
+        i
+    }
+}

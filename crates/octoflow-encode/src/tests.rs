@@ -1,0 +1,468 @@
+//! The encoder through the path production uses: tenants' verdict words computed
+//! with the collector's table ([`octoflow_prefix::Verdicts`]), then
+//! [`Encoder::encode`] with the tenant's bit.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use octoflow_prefix::{Entry, Filter, Verdicts};
+use octoflow_proto::{
+    own_template, Batch, Decoder, Dialect, FlowRecord, Limits, MessageHeader, MessageWriter,
+    Version,
+};
+
+use crate::{EncodeStats, Encoder, EncoderConfig, Out, Select};
+
+const NOW: u64 = 1_700_000_000_000;
+
+fn flow(src: &str, dst: &str, sport: u16) -> FlowRecord {
+    FlowRecord {
+        src_addr: src.parse().expect("ip"),
+        dst_addr: dst.parse().expect("ip"),
+        src_port: sport,
+        dst_port: 443,
+        proto: 6,
+        packets: 3,
+        bytes: 300,
+        first_ms: NOW - 5000,
+        last_ms: NOW - 1000,
+        ..FlowRecord::default()
+    }
+}
+
+fn flows() -> Vec<FlowRecord> {
+    vec![
+        flow("10.0.1.1", "198.51.100.1", 1000),
+        flow("10.0.1.254", "198.51.100.2", 1001),
+        flow("198.51.100.3", "10.0.1.77", 1002),
+        flow("172.20.0.1", "198.51.100.4", 1003),
+        flow("2001:db8:1::1", "2001:db8:ff::1", 1004),
+    ]
+}
+
+/// A v9 or IPFIX message from a "router" with its own template ids 300/301.
+fn message(
+    dialect: Dialect,
+    seq: u32,
+    domain: u32,
+    recs: &[FlowRecord],
+    templates: bool,
+) -> Vec<u8> {
+    let mut t4 = own_template(dialect, false);
+    let mut t6 = own_template(dialect, true);
+    t4.id = 300;
+    t6.id = 301;
+    let mut buf = vec![0u8; 8192];
+    let h = MessageHeader {
+        unix_ms: NOW,
+        sys_uptime_ms: 3_600_000,
+        sequence: seq,
+        domain,
+    };
+    let mut w = MessageWriter::new(&mut buf, dialect, h).expect("writer");
+    if templates {
+        w.add_template(&t4).expect("t4");
+        w.add_template(&t6).expect("t6");
+    }
+    for r in recs {
+        w.add_record(if r.is_ipv4() { &t4 } else { &t6 }, r)
+            .expect("rec");
+    }
+    let n = w.finish();
+    buf.truncate(n);
+    buf
+}
+
+fn cfg(version: Version, filters: &[&str]) -> EncoderConfig {
+    EncoderConfig {
+        version,
+        unfiltered: filters.is_empty(),
+        max_datagram: 1472,
+        refresh_ms: 20_000,
+        refresh_packets: 100,
+        sampling_scaling: false,
+        forward_counters: filters.is_empty(),
+        forward_options: true,
+    }
+}
+
+fn filter(entries: &[&str]) -> Arc<Filter> {
+    let e: Vec<Entry> = entries.iter().map(|s| s.parse().expect("entry")).collect();
+    Arc::new(Filter::new(&e))
+}
+
+/// One output as the daemon runs it: its encoder, and its bit in a collector's
+/// verdict table (none: unfiltered, it takes everything).
+struct Output {
+    enc: Encoder,
+    table: Option<(Arc<Verdicts>, u64)>,
+    words: Vec<u64>,
+}
+
+impl Output {
+    fn new(version: Version, filters: &[&str]) -> Output {
+        Output::with(cfg(version, filters), filters)
+    }
+
+    fn with(c: EncoderConfig, filters: &[&str]) -> Output {
+        let table = (!filters.is_empty()).then(|| {
+            (
+                Arc::new(Verdicts::new(vec![filter(filters)]).expect("fits")),
+                1,
+            )
+        });
+        Output {
+            enc: Encoder::new(c, NOW),
+            table,
+            words: Vec::new(),
+        }
+    }
+
+    /// As the collector and the output thread do it: verdicts per record, then
+    /// the output's bit.
+    fn encode(&mut self, d: &[u8], b: &Batch, now: u64, out: &mut Out) -> EncodeStats {
+        let sel = match &self.table {
+            Some((t, bit)) => {
+                self.words.clear();
+                self.words
+                    .extend(b.records.iter().map(|r| t.flow(r.src_addr, r.dst_addr)));
+                Select::Bit(&self.words, *bit)
+            }
+            None => Select::All,
+        };
+        self.enc.encode(d, b, sel, now, out)
+    }
+
+    fn flush(&mut self, now: u64, out: &mut Out) -> EncodeStats {
+        self.enc.flush(now, out)
+    }
+
+    fn has_pending(&self) -> bool {
+        self.enc.has_pending()
+    }
+}
+
+fn exporter() -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1))
+}
+
+/// Decode `d` as a router's datagram, encode it for `enc`, decode what comes out.
+fn run(
+    enc: &mut Output,
+    rx: &mut Decoder,
+    dec: &mut Decoder,
+    d: &[u8],
+) -> (EncodeStats, Vec<Vec<u8>>, Vec<FlowRecord>) {
+    let mut b = Batch::default();
+    dec.decode(exporter(), d, NOW, &mut b)
+        .expect("input decodes");
+    let mut out = Out::default();
+    let mut st = enc.encode(d, &b, NOW, &mut out);
+    st.add(enc.flush(NOW, &mut out));
+    let mut got = Vec::new();
+    let mut dgs = Vec::new();
+    for o in out.iter() {
+        let mut ob = Batch::default();
+        rx.decode("127.0.0.1".parse().expect("ip"), o, NOW, &mut ob)
+            .expect("output decodes");
+        got.extend(ob.records.iter().copied());
+        dgs.push(o.to_vec());
+    }
+    (st, dgs, got)
+}
+
+fn key(r: &FlowRecord) -> (IpAddr, IpAddr, u16, u64, u64) {
+    (r.src_addr, r.dst_addr, r.src_port, r.packets, r.bytes)
+}
+
+#[test]
+fn each_tenant_gets_exactly_its_records_on_every_path() {
+    // Four tenants in one collector table, as the daemon builds it: one with a
+    // negated entry, an IPv4 /12, an IPv6 /48 and an unfiltered one.
+    let tenants: [&[&str]; 4] = [
+        &["10.0.1.0/24", "!10.0.1.254"],
+        &["172.16.0.0/12"],
+        &["2001:db8:1::/48"],
+        &[],
+    ];
+    let filters: Vec<Arc<Filter>> = tenants.iter().map(|t| filter(t)).collect();
+    let table = Verdicts::new(filters.clone()).expect("fits");
+    let mut recs = flows();
+    recs.extend(flows().iter().map(|r| FlowRecord {
+        src_addr: r.dst_addr,
+        dst_addr: r.src_addr,
+        ..*r
+    }));
+    for (dialect, vin) in [(Dialect::V9, Version::V9), (Dialect::Ipfix, Version::Ipfix)] {
+        let d = message(dialect, 0, 7, &recs, true);
+        let mut b = Batch::default();
+        Decoder::new(Limits::default())
+            .decode(exporter(), &d, NOW, &mut b)
+            .expect("input decodes");
+        let words: Vec<u64> = b
+            .records
+            .iter()
+            .map(|r| table.flow(r.src_addr, r.dst_addr))
+            .collect();
+        for vout in [vin, Version::V9, Version::Ipfix, Version::V5] {
+            for (i, t) in tenants.iter().enumerate() {
+                let mut enc = Encoder::new(cfg(vout, t), NOW);
+                let sel = if t.is_empty() {
+                    Select::All
+                } else {
+                    Select::Bit(&words, 1 << i)
+                };
+                let mut out = Out::default();
+                let mut st = enc.encode(&d, &b, sel, NOW, &mut out);
+                st.add(enc.flush(NOW, &mut out));
+                let mut got = Vec::new();
+                let mut rx = Decoder::new(Limits::default());
+                for o in out.iter() {
+                    let mut ob = Batch::default();
+                    rx.decode(exporter(), o, NOW, &mut ob)
+                        .expect("output decodes");
+                    got.extend(ob.records.iter().map(key));
+                }
+                let want: Vec<_> = recs
+                    .iter()
+                    .filter(|r| filters[i].flow(r.src_addr, r.dst_addr))
+                    .filter(|r| vout != Version::V5 || r.is_ipv4())
+                    .map(key)
+                    .collect();
+                assert_eq!(got, want, "{vin:?}->{vout:?} tenant {i}");
+                assert_eq!(st.sent, want.len() as u64, "{vin:?}->{vout:?} tenant {i}");
+                assert!(
+                    i == 3 || st.matched < recs.len() as u64,
+                    "tenant {i} must not get everything"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn unfiltered_same_version_forwards_the_datagram_unchanged() {
+    let d = message(Dialect::Ipfix, 0, 7, &flows(), true);
+    let mut enc = Output::new(Version::Ipfix, &[]);
+    let (st, dgs, got) = run(
+        &mut enc,
+        &mut Decoder::new(Limits::default()),
+        &mut Decoder::new(Limits::default()),
+        &d,
+    );
+    assert_eq!(dgs, vec![d]);
+    assert_eq!(got.len(), 5);
+    assert_eq!((st.matched, st.sent), (5, 5));
+}
+
+#[test]
+fn filtered_v9_keeps_router_templates_and_record_bytes() {
+    let d = message(Dialect::V9, 41, 7, &flows(), true);
+    let mut enc = Output::new(Version::V9, &["10.0.1.0/24", "!10.0.1.254"]);
+    let (mut dec, mut rx) = (
+        Decoder::new(Limits::default()),
+        Decoder::new(Limits::default()),
+    );
+    let (st, dgs, got) = run(&mut enc, &mut rx, &mut dec, &d);
+    assert_eq!((st.matched, st.sent), (2, 2));
+    let want: Vec<_> = [&flows()[0], &flows()[2]].iter().map(|r| key(r)).collect();
+    assert_eq!(got.iter().map(key).collect::<Vec<_>>(), want);
+    assert_eq!(got[0].first_ms, NOW - 5000, "record times stay right");
+    // The router's template id is kept, its domain too, our sequence starts at 0.
+    let o = &dgs[0];
+    assert_eq!(u32::from_be_bytes(o[12..16].try_into().expect("4")), 0);
+    assert_eq!(u32::from_be_bytes(o[16..20].try_into().expect("4")), 7);
+    // Each forwarded record is a byte-for-byte copy of the router's.
+    let mut b = Batch::default();
+    Decoder::new(Limits::default())
+        .decode(exporter(), &d, NOW, &mut b)
+        .expect("decodes");
+    let mut ob = Batch::default();
+    Decoder::new(Limits::default())
+        .decode(exporter(), o, NOW, &mut ob)
+        .expect("decodes");
+    assert_eq!(ob.sets[0].template.id, 300);
+    for (k, i) in [0usize, 2].iter().enumerate() {
+        assert_eq!(ob.bytes(o, ob.raw[k]), b.bytes(&d, b.raw[*i]));
+    }
+    // Next datagram without templates: no templates again, sequence continues.
+    let d2 = message(Dialect::V9, 42, 7, &flows(), false);
+    let (_, dgs2, got2) = run(&mut enc, &mut rx, &mut dec, &d2);
+    assert_eq!(got2.len(), 2);
+    assert_eq!(
+        u32::from_be_bytes(dgs2[0][12..16].try_into().expect("4")),
+        1
+    );
+    let mut ob2 = Batch::default();
+    Decoder::new(Limits::default())
+        .decode(exporter(), &dgs2[0], NOW, &mut ob2)
+        .ok();
+    assert!(ob2.templates.is_empty());
+}
+
+#[test]
+fn ipfix_sequence_counts_data_records_per_receiver() {
+    let mut enc = Output::new(Version::Ipfix, &["10.0.1.0/24"]);
+    let (mut dec, mut rx) = (
+        Decoder::new(Limits::default()),
+        Decoder::new(Limits::default()),
+    );
+    let mut expect = 0u32;
+    for i in 0..5 {
+        let d = message(Dialect::Ipfix, i * 5, 1, &flows(), i == 0);
+        let (st, dgs, _) = run(&mut enc, &mut rx, &mut dec, &d);
+        assert_eq!(
+            u32::from_be_bytes(dgs[0][8..12].try_into().expect("4")),
+            expect
+        );
+        expect += st.sent as u32;
+    }
+    assert_eq!(expect, 15);
+}
+
+#[test]
+fn conversion_to_v5_counts_ipv6_as_unconvertible() {
+    let d = message(Dialect::Ipfix, 0, 1, &flows(), true);
+    let mut enc = Output::new(Version::V5, &["0.0.0.0/0", "::/0"]);
+    let (st, dgs, got) = run(
+        &mut enc,
+        &mut Decoder::new(Limits::default()),
+        &mut Decoder::new(Limits::default()),
+        &d,
+    );
+    assert_eq!((st.matched, st.sent, st.unconvertible), (5, 4, 1));
+    assert_eq!(got.len(), 4);
+    assert_eq!(dgs[0][0..2], [0, 5]);
+    assert!(got.iter().all(|r| r.first_ms.abs_diff(NOW - 5000) < 1000));
+}
+
+#[test]
+fn conversion_to_ipfix_uses_own_templates_and_carries_sampling() {
+    let mut recs = flows();
+    for r in &mut recs {
+        r.sampling_interval = 64;
+    }
+    let d = message(Dialect::V9, 0, 1, &recs, true);
+    let mut enc = Output::new(Version::Ipfix, &["10.0.1.0/24", "2001:db8:1::/48"]);
+    let mut rx = Decoder::new(Limits::default());
+    let (st, dgs, got) = run(&mut enc, &mut rx, &mut Decoder::new(Limits::default()), &d);
+    assert_eq!(st.sent, 4);
+    assert!(got.iter().all(|r| r.sampling_interval == 64));
+    let mut ob = Batch::default();
+    Decoder::new(Limits::default())
+        .decode(exporter(), &dgs[0], NOW, &mut ob)
+        .expect("decodes");
+    let ids: Vec<u16> = ob.templates.iter().map(|t| t.id).collect();
+    assert_eq!(ids, vec![256, 257, 258]);
+    assert_eq!(ob.options.len(), 1, "sampling options record sent");
+}
+
+#[test]
+fn templates_are_refreshed_every_n_datagrams() {
+    let mut c = cfg(Version::Ipfix, &["10.0.1.0/24"]);
+    c.refresh_packets = 3;
+    let mut enc = Output::with(c, &["10.0.1.0/24"]);
+    let (mut dec, mut rx) = (
+        Decoder::new(Limits::default()),
+        Decoder::new(Limits::default()),
+    );
+    let mut with = Vec::new();
+    for i in 0..7 {
+        let d = message(Dialect::V9, i, 1, &flows(), i == 0);
+        let (_, dgs, _) = run(&mut enc, &mut rx, &mut dec, &d);
+        let mut ob = Batch::default();
+        Decoder::new(Limits::default())
+            .decode(exporter(), &dgs[0], NOW, &mut ob)
+            .expect("decodes");
+        with.push(!ob.templates.is_empty());
+    }
+    assert_eq!(with, vec![true, false, false, true, false, false, true]);
+}
+
+#[test]
+fn re_encoded_records_fill_datagrams_until_flushed() {
+    let mut enc = Output::new(Version::V5, &["10.0.1.0/24"]);
+    let mut dec = Decoder::new(Limits::default());
+    let d = message(Dialect::Ipfix, 0, 1, &flows(), true);
+    let mut out = Out::default();
+    for _ in 0..16 {
+        let mut b = Batch::default();
+        dec.decode(exporter(), &d, NOW, &mut b).expect("decodes");
+        enc.encode(&d, &b, NOW, &mut out);
+    }
+    // 16 × 3 matching flows: one full v5 datagram (30) so far, 18 waiting.
+    assert_eq!(out.datagrams.len(), 1);
+    assert!(enc.has_pending());
+    let st = enc.flush(NOW, &mut out);
+    assert_eq!(st.sent, 18);
+    assert_eq!(out.datagrams.len(), 2);
+    let mut rx = Decoder::new(Limits::default());
+    let mut seqs = Vec::new();
+    for o in out.iter() {
+        let mut ob = Batch::default();
+        rx.decode(exporter(), o, NOW, &mut ob).expect("v5 decodes");
+        seqs.push((
+            u32::from_be_bytes(o[16..20].try_into().expect("4")),
+            ob.records.len(),
+        ));
+    }
+    assert_eq!(seqs, vec![(0, 30), (30, 18)]);
+}
+
+#[test]
+fn same_version_records_share_a_message_only_under_identical_headers() {
+    let mut enc = Output::new(Version::V9, &["10.0.1.0/24", "!10.0.1.254"]);
+    let mut dec = Decoder::new(Limits::default());
+    let mut out = Out::default();
+    let mut feed = |d: &[u8], out: &mut Out| {
+        let mut b = Batch::default();
+        dec.decode(exporter(), d, NOW, &mut b).expect("decodes");
+        enc.encode(d, &b, NOW, out);
+    };
+    let d1 = message(Dialect::V9, 0, 1, &flows(), true);
+    let d2 = message(Dialect::V9, 1, 1, &flows(), false);
+    let mut d3 = message(Dialect::V9, 2, 1, &flows(), false);
+    d3[4..8].copy_from_slice(&3_600_005u32.to_be_bytes()); // 5 ms later
+    feed(&d1, &mut out);
+    feed(&d2, &mut out);
+    assert!(
+        out.datagrams.is_empty(),
+        "held until the header changes or a flush"
+    );
+    feed(&d3, &mut out);
+    assert_eq!(out.datagrams.len(), 1, "d1 and d2 share a message");
+    let st = enc.flush(NOW, &mut out);
+    assert_eq!(st.sent, 2);
+    let mut rx = Decoder::new(Limits::default());
+    let mut per = Vec::new();
+    for o in out.iter() {
+        let mut ob = Batch::default();
+        rx.decode(exporter(), o, NOW, &mut ob).expect("decodes");
+        per.push((
+            u32::from_be_bytes(o[4..8].try_into().expect("4")),
+            u32::from_be_bytes(o[12..16].try_into().expect("4")),
+            ob.records.len(),
+        ));
+    }
+    assert_eq!(per, vec![(3_600_000, 0, 4), (3_600_005, 1, 2)]);
+}
+
+#[test]
+fn two_routers_with_one_domain_get_distinct_output_domains() {
+    let mut enc = Output::new(Version::Ipfix, &["10.0.1.0/24"]);
+    let d = message(Dialect::Ipfix, 0, 5, &flows(), true);
+    let mut domains = Vec::new();
+    for ex in ["192.0.2.1", "192.0.2.2"] {
+        let mut b = Batch::default();
+        Decoder::new(Limits::default())
+            .decode(ex.parse().expect("ip"), &d, NOW, &mut b)
+            .expect("decodes");
+        let mut out = Out::default();
+        enc.encode(&d, &b, NOW, &mut out);
+        enc.flush(NOW, &mut out);
+        let o = out.iter().next().expect("one datagram");
+        domains.push(u32::from_be_bytes(o[12..16].try_into().expect("4")));
+    }
+    assert_eq!(domains[0], 5);
+    assert_ne!(domains[1], 5);
+}

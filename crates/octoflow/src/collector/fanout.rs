@@ -1,0 +1,176 @@
+//! Fan-out: what a collector hands its outputs, and the routes that say which
+//! outputs it feeds and with which verdict bit.
+//!
+//! A collector never waits for an output: it only offers each output's bounded
+//! queue ([`crate::output::queue`]) the shipment; a full queue drops it for that
+//! output alone, counted there.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+
+use octoflow_prefix::{Filter, Verdicts};
+use octoflow_proto::Batch;
+
+use crate::output::queue::{QueueTx, Refused};
+use crate::telemetry::metrics::OutputMetrics;
+
+/// One decoded datagram, shared by every output the collector feeds.
+#[derive(Debug, Default)]
+pub struct Decoded {
+    pub datagram: Vec<u8>,
+    pub batch: Batch,
+    /// Per record of `batch`, which outputs' filters pass it (bits of the
+    /// route's [`Verdicts`] table); empty when no output filters.
+    pub verdicts: Vec<u64>,
+}
+
+/// What a collector hands one output per receive call: the decoded datagrams
+/// (shared by every output) and which of their records are this output's.
+#[derive(Debug, Clone)]
+pub struct Shipment {
+    pub datagrams: Arc<Vec<Arc<Decoded>>>,
+    /// This output's bit in each record's verdict word; `None`: it takes every
+    /// record (no filter).
+    pub bit: Option<u64>,
+}
+
+/// An output's queue as a collector sees it.
+#[derive(Clone)]
+pub struct Feed {
+    pub tx: QueueTx,
+    pub metrics: Arc<OutputMetrics>,
+    /// The output's tenant filter, for the collector's [`Verdicts`].
+    pub filter: Arc<Filter>,
+}
+
+/// A collector's outputs with their verdict bits, and the table that computes
+/// the bits.
+#[derive(Default)]
+pub struct Route {
+    /// Each output and its bit (`None`: unfiltered).
+    pub feeds: Vec<(Feed, Option<u64>)>,
+    /// `None` when no output filters.
+    pub table: Option<Verdicts>,
+}
+
+impl Route {
+    /// Assign each filtered output a bit (in `feeds` order) and build the table.
+    /// A collector feeds at most [`Verdicts::MAX`] filtered outputs (the
+    /// configuration refuses more), so every filtered output gets its bit.
+    fn new(feeds: Vec<Feed>) -> Route {
+        let filtered: Vec<Arc<Filter>> = feeds
+            .iter()
+            .filter(|f| !f.filter.is_empty())
+            .map(|f| f.filter.clone())
+            .collect();
+        let table = if filtered.is_empty() {
+            None
+        } else {
+            Verdicts::new(filtered)
+        };
+        let mut next = 0u32;
+        let feeds = feeds
+            .into_iter()
+            .filter_map(|f| {
+                if f.filter.is_empty() {
+                    return Some((f, None));
+                }
+                let bit = 1u64 << next;
+                next += 1;
+                // Without a table there is no bit to select by: this output gets
+                // nothing rather than another tenant's flows.
+                table.as_ref().map(|_| (f, Some(bit)))
+            })
+            .collect();
+        Route { feeds, table }
+    }
+
+    /// Give every output the datagrams of one receive call; `flows` is how many
+    /// records they hold (for the drop counters).
+    pub fn ship(&self, datagrams: Vec<Arc<Decoded>>, flows: u64) {
+        // One queue operation per output per receive call, not per datagram.
+        let n = datagrams.len() as u64;
+        let datagrams = Arc::new(datagrams);
+        for (f, bit) in &self.feeds {
+            let s = Shipment {
+                datagrams: datagrams.clone(),
+                bit: *bit,
+            };
+            match f.tx.offer(s) {
+                Ok(()) | Err(Refused::Gone) => {}
+                Err(Refused::Full) => {
+                    f.metrics.queue_drops.fetch_add(n, Relaxed);
+                    f.metrics.queue_drop_flows.fetch_add(flows, Relaxed);
+                }
+            }
+        }
+    }
+}
+
+/// The outputs a collector feeds now. The supervisor replaces the route when
+/// outputs start, stop or change; the collector picks the new one up at its next
+/// datagram (or within its 100 ms receive timeout), without a lock per datagram.
+#[derive(Default)]
+pub struct Routes {
+    version: AtomicU64,
+    route: Mutex<Arc<Route>>,
+}
+
+impl Routes {
+    pub fn set(&self, feeds: Vec<Feed>) {
+        let r = Arc::new(Route::new(feeds));
+        if let Ok(mut cur) = self.route.lock() {
+            *cur = r;
+        }
+        self.version.fetch_add(1, Relaxed);
+    }
+
+    /// The route, when it changed since `seen` (which is updated).
+    pub fn changed(&self, seen: &mut u64) -> Option<Arc<Route>> {
+        let v = self.version.load(Relaxed);
+        if v == *seen {
+            return None;
+        }
+        *seen = v;
+        self.route.lock().map(|r| r.clone()).ok()
+    }
+}
+
+/// Recycles [`Decoded`] buffers once every output has dropped its reference, so
+/// steady-state receiving does not allocate: the datagram buffer and the batch's
+/// vectors keep their capacity.
+#[derive(Default)]
+pub struct Pool {
+    free: Vec<Arc<Decoded>>,
+    in_flight: VecDeque<Arc<Decoded>>,
+}
+
+impl Pool {
+    /// Most buffers that may be out with outputs before the pool stops tracking
+    /// the oldest (they are then freed by whoever drops them last).
+    const MAX_IN_FLIGHT: usize = 16384;
+
+    pub fn take(&mut self) -> Arc<Decoded> {
+        while let Some(front) = self.in_flight.front() {
+            if Arc::strong_count(front) != 1 {
+                break;
+            }
+            if let Some(r) = self.in_flight.pop_front() {
+                self.free.push(r);
+            }
+        }
+        self.free.pop().unwrap_or_default()
+    }
+
+    pub fn give(&mut self, r: Arc<Decoded>) {
+        if Arc::strong_count(&r) == 1 {
+            self.free.push(r);
+            return;
+        }
+        if self.in_flight.len() == Self::MAX_IN_FLIGHT {
+            self.in_flight.pop_front();
+        }
+        self.in_flight.push_back(r);
+    }
+}

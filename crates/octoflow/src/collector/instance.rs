@@ -1,0 +1,133 @@
+//! A collector as a supervised instance: binds its socket, starts its thread
+//! with the templates it kept (or restored from the cache file), saves them
+//! when it stops.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use octoflow_proto::{Decoder, TemplateCache};
+
+use super::fanout::{Feed, Routes};
+use super::{socket, templates, Context};
+use crate::config::{Collector, Spec};
+use crate::supervisor::instance::{Change, Env, Role, Supervised, Thread};
+use crate::supervisor::lifecycle::Lifecycle;
+use crate::telemetry::metrics::{CollectorMetrics, Registry};
+
+pub struct CollectorInstance {
+    cfg: Collector,
+    metrics: Arc<CollectorMetrics>,
+    routes: Arc<Routes>,
+    thread: Option<Thread<Decoder>>,
+    /// Templates kept while stopped, for the next start.
+    kept: Option<TemplateCache>,
+    life: Lifecycle,
+}
+
+impl CollectorInstance {
+    pub fn new(cfg: &Collector) -> CollectorInstance {
+        CollectorInstance {
+            cfg: cfg.clone(),
+            metrics: CollectorMetrics::new(&cfg.id),
+            routes: Arc::new(Routes::default()),
+            thread: None,
+            kept: None,
+            life: Lifecycle::new(),
+        }
+    }
+}
+
+impl Supervised for CollectorInstance {
+    fn id(&self) -> &str {
+        &self.cfg.id
+    }
+    fn role(&self) -> Role {
+        Role::Collector
+    }
+    fn life(&self) -> &Lifecycle {
+        &self.life
+    }
+    fn life_mut(&mut self) -> &mut Lifecycle {
+        &mut self.life
+    }
+    fn spec(&self) -> Spec {
+        Spec::Collector(self.cfg.clone())
+    }
+
+    fn reconfigure(&mut self, new: &Spec) -> Change {
+        let Spec::Collector(nc) = new else {
+            return Change::Same;
+        };
+        if *nc == self.cfg {
+            return Change::Same;
+        }
+        let mut same_but_routes = self.cfg.clone();
+        same_but_routes.mux_to = nc.mux_to.clone();
+        self.cfg = nc.clone();
+        if same_but_routes == *nc {
+            // The supervisor rebuilds the routes after a reload.
+            return Change::InPlace;
+        }
+        // Another port, versions or exporters: its templates may not apply.
+        self.kept = None;
+        Change::Restart
+    }
+
+    fn has_thread(&self) -> bool {
+        self.thread.is_some()
+    }
+    fn tid(&self) -> Option<i32> {
+        self.thread.as_ref().map(|t| t.tid())
+    }
+    fn finished(&self) -> bool {
+        self.thread.as_ref().is_some_and(|t| t.is_finished())
+    }
+
+    fn spawn(&mut self, env: &Env) -> Result<(), String> {
+        let sock = socket::bind(&self.cfg)?;
+        let dir = env.template_cache_dir.as_deref();
+        let decoder = templates::restore(dir, &self.cfg.id, self.kept.take());
+        let cx = Context {
+            routes: self.routes.clone(),
+            metrics: self.metrics.clone(),
+            cache_file: dir.map(|d| templates::file(d, &self.cfg.id)),
+        };
+        let cfg = self.cfg.clone();
+        let t = Thread::spawn(format!("c:{}", self.cfg.id), move |ctl| {
+            super::run(cfg, sock, decoder, cx, ctl)
+        })?;
+        self.thread = Some(t);
+        Ok(())
+    }
+
+    fn join(&mut self, env: &Env) -> Option<Result<(), String>> {
+        let t = self.thread.take()?;
+        Some(match t.stop() {
+            Ok(dec) => {
+                if let Some(d) = &env.template_cache_dir {
+                    let f = templates::file(d, &self.cfg.id);
+                    if templates::save(&f, &dec, &self.cfg.id) {
+                        tracing::info!(instance = %self.name(), file = %f.display(), "template cache saved");
+                    }
+                }
+                self.kept = Some(dec.cache);
+                Ok(())
+            }
+            Err(()) => Err("the collector thread panicked".into()),
+        })
+    }
+
+    fn route(&self, feeds: &HashMap<String, Feed>) {
+        self.routes.set(
+            self.cfg
+                .mux_to
+                .iter()
+                .filter_map(|id| feeds.get(id).cloned())
+                .collect(),
+        );
+    }
+
+    fn publish(&self, reg: &mut Registry) {
+        reg.collectors.push(self.metrics.clone());
+    }
+}

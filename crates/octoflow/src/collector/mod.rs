@@ -1,0 +1,143 @@
+//! A collector: one UDP socket, one thread. The data path, in the order of the
+//! files: it receives export datagrams ([`socket`], batched by `octoflow-udp`),
+//! keeps only the versions it accepts, decodes them with its own template cache
+//! (`octoflow-proto`; [`templates`] keeps that cache across restarts), computes
+//! every output's verdict on each record ([`verdicts`]) and hands each receive
+//! call's decoded datagrams to its outputs' queues ([`fanout`]).
+
+pub mod fanout;
+pub mod instance;
+pub mod socket;
+pub mod templates;
+pub mod verdicts;
+
+use std::net::UdpSocket;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use octoflow_proto::{Decoder, Version};
+use octoflow_udp::RecvBatch;
+
+use crate::config::Collector;
+use crate::supervisor::instance::ThreadCtl;
+use crate::telemetry::metrics::CollectorMetrics;
+use crate::util::{now_ms, RateLimit};
+use fanout::{Decoded, Pool, Route, Routes};
+
+/// Messages taken per receive call (each a datagram or, with UDP GRO, a run of
+/// them).
+const BATCH: usize = 64;
+
+/// What a collector thread needs besides its socket and decoder.
+pub struct Context {
+    pub routes: Arc<Routes>,
+    pub metrics: Arc<CollectorMetrics>,
+    pub cache_file: Option<PathBuf>,
+}
+
+/// Run until asked to stop; returns the decoder so its cache can be kept.
+pub fn run(
+    c: Collector,
+    sock: UdpSocket,
+    mut decoder: Decoder,
+    cx: Context,
+    ctl: ThreadCtl,
+) -> Decoder {
+    ctl.started();
+    let Context {
+        routes,
+        metrics: m,
+        cache_file,
+    } = cx;
+    let mut seen = u64::MAX;
+    let mut route: Arc<Route> = Arc::default();
+    let mut rb = RecvBatch::new(BATCH, 65536);
+    let mut errors_log = RateLimit::new(Duration::from_secs(60));
+    let mut version_log = RateLimit::new(Duration::from_secs(60));
+    let mut last_tick = Instant::now();
+    let mut saver = templates::Periodic::new(cache_file);
+    let mut pool = Pool::default();
+    tracing::info!(collector = %c.id, listen = %c.listen, accepts = %c.versions, "collector running");
+    while !ctl.stopping() {
+        if let Some(r) = routes.changed(&mut seen) {
+            route = r;
+        }
+        if last_tick.elapsed() >= Duration::from_secs(1) {
+            last_tick = Instant::now();
+            decoder.cache.expire_held(now_ms());
+            saver.tick(&decoder, &c.id);
+        }
+        // Receive.
+        let n = match rb.recv(&sock) {
+            Ok(0) => continue,
+            Ok(n) => n,
+            Err(e) => {
+                m.receive_errors.fetch_add(1, Relaxed);
+                if errors_log.ready() {
+                    tracing::warn!(collector = %c.id, "receive error: {e}");
+                }
+                continue;
+            }
+        };
+        let mut shipment: Vec<Arc<Decoded>> = Vec::with_capacity(n);
+        let mut flows = 0u64;
+        for i in 0..n {
+            let (d, from) = rb.get(i);
+            let Some(from) = from else { continue };
+            m.datagrams.fetch_add(1, Relaxed);
+            m.bytes.fetch_add(d.len() as u64, Relaxed);
+            match Version::detect(d) {
+                Ok(v) if !c.versions.contains(v) => {
+                    m.rejected_version.fetch_add(1, Relaxed);
+                    if version_log.ready() {
+                        tracing::warn!(collector = %c.id, from = %from, "dropping {} datagrams: this collector accepts {} (nf_version)", octoflow_encode::version_label(v), c.versions);
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            // Decode.
+            let device = crate::util::unmap(from.ip());
+            let mut shared = pool.take();
+            let Some(r) = Arc::get_mut(&mut shared) else {
+                // Not reachable: the pool only hands out buffers nobody else holds.
+                continue;
+            };
+            r.datagram.clear();
+            r.datagram.extend_from_slice(d);
+            if let Err(e) = decoder.decode(device, d, now_ms(), &mut r.batch) {
+                m.decode_error(&e);
+                if errors_log.ready() {
+                    tracing::warn!(collector = %c.id, from = %from, reason = e.reason(), "malformed datagram skipped: {e}");
+                }
+                pool.give(shared);
+                continue;
+            }
+            // Verdicts.
+            match &route.table {
+                Some(t) => verdicts::compute(t, &r.batch, &mut r.verdicts),
+                None => r.verdicts.clear(),
+            }
+            let f = r.batch.records.len() as u64;
+            flows += f;
+            m.flows.fetch_add(f, Relaxed);
+            m.template_misses
+                .fetch_add(r.batch.template_misses as u64, Relaxed);
+            m.templates_learnt
+                .fetch_add(r.batch.templates.len() as u64, Relaxed);
+            let agent = r.batch.sflow.map(|h| h.agent).unwrap_or(device);
+            m.device(agent, f, r.batch.sequence_gap);
+            // The pool keeps a handle to reuse the buffer once the outputs are done.
+            pool.give(shared.clone());
+            shipment.push(shared);
+        }
+        // Fan out.
+        if !shipment.is_empty() {
+            route.ship(shipment, flows);
+        }
+    }
+    tracing::info!(collector = %c.id, "collector stopped");
+    decoder
+}

@@ -1,0 +1,67 @@
+//! The topology as `octoflow check` prints it: which collector feeds which
+//! output, each tenant's prefixes, and the path each input version takes to each
+//! receiver — in the words of the encoder's own dispatch.
+
+use std::fmt::Write;
+
+use super::{Config, OutputKind, Transport};
+
+impl Config {
+    pub fn describe(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "collectors:");
+        for c in &self.collectors {
+            let _ = writeln!(
+                s,
+                "  {:<24} udp {:<22} accepts {:<8} -> {}",
+                c.instance_name(),
+                c.listen.to_string(),
+                c.versions.to_string(),
+                if c.mux_to.is_empty() {
+                    "(nothing)".to_string()
+                } else {
+                    c.mux_to.join(", ")
+                }
+            );
+        }
+        let _ = writeln!(s, "exporters:");
+        for o in &self.outputs {
+            let unfiltered = o.filter.is_empty();
+            match &o.kind {
+                OutputKind::Netflow(n) => {
+                    let proto = match n.transport {
+                        Transport::Udp => "udp",
+                        Transport::Tcp => "tcp",
+                    };
+                    let _ = writeln!(
+                        s,
+                        "  {:<24} {proto} {:<22} as {}",
+                        o.instance_name(),
+                        n.target.to_string(),
+                        super::version_label(n.version)
+                    );
+                }
+            }
+            let tenant = if unfiltered {
+                "everything (no filters)".to_string()
+            } else {
+                o.filter
+                    .entries()
+                    .iter()
+                    .map(|x| x.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            let _ = writeln!(s, "      tenant: {tenant}");
+            for c in self.collectors.iter().filter(|c| c.mux_to.contains(&o.id)) {
+                for vin in c.versions.iter() {
+                    let path = match &o.kind {
+                        OutputKind::Netflow(n) => n.path_text(vin, unfiltered),
+                    };
+                    let _ = writeln!(s, "      from {}: {path}", c.id);
+                }
+            }
+        }
+        s
+    }
+}

@@ -1,0 +1,561 @@
+//! The configuration: the original octoflow YAML, loaded unchanged, plus octoflow's
+//! extensions (README "Configuration").
+//!
+//! Loading has two steps. Serde reads the file into the structs of [`raw`], with
+//! unknown keys refused and the key path recorded by `serde_path_to_error`. Then
+//! [`validate`] checks everything at once and builds the typed [`Config`]; every
+//! error names the key path and the bad value, e.g.
+//! `exporters[1].filters[0]: "10.0.2.300" is not an IP address or CIDR prefix`.
+//!
+//! - [`raw`]: the YAML as written;
+//! - [`validate`]: the checks, per instance and across instances;
+//! - [`diff`]: what another file changes, instance by instance (`reread`, `reload`);
+//! - [`describe`]: the topology `octoflow check` prints.
+//!
+//! Each output kind's own keys are validated beside its code
+//! (`crate::output::netflow::config`).
+
+pub mod describe;
+pub mod diff;
+pub(crate) mod raw;
+pub(crate) mod validate;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use octoflow_prefix::Filter;
+use octoflow_proto::Version;
+use serde::de;
+use serde::Deserialize;
+
+pub use crate::output::netflow::config::{NetflowConfig, Transport};
+use raw::RawConfig;
+use validate::Validator;
+
+/// Where `server`, `client` and `check` look when no `--config-file` is given.
+pub const DEFAULT_PATH: &str = "/etc/octoflow/octoflow.yaml";
+
+/// The control socket when `supervisor.unix_socket` is not set.
+pub const DEFAULT_SOCKET: &str = "/run/octoflow/octoflow.sock";
+
+/// A configuration that failed to load: every problem found, each with its key path.
+#[derive(Debug, Clone)]
+pub struct ConfigError {
+    pub file: String,
+    pub problems: Vec<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid configuration {}:", self.file)?;
+        for p in &self.problems {
+            write!(f, "\n  {p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct General {
+    pub conf_path: Option<PathBuf>,
+    pub systemd_path: PathBuf,
+    pub metrics_listen: Option<SocketAddr>,
+    pub template_cache_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Supervisor {
+    pub unix_socket: PathBuf,
+    pub logfile: Option<PathBuf>,
+    /// `log_maxMB` in bytes (fractions of a MB are allowed).
+    pub log_max_bytes: u64,
+    pub log_max_backups: u32,
+    pub loglevel: tracing::Level,
+    pub autostart: bool,
+    pub autorestart: bool,
+    pub startretries: u32,
+}
+
+/// The set of versions a collector accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Versions(pub(crate) u8);
+
+impl Versions {
+    pub const ALL: Versions = Versions(0b1111);
+    fn bit(v: Version) -> u8 {
+        match v {
+            Version::V5 => 1,
+            Version::V9 => 2,
+            Version::Ipfix => 4,
+            Version::Sflow => 8,
+        }
+    }
+    pub fn one(v: Version) -> Versions {
+        Versions(Self::bit(v))
+    }
+    pub fn contains(self, v: Version) -> bool {
+        self.0 & Self::bit(v) != 0
+    }
+    pub(crate) fn add(&mut self, v: Version) {
+        self.0 |= Self::bit(v)
+    }
+    pub fn iter(self) -> impl Iterator<Item = Version> {
+        [Version::V5, Version::V9, Version::Ipfix, Version::Sflow]
+            .into_iter()
+            .filter(move |&v| self.contains(v))
+    }
+}
+
+impl fmt::Display for Versions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if *self == Versions::ALL {
+            return f.write_str("auto");
+        }
+        let names: Vec<&str> = self.iter().map(version_label).collect();
+        f.write_str(&names.join(","))
+    }
+}
+
+/// How a version is written in the config and in `check` output.
+pub use octoflow_encode::version_label;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Collector {
+    pub id: String,
+    pub listen: SocketAddr,
+    pub versions: Versions,
+    pub mux_to: Vec<String>,
+    pub receive_buffer: usize,
+    pub reuse_port: bool,
+    pub udp_gro: bool,
+}
+
+impl Collector {
+    pub fn instance_name(&self) -> String {
+        format!("{}_collector", self.id)
+    }
+}
+
+/// One `exporters[]` entry: an output of some kind. `id`, `filters` and
+/// `queue_datagrams` are every kind's; the rest is the kind's own.
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub id: String,
+    /// The tenant: which flows this output gets (empty: all of them).
+    pub filter: Arc<Filter>,
+    /// Most datagrams waiting in the output's queue; past it, datagrams are
+    /// dropped for this output only, and counted.
+    pub queue_datagrams: usize,
+    pub kind: OutputKind,
+}
+
+/// The output kinds (`exporters[].type`). A new kind is a module under
+/// `crate::output` with its config struct, validation and builder, and one entry
+/// here.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutputKind {
+    /// NetFlow v5/v9, IPFIX or sFlow datagrams to a receiver (the default).
+    Netflow(NetflowConfig),
+}
+
+impl OutputKind {
+    /// The names `type` takes.
+    pub const NAMES: &'static [&'static str] = &["netflow"];
+}
+
+impl PartialEq for Output {
+    fn eq(&self, o: &Self) -> bool {
+        self.id == o.id
+            && self.filter.entries() == o.filter.entries()
+            && self.queue_datagrams == o.queue_datagrams
+            && self.kind == o.kind
+    }
+}
+
+impl Output {
+    pub fn instance_name(&self) -> String {
+        format!("{}_exporter", self.id)
+    }
+
+    /// The `netflow` kind's settings, if it is one.
+    pub fn netflow(&self) -> Option<&NetflowConfig> {
+        match &self.kind {
+            OutputKind::Netflow(n) => Some(n),
+        }
+    }
+}
+
+/// One instance's configuration, of whatever kind.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Spec {
+    Collector(Collector),
+    Output(Output),
+}
+
+impl Spec {
+    pub fn name(&self) -> String {
+        match self {
+            Spec::Collector(c) => c.instance_name(),
+            Spec::Output(o) => o.instance_name(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: PathBuf,
+    pub general: General,
+    pub supervisor: Supervisor,
+    pub collectors: Vec<Collector>,
+    /// `exporters[]`: every output, of whatever kind.
+    pub outputs: Vec<Output>,
+    /// Things that load but deserve an operator's look (overlapping tenants, …).
+    pub warnings: Vec<String>,
+}
+
+impl Config {
+    /// Read and validate `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: file.clone(),
+            problems: vec![format!("cannot read the file: {e}")],
+        })?;
+        let mut c = Config::parse(&text).map_err(|problems| ConfigError {
+            file: file.clone(),
+            problems,
+        })?;
+        c.path = path.to_path_buf();
+        Ok(c)
+    }
+
+    /// The control socket a configuration names, even when the rest of the file
+    /// does not validate (a client must reach the server to be told why a reload
+    /// was refused).
+    pub fn socket_path(path: &Path) -> Result<PathBuf, ConfigError> {
+        match Config::load(path) {
+            Ok(c) => Ok(c.supervisor.unix_socket),
+            Err(full) => {
+                #[derive(Deserialize)]
+                struct Sup {
+                    unix_socket: Option<String>,
+                }
+                #[derive(Deserialize)]
+                struct Only {
+                    supervisor: Option<Sup>,
+                }
+                let text = std::fs::read_to_string(path).map_err(|_| full.clone())?;
+                match serde_saphyr::from_str::<Only>(&text) {
+                    Ok(Only {
+                        supervisor:
+                            Some(Sup {
+                                unix_socket: Some(s),
+                            }),
+                    }) if !s.trim().is_empty() => Ok(PathBuf::from(s)),
+                    Ok(_) => Ok(PathBuf::from(DEFAULT_SOCKET)),
+                    Err(_) => Err(full),
+                }
+            }
+        }
+    }
+
+    /// Validate YAML text.
+    pub fn parse(text: &str) -> Result<Config, Vec<String>> {
+        let raw: RawConfig = serde_saphyr::with_deserializer_from_str(text, |de| {
+            serde_path_to_error::deserialize::<_, RawConfig>(de).map_err(|e| {
+                let path = e.path().to_string();
+                let inner = e.into_inner().to_string();
+                // serde-saphyr appends a location; keep the first line, which says what.
+                let inner = inner.lines().next().unwrap_or_default().to_string();
+                <serde_saphyr::Error as de::Error>::custom(if path == "." {
+                    inner
+                } else {
+                    format!("{path}: {inner}")
+                })
+            })
+        })
+        .map_err(|e| vec![e.to_string()])?;
+        Config::from_raw(raw)
+    }
+
+    fn from_raw(raw: RawConfig) -> Result<Config, Vec<String>> {
+        let mut v = Validator::default();
+        if raw.nprobe.is_some() {
+            v.warn("nprobe: ignored; octoflow's engine is native and needs no nProbe".into());
+        }
+        let general = v.general(raw.general.unwrap_or_default());
+        // Ids as declared, valid or not, so one bad exporter does not also make every
+        // mux_to naming it an error.
+        let declared: Vec<String> = raw
+            .exporters
+            .iter()
+            .flatten()
+            .filter_map(|e| e.id.as_ref().map(|s| s.0.clone()))
+            .collect();
+        let supervisor = v.supervisor(raw.supervisor.unwrap_or_default());
+        let outputs: Vec<Output> = raw
+            .exporters
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, e)| v.output(i, e))
+            .collect();
+        let collectors: Vec<Collector> = raw
+            .collectors
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, c)| v.collector(i, c, &declared))
+            .collect();
+        v.topology(&collectors, &outputs);
+        if !v.errors.is_empty() {
+            return Err(v.errors);
+        }
+        Ok(Config {
+            path: PathBuf::new(),
+            general,
+            supervisor,
+            collectors,
+            outputs,
+            warnings: v.warnings,
+        })
+    }
+
+    /// Every instance's configuration: collectors, then outputs, in file order.
+    pub fn specs(&self) -> Vec<Spec> {
+        self.collectors
+            .iter()
+            .cloned()
+            .map(Spec::Collector)
+            .chain(self.outputs.iter().cloned().map(Spec::Output))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    const ORIGINAL: &str = include_str!("../../../../examples/octoflow-original.yaml");
+
+    fn errors(y: &str) -> Vec<String> {
+        Config::parse(y).expect_err("should be refused")
+    }
+
+    #[test]
+    fn original_file_is_refused_only_for_nf_another() {
+        let e = errors(ORIGINAL);
+        assert_eq!(
+            e,
+            vec![
+                "collectors[0].mux_to[3]: \"nf-another\" is not an exporter id (defined: foo-cacti, bar-graylog, nf-legacy)"
+                    .to_string()
+            ]
+        );
+    }
+
+    #[test]
+    fn original_file_without_the_mistake_loads() {
+        let fixed = ORIGINAL.replace("    - 'nf-another'\n", "");
+        let c = Config::parse(&fixed).expect("loads");
+        assert_eq!(c.collectors.len(), 2);
+        assert_eq!(c.outputs.len(), 3);
+        assert_eq!(c.collectors[0].versions, Versions::one(Version::Ipfix));
+        assert_eq!(c.collectors[1].versions, Versions::one(Version::Sflow));
+        assert_eq!(c.collectors[0].listen.to_string(), "0.0.0.0:2055");
+        let legacy = c
+            .outputs
+            .iter()
+            .find(|o| o.id == "nf-legacy")
+            .expect("legacy");
+        let legacy_nf = legacy.netflow().expect("netflow");
+        assert_eq!(legacy_nf.version, Version::V5);
+        assert_eq!(legacy_nf.target.to_string(), "172.18.134.11:2055");
+        assert!(legacy.filter.address("172.20.0.1".parse().expect("ip")));
+        assert!(!legacy.filter.address("172.17.1.1".parse().expect("ip")));
+        assert_eq!(
+            c.supervisor.unix_socket,
+            PathBuf::from("/tmp/octoflow.sock")
+        );
+        assert_eq!(c.supervisor.log_max_bytes, 50 << 20);
+        assert_eq!(c.supervisor.startretries, 5);
+        assert_eq!(c.supervisor.loglevel, tracing::Level::DEBUG);
+        assert!(c.warnings.iter().any(|w| w.starts_with("nprobe: ignored")));
+        assert_eq!(
+            c.warnings.iter().filter(|w| w.contains("overlap")).count(),
+            0
+        );
+        let d = c.describe();
+        assert!(d.contains("nf-legacy_exporter"), "{d}");
+        assert!(
+            d.contains("ipfix -> v5: re-encoded; IPv6 flows counted as unconvertible"),
+            "{d}"
+        );
+        assert!(
+            d.contains("sflow -> ipfix: each flow sample becomes a flow"),
+            "{d}"
+        );
+        assert!(d.contains("tenant: 10.0.1.0/24 !10.0.1.254"), "{d}");
+    }
+
+    #[test]
+    fn sections_may_be_left_out_and_flow_style_works() {
+        let c = Config::parse(
+            "collectors: [{id: a, listen_host: 127.0.0.1, listen_port: 9995, nf_version: auto, mux_to: [b]}]\n\
+             exporters: [{id: b, collector_host: 127.0.0.1, collector_port: 9996, collector_version: 9}]\n",
+        )
+        .expect("loads");
+        assert_eq!(c.collectors[0].versions, Versions::ALL);
+        assert!(c.outputs[0].filter.is_empty());
+        assert_eq!(c.outputs[0].queue_datagrams, 4096);
+        let n = c.outputs[0].netflow().expect("netflow is the default kind");
+        assert!(n.forward_counters);
+        assert_eq!(n.template_refresh, Duration::from_secs(20));
+        assert!(c.supervisor.autostart);
+        assert_eq!(n.max_datagram(), 1472);
+        assert!(n.udp_gso, "GSO is on unless turned off");
+        assert!(c.collectors[0].udp_gro, "GRO is on unless turned off");
+        let c = Config::parse(
+            "collectors: [{id: a, listen_host: 127.0.0.1, listen_port: 9995, nf_version: 9, mux_to: [b], udp_gro: false}]\n\
+             exporters: [{id: b, collector_host: 127.0.0.1, collector_port: 9996, collector_version: 9, udp_gso: false}]\n",
+        )
+        .expect("loads");
+        assert!(!c.outputs[0].netflow().expect("netflow").udp_gso);
+        assert!(!c.collectors[0].udp_gro);
+    }
+
+    #[test]
+    fn every_error_names_key_path_and_value() {
+        let base = |exp: &str| {
+            format!(
+                "collectors:\n- {{id: a, listen_port: 9995, nf_version: 9, mux_to: [b]}}\nexporters:\n- {{id: x, collector_host: 127.0.0.1, collector_port: 1, collector_version: 9}}\n- {exp}\n"
+            )
+        };
+        let e = errors(&base("{id: b, collector_host: 127.0.0.1, collector_port: 2, collector_version: 9, filters: ['10.0.1.0/24', '10.0.2.300']}"));
+        assert_eq!(
+            e,
+            vec!["exporters[1].filters[1]: \"10.0.2.300\" is not an IP address or CIDR prefix"]
+        );
+        let e = errors(&base(
+            "{id: b, collector_host: 127.0.0.1, collector_port: 70000, collector_version: 9}",
+        ));
+        assert_eq!(
+            e,
+            vec!["exporters[1].collector_port: \"70000\" is not a port (1-65535)"]
+        );
+        let e = errors(&base(
+            "{id: b, collector_host: 127.0.0.1, collector_port: 2, collector_version: 7}",
+        ));
+        assert_eq!(
+            e,
+            vec!["exporters[1].collector_version: \"7\" is not 5, 9, 10 or sflow"]
+        );
+        let e = errors(&base("{id: b, collector_host: 127.0.0.1, collector_port: 2, collector_version: 9, collector_proto: tcp}"));
+        assert!(
+            e[0].starts_with("exporters[1].collector_proto: \"tcp\" with collector_version v9"),
+            "{e:?}"
+        );
+        let e = errors(&base(
+            "{id: b, collector_host: 127.0.0.1, collector_port: 2, collector_version: sflow}",
+        ));
+        assert!(
+            e[0].starts_with("exporters[1].collector_version: \"sflow\" but collector \"a\""),
+            "{e:?}"
+        );
+        let e = errors(&base("{id: b, collector_host: 127.0.0.1, collector_port: 2, collector_version: 9, filter: []}"));
+        assert!(
+            e[0].starts_with("exporters[1].filter: unknown field `filter`, expected one of id,"),
+            "{e:?}"
+        );
+        let e = errors(&base("{id: b, collector_host: 127.0.0.1, collector_port: 2, collector_version: 9, filters: ['10.0.0.0/8', '!10.0.0.0/8']}"));
+        assert_eq!(e, vec!["exporters[1].filters[1]: !10.0.0.0/8 contradicts filters[0] 10.0.0.0/8 (same prefix, opposite sign)"]);
+        let e = errors(&base(
+            "{id: x, collector_host: 127.0.0.1, collector_port: 2, collector_version: 9}",
+        ));
+        assert!(
+            e.contains(&"exporters[1].id: \"x\" is used twice".to_string()),
+            "{e:?}"
+        );
+        let e = errors("supervisor: {log_maxMB: lots}\n");
+        assert!(e[0].starts_with("supervisor.log_maxMB: "), "{e:?}");
+        let e = errors(
+            "collectors:\n- {id: a, listen_port: 2055, nf_version: 9}\n- {id: b, listen_host: 127.0.0.1, listen_port: 2055, nf_version: 5}\n",
+        );
+        assert!(
+            e[0].starts_with(
+                "collectors[1].listen_port: 127.0.0.1:2055 clashes with collectors[0]"
+            ),
+            "{e:?}"
+        );
+        let e = errors("collectors:\n- {id: a, listen_port: 2055, nf_version: [9, 11]}\n");
+        assert_eq!(
+            e,
+            vec!["collectors[0].nf_version[1]: \"11\" is not 5, 9, 10 or sflow"]
+        );
+        let e = errors(
+            "collectors:\n- {id: a, listen_host: 'my host', listen_port: 2055, nf_version: 9}\n",
+        );
+        assert_eq!(
+            e,
+            vec!["collectors[0].listen_host: \"my host\" is not an IP address"]
+        );
+    }
+
+    #[test]
+    fn overlapping_tenants_warn() {
+        let c = Config::parse(
+            "exporters:\n- {id: a, collector_host: 127.0.0.1, collector_port: 1, collector_version: 9, filters: ['10.0.1.0/24']}\n- {id: b, collector_host: 127.0.0.1, collector_port: 2, collector_version: 9, filters: ['10.0.1.7']}\n",
+        )
+        .expect("loads");
+        assert!(
+            c.warnings.iter().any(|w| w
+                == "exporters[0] \"a\" and exporters[1] \"b\" overlap at 10.0.1.7/32: both tenants receive flows of those addresses"),
+            "{:?}",
+            c.warnings
+        );
+    }
+
+    #[test]
+    fn outputs_have_a_type_netflow_by_default() {
+        let y = |t: &str| {
+            format!("exporters: [{{id: b, {t}collector_host: 127.0.0.1, collector_port: 9996, collector_version: 9}}]\n")
+        };
+        let c = Config::parse(&y("")).expect("loads");
+        assert!(matches!(c.outputs[0].kind, OutputKind::Netflow(_)));
+        let c = Config::parse(&y("type: netflow, ")).expect("loads");
+        assert!(matches!(c.outputs[0].kind, OutputKind::Netflow(_)));
+        assert_eq!(
+            errors(&y("type: carrier-pigeon, ")),
+            vec!["exporters[0].type: \"carrier-pigeon\" is not an output kind (known: netflow)"]
+        );
+    }
+
+    #[test]
+    fn a_collector_feeds_at_most_64_filtered_outputs() {
+        let mut y =
+            String::from("collectors: [{id: c, listen_port: 9995, nf_version: 9, mux_to: [");
+        y.push_str(
+            &(0..65)
+                .map(|i| format!("o{i}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+        y.push_str("]}]\nexporters:\n");
+        for i in 0..65 {
+            y.push_str(&format!(
+                "- {{id: o{i}, collector_host: 127.0.0.1, collector_port: {}, collector_version: 9, filters: ['10.{i}.0.0/16']}}\n",
+                1000 + i
+            ));
+        }
+        let e = errors(&y);
+        assert_eq!(
+            e,
+            vec!["collectors[0].mux_to: feeds 65 exporters with filters; one collector serves at most 64 (split the tenants over two collectors)"]
+        );
+    }
+}

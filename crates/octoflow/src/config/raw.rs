@@ -1,0 +1,158 @@
+//! The configuration as written: serde structs that accept what YAML may
+//! reasonably hold (a port as `2055` or `'2055'`, an id as a number), with unknown
+//! keys refused. Validation ([`super::validate`]) turns them into typed values.
+
+use std::fmt;
+
+use serde::de::{self, IgnoredAny, Visitor};
+use serde::Deserialize;
+
+/// A YAML scalar kept as text: `2055`, `'2055'` and `2055.0` are all "a port" until
+/// validation says otherwise, with the key path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Scalar(pub(crate) String);
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or a number")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `nf_version: 10`, `nf_version: auto`, or `nf_version: [9, 10]`.
+#[derive(Debug, Clone)]
+pub(crate) enum OneOrMany {
+    One(Scalar),
+    Many(Vec<Scalar>),
+}
+
+impl<'de> Deserialize<'de> for OneOrMany {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = OneOrMany;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a version (5, 9, 10, sflow, auto) or a list of versions")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<OneOrMany, E> {
+                Ok(OneOrMany::One(Scalar(v.to_string())))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<OneOrMany, E> {
+                Ok(OneOrMany::One(Scalar(v.to_string())))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<OneOrMany, E> {
+                Ok(OneOrMany::One(Scalar(v.to_string())))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<OneOrMany, E> {
+                Ok(OneOrMany::One(Scalar(v.to_string())))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut s: A) -> Result<OneOrMany, A::Error> {
+                let mut v = Vec::new();
+                while let Some(x) = s.next_element::<Scalar>()? {
+                    v.push(x);
+                }
+                Ok(OneOrMany::Many(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConfig {
+    pub(crate) general: Option<RawGeneral>,
+    pub(crate) nprobe: Option<IgnoredAny>,
+    pub(crate) supervisor: Option<RawSupervisor>,
+    pub(crate) collectors: Option<Vec<RawCollector>>,
+    pub(crate) exporters: Option<Vec<RawExporter>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawGeneral {
+    pub(crate) conf_path: Option<String>,
+    pub(crate) systemd_path: Option<String>,
+    /// Extension: HTTP address for `/metrics` and `/status`.
+    pub(crate) metrics_listen: Option<Scalar>,
+    /// Extension: directory where each collector's template cache is saved (on
+    /// shutdown and every minute) and restored from at start.
+    pub(crate) template_cache_dir: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSupervisor {
+    pub(crate) supervisord_bin_path: Option<IgnoredAny>,
+    pub(crate) unix_socket: Option<String>,
+    pub(crate) logfile: Option<String>,
+    #[serde(rename = "log_maxMB")]
+    pub(crate) log_max_mb: Option<f64>,
+    pub(crate) log_max_backups: Option<u32>,
+    pub(crate) loglevel: Option<String>,
+    pub(crate) autostart_instances: Option<bool>,
+    pub(crate) autorestart_instances: Option<bool>,
+    pub(crate) startretries_instances: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCollector {
+    pub(crate) id: Option<Scalar>,
+    pub(crate) listen_host: Option<Scalar>,
+    pub(crate) listen_port: Option<Scalar>,
+    pub(crate) nf_version: Option<OneOrMany>,
+    pub(crate) mux_to: Option<Vec<Scalar>>,
+    /// Extension: SO_RCVBUF in bytes.
+    pub(crate) receive_buffer: Option<u64>,
+    /// Extension: SO_REUSEPORT, so several octoflow processes share the port.
+    pub(crate) reuse_port: Option<bool>,
+    /// Extension: UDP GRO, coalesced runs of datagrams per receive.
+    pub(crate) udp_gro: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawExporter {
+    pub(crate) id: Option<Scalar>,
+    /// The output kind (`netflow` when left out, as in the original files).
+    #[serde(rename = "type")]
+    pub(crate) kind: Option<Scalar>,
+    pub(crate) listen_host: Option<Scalar>,
+    pub(crate) listen_port: Option<Scalar>,
+    pub(crate) collector_host: Option<Scalar>,
+    pub(crate) collector_port: Option<Scalar>,
+    pub(crate) collector_proto: Option<Scalar>,
+    pub(crate) collector_version: Option<Scalar>,
+    pub(crate) filters: Option<Vec<Scalar>>,
+    // Extensions.
+    pub(crate) template_refresh_secs: Option<f64>,
+    pub(crate) template_refresh_packets: Option<u32>,
+    pub(crate) mtu: Option<u32>,
+    pub(crate) sampling_scaling: Option<bool>,
+    pub(crate) forward_counters: Option<bool>,
+    pub(crate) forward_options: Option<bool>,
+    pub(crate) queue_datagrams: Option<u32>,
+    pub(crate) udp_gso: Option<bool>,
+}

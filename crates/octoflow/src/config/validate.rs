@@ -1,0 +1,410 @@
+//! Validation: the raw structs of one file become a typed [`Config`], with every
+//! problem reported at once, each with its key path and value.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use octoflow_prefix::{Entry, Filter, Verdicts};
+use octoflow_proto::Version;
+
+use super::raw::{OneOrMany, RawCollector, RawExporter, RawGeneral, RawSupervisor, Scalar};
+use super::{Collector, General, Output, OutputKind, Supervisor, Versions, DEFAULT_SOCKET};
+
+/// Collects every problem of a configuration, each with its key path, and the
+/// warnings.
+#[derive(Default)]
+pub(crate) struct Validator {
+    pub(crate) errors: Vec<String>,
+    pub(crate) warnings: Vec<String>,
+}
+
+pub(crate) fn parse_version(s: &str) -> Option<Version> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "5" | "v5" => Some(Version::V5),
+        "9" | "v9" => Some(Version::V9),
+        "10" | "ipfix" | "v10" => Some(Version::Ipfix),
+        "sflow" | "sflow5" => Some(Version::Sflow),
+        _ => None,
+    }
+}
+
+impl Validator {
+    pub(crate) fn err(&mut self, path: impl fmt::Display, msg: impl fmt::Display) {
+        self.errors.push(format!("{path}: {msg}"));
+    }
+    pub(crate) fn warn(&mut self, w: String) {
+        self.warnings.push(w);
+    }
+
+    pub(crate) fn path_of(&mut self, path: &str, s: Option<String>) -> Option<PathBuf> {
+        let s = s?;
+        if s.trim().is_empty() {
+            self.err(path, "is empty; give a path or leave the key out");
+            return None;
+        }
+        Some(PathBuf::from(s))
+    }
+
+    pub(super) fn general(&mut self, g: RawGeneral) -> General {
+        let metrics_listen = g.metrics_listen.and_then(|m| {
+            m.0.parse::<SocketAddr>()
+                .map_err(|_| {
+                    self.err(
+                        "general.metrics_listen",
+                        format!("{:?} is not an address like 127.0.0.1:9555", m.0),
+                    )
+                })
+                .ok()
+        });
+        General {
+            conf_path: self.path_of("general.conf_path", g.conf_path),
+            systemd_path: self
+                .path_of("general.systemd_path", g.systemd_path)
+                .unwrap_or_else(|| "/etc/systemd/system".into()),
+            metrics_listen,
+            template_cache_dir: self.path_of("general.template_cache_dir", g.template_cache_dir),
+        }
+    }
+
+    pub(super) fn supervisor(&mut self, s: RawSupervisor) -> Supervisor {
+        let _ = s.supervisord_bin_path;
+        let loglevel = match s.loglevel.as_deref().map(|l| l.trim().to_ascii_lowercase()) {
+            None => tracing::Level::INFO,
+            Some(l) => match l.as_str() {
+                "trace" => tracing::Level::TRACE,
+                "debug" => tracing::Level::DEBUG,
+                "info" => tracing::Level::INFO,
+                "warn" | "warning" => tracing::Level::WARN,
+                "error" | "critical" => tracing::Level::ERROR,
+                _ => {
+                    self.err(
+                        "supervisor.loglevel",
+                        format!("{l:?} is not one of trace, debug, info, warn, error, critical"),
+                    );
+                    tracing::Level::INFO
+                }
+            },
+        };
+        let log_mb = s.log_max_mb.unwrap_or(50.0);
+        if !(log_mb.is_finite() && log_mb > 0.0 && log_mb <= 1e6) {
+            self.err(
+                "supervisor.log_maxMB",
+                format!("{log_mb} is not a size in megabytes (> 0)"),
+            );
+        }
+        Supervisor {
+            unix_socket: self
+                .path_of("supervisor.unix_socket", s.unix_socket)
+                .unwrap_or_else(|| DEFAULT_SOCKET.into()),
+            logfile: self.path_of("supervisor.logfile", s.logfile),
+            log_max_bytes: (log_mb.clamp(1e-6, 1e6) * 1048576.0) as u64,
+            log_max_backups: s.log_max_backups.unwrap_or(10),
+            loglevel,
+            autostart: s.autostart_instances.unwrap_or(true),
+            autorestart: s.autorestart_instances.unwrap_or(true),
+            startretries: s.startretries_instances.unwrap_or(3),
+        }
+    }
+
+    pub(crate) fn id(&mut self, path: &str, id: Option<Scalar>) -> Option<String> {
+        match id {
+            None => {
+                self.err(path, "missing; every instance needs an id");
+                None
+            }
+            Some(Scalar(s)) => {
+                let ok = !s.is_empty()
+                    && s.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+                if ok {
+                    Some(s)
+                } else {
+                    self.err(
+                        path,
+                        format!("{s:?} is not a usable id (letters, digits, '-', '_', '.')"),
+                    );
+                    None
+                }
+            }
+        }
+    }
+
+    pub(crate) fn port(&mut self, path: &str, p: Option<Scalar>, required: bool) -> Option<u16> {
+        let Some(Scalar(s)) = p else {
+            if required {
+                self.err(path, "missing");
+            }
+            return None;
+        };
+        match s.trim().parse::<u16>() {
+            Ok(0) | Err(_) => {
+                self.err(path, format!("{s:?} is not a port (1-65535)"));
+                None
+            }
+            Ok(p) => Some(p),
+        }
+    }
+
+    pub(crate) fn ip(&mut self, path: &str, h: Option<Scalar>) -> Option<IpAddr> {
+        let Scalar(s) = h?;
+        match s.trim().parse::<IpAddr>() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                self.err(path, format!("{s:?} is not an IP address"));
+                None
+            }
+        }
+    }
+
+    pub(super) fn collector(
+        &mut self,
+        i: usize,
+        c: RawCollector,
+        exporters: &[String],
+    ) -> Option<Collector> {
+        let p = format!("collectors[{i}]");
+        let errors = self.errors.len();
+        let id = self.id(&format!("{p}.id"), c.id);
+        let host = match c.listen_host {
+            None => Some(IpAddr::from([0, 0, 0, 0])),
+            h => self.ip(&format!("{p}.listen_host"), h),
+        };
+        let port = self.port(&format!("{p}.listen_port"), c.listen_port, true);
+        let mut versions = Versions(0);
+        let vpath = format!("{p}.nf_version");
+        match c.nf_version {
+            None => self.err(
+                &vpath,
+                "missing; say which version this collector accepts (5, 9, 10, sflow, or auto)",
+            ),
+            Some(OneOrMany::One(Scalar(s))) if s.trim().eq_ignore_ascii_case("auto") => {
+                versions = Versions::ALL
+            }
+            Some(OneOrMany::One(Scalar(s))) => match parse_version(&s) {
+                Some(v) => versions.add(v),
+                None => self.err(&vpath, format!("{s:?} is not 5, 9, 10, sflow or auto")),
+            },
+            Some(OneOrMany::Many(list)) => {
+                if list.is_empty() {
+                    self.err(
+                        &vpath,
+                        "an empty list accepts nothing; name at least one version",
+                    );
+                }
+                for (j, Scalar(s)) in list.iter().enumerate() {
+                    match parse_version(s) {
+                        Some(v) => versions.add(v),
+                        None => self.err(
+                            format!("{vpath}[{j}]"),
+                            format!("{s:?} is not 5, 9, 10 or sflow"),
+                        ),
+                    }
+                }
+            }
+        }
+        let mut mux_to = Vec::new();
+        for (j, Scalar(m)) in c.mux_to.unwrap_or_default().into_iter().enumerate() {
+            if exporters.contains(&m) {
+                if mux_to.contains(&m) {
+                    self.err(format!("{p}.mux_to[{j}]"), format!("{m:?} is listed twice"));
+                } else {
+                    mux_to.push(m);
+                }
+            } else {
+                let known: Vec<&str> = exporters.iter().map(|e| e.as_str()).collect();
+                self.err(
+                    format!("{p}.mux_to[{j}]"),
+                    format!(
+                        "{m:?} is not an exporter id (defined: {})",
+                        if known.is_empty() {
+                            "none".to_string()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
+                );
+            }
+        }
+        if self.errors.len() > errors {
+            return None;
+        }
+        let (id, host, port) = (id?, host?, port?);
+        if mux_to.is_empty() {
+            self.warn(format!(
+                "{p}.mux_to: collector {id:?} feeds no exporter; what it receives is counted and dropped"
+            ));
+        }
+        Some(Collector {
+            id,
+            listen: SocketAddr::new(host, port),
+            versions,
+            mux_to,
+            receive_buffer: c.receive_buffer.unwrap_or(8 << 20).min(1 << 30) as usize,
+            reuse_port: c.reuse_port.unwrap_or(false),
+            udp_gro: c.udp_gro.unwrap_or(true),
+        })
+    }
+
+    /// `exporters[i]`: the keys every output has (`id`, `type`, `filters`,
+    /// `queue_datagrams`), then the kind's own.
+    pub(super) fn output(&mut self, i: usize, mut e: RawExporter) -> Option<Output> {
+        let p = format!("exporters[{i}]");
+        let errors = self.errors.len();
+        let id = self.id(&format!("{p}.id"), e.id.take());
+        let mut entries = Vec::new();
+        for (j, Scalar(f)) in e.filters.take().unwrap_or_default().into_iter().enumerate() {
+            match f.parse::<Entry>() {
+                Ok(x) => entries.push(x),
+                Err(m) => self.err(format!("{p}.filters[{j}]"), m),
+            }
+        }
+        if let Some((a, b)) = Filter::conflict(&entries) {
+            self.err(
+                format!("{p}.filters[{b}]"),
+                format!(
+                    "{} contradicts filters[{a}] {} (same prefix, opposite sign)",
+                    entries[b], entries[a]
+                ),
+            );
+        }
+        if e.queue_datagrams == Some(0) {
+            self.err(
+                format!("{p}.queue_datagrams"),
+                "0 is not a queue length; give ≥ 1",
+            );
+        }
+        let unfiltered = entries.is_empty();
+        let queue_datagrams = e.queue_datagrams.unwrap_or(4096) as usize;
+        let kind_name = e.kind.as_ref().map(|k| k.0.trim().to_ascii_lowercase());
+        let kind = match kind_name.as_deref() {
+            None | Some("netflow") => self.netflow(&p, e, unfiltered).map(OutputKind::Netflow),
+            Some(k) => {
+                self.err(
+                    format!("{p}.type"),
+                    format!(
+                        "{k:?} is not an output kind (known: {})",
+                        OutputKind::NAMES.join(", ")
+                    ),
+                );
+                None
+            }
+        };
+        if self.errors.len() > errors {
+            return None;
+        }
+        let id = id?;
+        if !entries.is_empty() && entries.iter().all(|x| x.negated) {
+            self.warn(format!(
+                "{p}.filters: exporter {id:?} has only negated entries, so no address belongs to it and it receives nothing"
+            ));
+        }
+        Some(Output {
+            id,
+            filter: Arc::new(Filter::new(&entries)),
+            queue_datagrams,
+            kind: kind?,
+        })
+    }
+
+    /// Cross-instance checks: duplicate ids, shared ports, impossible conversions,
+    /// overlapping tenants.
+    pub(super) fn topology(&mut self, collectors: &[Collector], exporters: &[Output]) {
+        let mut seen = HashSet::new();
+        for (i, c) in collectors.iter().enumerate() {
+            if !seen.insert(&c.id) {
+                self.err(
+                    format!("collectors[{i}].id"),
+                    format!("{:?} is used twice", c.id),
+                );
+            }
+        }
+        let mut seen = HashSet::new();
+        for (i, e) in exporters.iter().enumerate() {
+            if !seen.insert(&e.id) {
+                self.err(
+                    format!("exporters[{i}].id"),
+                    format!("{:?} is used twice", e.id),
+                );
+            }
+        }
+        for (i, a) in collectors.iter().enumerate() {
+            for (j, b) in collectors.iter().enumerate().skip(i + 1) {
+                let clash = a.listen.port() == b.listen.port()
+                    && a.listen.is_ipv4() == b.listen.is_ipv4()
+                    && (a.listen.ip() == b.listen.ip()
+                        || a.listen.ip().is_unspecified()
+                        || b.listen.ip().is_unspecified());
+                if clash {
+                    self.err(
+                        format!("collectors[{j}].listen_port"),
+                        format!(
+                            "{} clashes with collectors[{i}] ({:?} on {}); two collectors cannot share a port",
+                            b.listen, a.id, a.listen
+                        ),
+                    );
+                }
+            }
+        }
+        let mut fed: BTreeMap<&str, Vec<&Collector>> = BTreeMap::new();
+        for c in collectors {
+            for m in &c.mux_to {
+                fed.entry(m.as_str()).or_default().push(c);
+            }
+        }
+        for (i, e) in exporters.iter().enumerate() {
+            let feeders = fed.get(e.id.as_str()).cloned().unwrap_or_default();
+            if feeders.is_empty() {
+                self.warn(format!(
+                    "exporters[{i}]: exporter {:?} is in no collector's mux_to and will receive nothing",
+                    e.id
+                ));
+            }
+            if e.netflow().is_some_and(|n| n.version == Version::Sflow) {
+                for c in feeders.iter() {
+                    if c.versions != Versions::one(Version::Sflow) {
+                        self.err(
+                            format!("exporters[{i}].collector_version"),
+                            format!(
+                                "\"sflow\" but collector {:?} (nf_version {}) feeds it: sFlow output is only made from sFlow input",
+                                c.id, c.versions
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        for (i, c) in collectors.iter().enumerate() {
+            let filtered = c
+                .mux_to
+                .iter()
+                .filter(|m| {
+                    exporters
+                        .iter()
+                        .any(|e| &e.id == *m && !e.filter.is_empty())
+                })
+                .count();
+            if filtered > Verdicts::MAX {
+                self.err(
+                    format!("collectors[{i}].mux_to"),
+                    format!(
+                        "feeds {filtered} exporters with filters; one collector serves at most {} (split the tenants over two collectors)",
+                        Verdicts::MAX
+                    ),
+                );
+            }
+        }
+        for (i, a) in exporters.iter().enumerate() {
+            for (j, b) in exporters.iter().enumerate().skip(i + 1) {
+                if let Some(p) = a.filter.overlap(&b.filter) {
+                    self.warn(format!(
+                        "exporters[{i}] {:?} and exporters[{j}] {:?} overlap at {p}: both tenants receive flows of those addresses",
+                        a.id, b.id
+                    ));
+                }
+            }
+        }
+    }
+}

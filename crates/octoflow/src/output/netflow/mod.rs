@@ -1,0 +1,30 @@
+//! The `netflow` output kind: the tenant's flows as NetFlow v5/v9, IPFIX or sFlow
+//! datagrams to one receiver. [`config`] holds its settings and their
+//! validation, [`build`] starts it: [`run`] takes shipments from the queue, lets
+//! the sans-IO encoder (`octoflow-encode`) make the receiver's datagrams, and
+//! [`send`] ships them over UDP (GSO runs, `sendmmsg`) or TCP.
+
+pub mod config;
+pub mod run;
+pub mod send;
+
+use std::sync::Arc;
+
+use crate::config::Output;
+use crate::output::queue::QueueRx;
+use crate::supervisor::instance::Thread;
+use crate::telemetry::metrics::OutputMetrics;
+use config::NetflowConfig;
+
+/// Start a `netflow` output's thread.
+pub fn build(
+    out: &Output,
+    n: &NetflowConfig,
+    rx: QueueRx,
+    m: Arc<OutputMetrics>,
+) -> Result<Thread<()>, String> {
+    let (id, n, unfiltered) = (out.id.clone(), n.clone(), out.filter.is_empty());
+    Thread::spawn(format!("x:{}", out.id), move |ctl| {
+        run::run(id, n, unfiltered, rx, m, ctl)
+    })
+}

@@ -1,0 +1,176 @@
+//! What the supervisor runs: instances of any kind (collectors and outputs
+//! today), each one thread, behind one trait. The supervisor's life-cycle rules
+//! ([`super::lifecycle`]), commands and reload are written once against
+//! [`Supervised`]; a new kind (a BGP session, a store) implements it beside its
+//! own code and is added to [`Spec`].
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering::Relaxed};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use super::lifecycle::Lifecycle;
+use crate::collector::fanout::Feed;
+use crate::config::Spec;
+use crate::telemetry::metrics::Registry;
+
+/// Which group an instance belongs to: its name's suffix, the `collectors` /
+/// `exporters` targets of control commands, and the order of starts and stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    Collector,
+    Output,
+}
+
+impl Role {
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Role::Collector => "_collector",
+            Role::Output => "_exporter",
+        }
+    }
+
+    /// The control commands' name for all instances of the role.
+    pub fn group(self) -> &'static str {
+        match self {
+            Role::Collector => "collectors",
+            Role::Output => "exporters",
+        }
+    }
+}
+
+/// What every instance may need from the server when it starts or stops.
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    /// `general.template_cache_dir`.
+    pub template_cache_dir: Option<PathBuf>,
+}
+
+/// The role of an instance of this configuration.
+pub fn role_of(spec: &Spec) -> Role {
+    match spec {
+        Spec::Collector(_) => Role::Collector,
+        Spec::Output(_) => Role::Output,
+    }
+}
+
+/// A stopped instance for this configuration: the one place that maps a
+/// configuration kind to its instance type.
+pub fn instance_for(spec: &Spec) -> Box<dyn Supervised> {
+    match spec {
+        Spec::Collector(c) => Box::new(crate::collector::instance::CollectorInstance::new(c)),
+        Spec::Output(o) => Box::new(crate::output::OutputInstance::new(o)),
+    }
+}
+
+/// What a new configuration means for a running instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Same,
+    /// Applied without a restart (e.g. a collector's routes).
+    InPlace,
+    /// The new configuration is stored; the instance must restart to use it.
+    Restart,
+}
+
+/// An instance's running thread: the handle, its stop flag, its thread id (shown
+/// as the pid) and when it started.
+pub struct Thread<T> {
+    handle: JoinHandle<T>,
+    stop: Arc<AtomicBool>,
+    tid: Arc<AtomicI32>,
+}
+
+/// What a thread gets to know it must stop and to publish its id.
+#[derive(Clone)]
+pub struct ThreadCtl {
+    pub stop: Arc<AtomicBool>,
+    tid: Arc<AtomicI32>,
+}
+
+impl ThreadCtl {
+    /// Called first thing on the new thread.
+    pub fn started(&self) {
+        self.tid.store(nix::unistd::gettid().as_raw(), Relaxed);
+    }
+
+    pub fn stopping(&self) -> bool {
+        self.stop.load(Relaxed)
+    }
+}
+
+impl<T: Send + 'static> Thread<T> {
+    /// Start `f` on a thread named `name`.
+    pub fn spawn(
+        name: String,
+        f: impl FnOnce(ThreadCtl) -> T + Send + 'static,
+    ) -> Result<Thread<T>, String> {
+        let ctl = ThreadCtl {
+            stop: Arc::new(AtomicBool::new(false)),
+            tid: Arc::new(AtomicI32::new(0)),
+        };
+        let (stop, tid) = (ctl.stop.clone(), ctl.tid.clone());
+        let handle = std::thread::Builder::new()
+            .name(name)
+            .spawn(move || f(ctl))
+            .map_err(|e| format!("cannot start a thread: {e}"))?;
+        Ok(Thread { handle, stop, tid })
+    }
+
+    pub fn tid(&self) -> i32 {
+        self.tid.load(Relaxed)
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.handle.is_finished()
+    }
+
+    /// Ask the thread to stop and wait for it; `Err` if it panicked.
+    pub fn stop(self) -> Result<T, ()> {
+        self.stop.store(true, Relaxed);
+        self.handle.join().map_err(|_| ())
+    }
+}
+
+/// One supervised instance. Its life cycle is the supervisor's; the rest is the
+/// kind's.
+pub trait Supervised {
+    fn id(&self) -> &str;
+    fn role(&self) -> Role;
+    fn life(&self) -> &Lifecycle;
+    fn life_mut(&mut self) -> &mut Lifecycle;
+    /// Its configuration.
+    fn spec(&self) -> Spec;
+    /// Take `new` (same id and role): whether it applies in place or needs a
+    /// restart. On `Restart` the instance keeps nothing of its last run that the
+    /// new configuration would invalidate.
+    fn reconfigure(&mut self, new: &Spec) -> Change;
+
+    /// Whether its thread runs (or ended and was not yet reaped).
+    fn has_thread(&self) -> bool;
+    /// The running thread's id.
+    fn tid(&self) -> Option<i32>;
+    /// Its thread ended on its own.
+    fn finished(&self) -> bool;
+    /// Start its thread (binding sockets and the like first).
+    fn spawn(&mut self, env: &Env) -> Result<(), String>;
+    /// Stop its thread and wait for it (`None` if it had none). `Some(Err)`
+    /// says how it ended badly. Also used to reap a thread that ended on its own.
+    fn join(&mut self, env: &Env) -> Option<Result<(), String>>;
+
+    /// An output's queue, while it runs.
+    fn feed(&self) -> Option<Feed> {
+        None
+    }
+    /// A collector takes its outputs' queues from the running ones.
+    fn route(&self, _feeds: &HashMap<String, Feed>) {}
+    /// Its counters, for `/metrics` and `/status`.
+    fn publish(&self, reg: &mut Registry);
+    /// A log line of its totals at shutdown.
+    fn final_counts(&self) {}
+
+    fn name(&self) -> String {
+        format!("{}{}", self.id(), self.role().suffix())
+    }
+}

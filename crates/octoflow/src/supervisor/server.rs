@@ -1,0 +1,134 @@
+//! The server: its threads (control socket, metrics endpoint, signals) and the
+//! loop that hands their events to the supervisor one at a time.
+
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::Supervisor;
+use crate::config::Config;
+use crate::control::{self, Event, Reply};
+use crate::telemetry::http;
+use crate::{systemd, util};
+
+/// Run the server until SIGTERM/SIGINT or `shutdown`.
+pub fn run(cfg: Config) -> Result<(), String> {
+    use nix::sys::signal::{SigSet, Signal};
+    for w in &cfg.warnings {
+        tracing::warn!("{w}");
+    }
+    // Signals are taken by one thread with sigwait; block them before any thread
+    // starts so every thread inherits the mask.
+    let mut signals = SigSet::empty();
+    signals.add(Signal::SIGTERM);
+    signals.add(Signal::SIGINT);
+    signals.add(Signal::SIGHUP);
+    signals
+        .thread_block()
+        .map_err(|e| format!("cannot block signals: {e}"))?;
+    if let Some(d) = &cfg.general.template_cache_dir {
+        std::fs::create_dir_all(d).map_err(|e| {
+            format!(
+                "general.template_cache_dir: cannot create {}: {e}",
+                d.display()
+            )
+        })?;
+    }
+    let (tx, rx): (Sender<Event>, Receiver<Event>) = std::sync::mpsc::channel();
+    let ctl = control::Listener::bind(&cfg.supervisor.unix_socket)?;
+    let http_listener = match cfg.general.metrics_listen {
+        Some(a) => Some(http::bind(a)?),
+        None => None,
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut sup = Supervisor::new(cfg);
+    let ctl_thread = {
+        let (tx, stop) = (tx.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("control".into())
+            .spawn(move || ctl.serve(tx, stop))
+            .map_err(|e| format!("cannot start the control thread: {e}"))?
+    };
+    let http_thread = http_listener.map(|l| {
+        let (reg, stop) = (sup.registry.clone(), stop.clone());
+        std::thread::spawn(move || http::run(l, reg, stop))
+    });
+    {
+        let tx = tx.clone();
+        // Detached: it ends with the process.
+        let _ = std::thread::Builder::new()
+            .name("signals".into())
+            .spawn(move || {
+                while let Ok(sig) = signals.wait() {
+                    if tx.send(Event::Signal(sig)).is_err() {
+                        break;
+                    }
+                }
+            });
+    }
+    sup.autostart();
+    tracing::info!(
+        instances = sup.instances.len(),
+        socket = %sup.cfg.supervisor.unix_socket.display(),
+        metrics = ?sup.cfg.general.metrics_listen,
+        "octoflow server running"
+    );
+    let mut log = util::RateLimit::new(Duration::from_secs(60));
+    let mut ready = false;
+    loop {
+        if !ready && sup.settled() {
+            ready = true;
+            systemd::notify(&format!("READY=1\nSTATUS={}", sup.summary()));
+        }
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(Event::Signal(Signal::SIGHUP)) => {
+                tracing::info!("SIGHUP: reloading the configuration");
+                systemd::reloading();
+                let mut r = Reply::default();
+                sup.reload(&mut r);
+                ready = false;
+                for l in &r.lines {
+                    tracing::info!("reload: {l}");
+                }
+            }
+            Ok(Event::Signal(sig)) => {
+                tracing::info!("{sig}: shutting down");
+                break;
+            }
+            Ok(Event::Command(line, reply)) => {
+                let reload = line.split_whitespace().next() == Some("reload");
+                if reload {
+                    systemd::reloading();
+                }
+                let r = sup.command(&line);
+                if reload {
+                    ready = false;
+                }
+                let _ = reply.send(r);
+                if Supervisor::wants_shutdown(&line) {
+                    break;
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                if log.ready() {
+                    tracing::error!("control channel closed");
+                }
+                break;
+            }
+        }
+        sup.maintain();
+    }
+    systemd::notify("STOPPING=1\nSTATUS=stopping: sending what is queued");
+    // Commands still queued get no answer: dropping them lets their connections go.
+    drop(rx);
+    sup.shutdown();
+    stop.store(true, Relaxed);
+    let _ = ctl_thread.join();
+    if let Some(h) = http_thread {
+        let _ = h.join();
+    }
+    tracing::info!("octoflow server stopped");
+    Ok(())
+}

@@ -1,0 +1,5 @@
+//! What octoflow tells its operators: counters (`/metrics`, `/status`) and logs.
+
+pub mod http;
+pub mod logfile;
+pub mod metrics;
