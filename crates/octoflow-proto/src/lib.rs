@@ -19,6 +19,7 @@
 #![warn(unreachable_pub)]
 #![deny(clippy::unwrap_used)]
 
+pub mod batch;
 pub mod data_set;
 pub mod decoder;
 pub mod error;
@@ -34,7 +35,8 @@ pub mod template;
 pub mod template_cache;
 mod wire;
 
-pub use decoder::{Batch, Decoder, OptionsRecord, RawRef, SetRef, Version};
+pub use batch::{Batch, OptionsRecord, RawRef, SetRef, Version};
+pub use decoder::Decoder;
 pub use error::{DecodeError, EncodeError};
 pub use message::{own_sampling_template, own_template, MessageHeader, MessageWriter};
 pub use record::{Direction, FlowRecord};

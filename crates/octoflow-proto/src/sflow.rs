@@ -6,7 +6,9 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::decoder::{Batch, RawRef, Version};
+pub use crate::batch::SflowHeader;
+
+use crate::batch::{Batch, RawRef, Version};
 use crate::error::{DecodeError, EncodeError};
 use crate::packet;
 use crate::record::FlowRecord;
@@ -25,16 +27,6 @@ pub const RECORD_EXTENDED_SWITCH: u32 = 1001;
 pub const RECORD_EXTENDED_ROUTER: u32 = 1002;
 pub const RECORD_EXTENDED_GATEWAY: u32 = 1003;
 pub const COUNTERS_GENERIC_INTERFACE: u32 = 1;
-
-/// The sFlow datagram header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SflowHeader {
-    pub agent: IpAddr,
-    pub sub_agent: u32,
-    pub sequence: u32,
-    pub uptime_ms: u32,
-    pub samples: u32,
-}
 
 /// Generic interface counters (counter record 1), the part operators graph.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
