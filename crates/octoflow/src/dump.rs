@@ -519,3 +519,136 @@ pub fn run(a: DumpArgs) -> Result<(), String> {
 fn sum_flows_done(s: &Summary, limit: u64) -> bool {
     s.printed >= limit
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use octoflow_proto::Direction;
+
+    fn samples() -> Vec<FlowRecord> {
+        let a = FlowRecord {
+            src_addr: "10.0.0.1".parse().expect("ip"),
+            dst_addr: "192.0.2.200".parse().expect("ip"),
+            src_port: 51234,
+            dst_port: 443,
+            proto: 6,
+            tos: 0x28,
+            tcp_flags: 0x1b,
+            packets: 12,
+            bytes: 9000,
+            first_ms: 1_767_225_590_123,
+            last_ms: 1_767_225_599_007,
+            input_if: 4,
+            output_if: 70000,
+            src_as: 64512,
+            dst_as: 4_200_000_000,
+            src_mask: 24,
+            dst_mask: 16,
+            next_hop: "10.0.0.254".parse().expect("ip"),
+            src_vlan: 10,
+            dst_vlan: 4094,
+            src_mac: [0x02, 0, 0x5e, 0x10, 0xab, 0xcd],
+            dst_mac: [0xff, 0xee, 0, 1, 2, 3],
+            direction: Direction::Egress,
+            sampling_interval: 1000,
+            icmp_type: 0,
+            icmp_code: 0,
+            exporter: "198.51.100.7".parse().expect("ip"),
+            domain: 258,
+        };
+        let b = FlowRecord {
+            src_addr: "2001:db8::1".parse().expect("ip"),
+            dst_addr: "2001:db8:ffff::2".parse().expect("ip"),
+            dst_port: 0x0300,
+            proto: 58,
+            icmp_type: 3,
+            icmp_code: 0,
+            packets: 1,
+            bytes: 1500,
+            first_ms: 0,
+            last_ms: 86_400_000 * 400 + 1,
+            direction: Direction::Ingress,
+            exporter: "2001:db8::fe".parse().expect("ip"),
+            next_hop: "fe80::1".parse().expect("ip"),
+            ..FlowRecord::default()
+        };
+        vec![a, b, FlowRecord::default()]
+    }
+
+    fn print(output: Output, format: Option<&str>) -> String {
+        let mut out = Vec::new();
+        {
+            let fmt = format.map(|f| Format::parse(f).expect("format"));
+            let mut p = Printer::new(&mut out, output, fmt);
+            for (v, r) in [Version::Ipfix, Version::V5, Version::Sflow]
+                .into_iter()
+                .zip(samples())
+            {
+                p.record(v, &r).expect("print");
+            }
+            p.flush().expect("flush");
+        }
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    /// Every `--format` token, in the order they were listed before the schema.
+    const ALL_TOKENS: &str = "fmt:%ts|%te|%td|%pr|%sap|%dap|%sa|%da|%sp|%dp|%pkt|%byt|%flg|%tos|%in|%out|%sas|%das|%smk|%dmk|%nh|%svln|%dvln|%smc|%dmc|%dir|%sr|%ra|%eng|%ver|x";
+
+    /// What `dump` prints, pinned byte for byte as it was printed before the fields
+    /// came from `octoflow_proto::schema`.
+    #[test]
+    fn output_is_pinned() {
+        assert_eq!(
+            print(Output::Csv, None),
+            concat!(
+                r#"version,exporter,domain,first,last,src_addr,dst_addr,src_port,dst_port,proto,tos,tcp_flags,packets,bytes,input_if,output_if,src_as,dst_as,src_mask,dst_mask,next_hop,src_vlan,dst_vlan,src_mac,dst_mac,direction,sampling_interval,icmp_type,icmp_code"#,
+                "\n",
+                r#"10,198.51.100.7,258,2025-12-31T23:59:50.123Z,2025-12-31T23:59:59.007Z,10.0.0.1,192.0.2.200,51234,443,6,40,27,12,9000,4,70000,64512,4200000000,24,16,10.0.0.254,10,4094,02:00:5e:10:ab:cd,ff:ee:00:01:02:03,egress,1000,0,0"#,
+                "\n",
+                r#"5,2001:db8::fe,0,1970-01-01T00:00:00.000Z,1971-02-05T00:00:00.001Z,2001:db8::1,2001:db8:ffff::2,0,768,58,0,0,1,1500,0,0,0,0,0,0,fe80::1,0,0,00:00:00:00:00:00,00:00:00:00:00:00,ingress,0,3,0"#,
+                "\n",
+                r#"sflow,0.0.0.0,0,1970-01-01T00:00:00.000Z,1970-01-01T00:00:00.000Z,0.0.0.0,0.0.0.0,0,0,0,0,0,0,0,0,0,0,0,0,0,0.0.0.0,0,0,00:00:00:00:00:00,00:00:00:00:00:00,unknown,0,0,0"#,
+                "\n",
+            ),
+            "csv"
+        );
+        assert_eq!(
+            print(Output::Json, None),
+            concat!(
+                r#"{"version":"10","exporter":"198.51.100.7","domain":258,"first":"2025-12-31T23:59:50.123Z","last":"2025-12-31T23:59:59.007Z","src_addr":"10.0.0.1","dst_addr":"192.0.2.200","src_port":51234,"dst_port":443,"proto":6,"tos":40,"tcp_flags":27,"packets":12,"bytes":9000,"input_if":4,"output_if":70000,"src_as":64512,"dst_as":4200000000,"src_mask":24,"dst_mask":16,"next_hop":"10.0.0.254","src_vlan":10,"dst_vlan":4094,"src_mac":"02:00:5e:10:ab:cd","dst_mac":"ff:ee:00:01:02:03","direction":"egress","sampling_interval":1000,"icmp_type":0,"icmp_code":0}"#,
+                "\n",
+                r#"{"version":"5","exporter":"2001:db8::fe","domain":0,"first":"1970-01-01T00:00:00.000Z","last":"1971-02-05T00:00:00.001Z","src_addr":"2001:db8::1","dst_addr":"2001:db8:ffff::2","src_port":0,"dst_port":768,"proto":58,"tos":0,"tcp_flags":0,"packets":1,"bytes":1500,"input_if":0,"output_if":0,"src_as":0,"dst_as":0,"src_mask":0,"dst_mask":0,"next_hop":"fe80::1","src_vlan":0,"dst_vlan":0,"src_mac":"00:00:00:00:00:00","dst_mac":"00:00:00:00:00:00","direction":"ingress","sampling_interval":0,"icmp_type":3,"icmp_code":0}"#,
+                "\n",
+                r#"{"version":"sflow","exporter":"0.0.0.0","domain":0,"first":"1970-01-01T00:00:00.000Z","last":"1970-01-01T00:00:00.000Z","src_addr":"0.0.0.0","dst_addr":"0.0.0.0","src_port":0,"dst_port":0,"proto":0,"tos":0,"tcp_flags":0,"packets":0,"bytes":0,"input_if":0,"output_if":0,"src_as":0,"dst_as":0,"src_mask":0,"dst_mask":0,"next_hop":"0.0.0.0","src_vlan":0,"dst_vlan":0,"src_mac":"00:00:00:00:00:00","dst_mac":"00:00:00:00:00:00","direction":"unknown","sampling_interval":0,"icmp_type":0,"icmp_code":0}"#,
+                "\n",
+            ),
+            "json"
+        );
+        assert_eq!(
+            print(Output::Text, None),
+            concat!(
+                r#"Date first seen          Duration Proto                              Src IP Addr:Port -> Dst IP Addr:Port                               Packets      Bytes  Flags"#,
+                "\n",
+                r#"2025-12-31T23:59:50.123Z    8.884 TCP                                  10.0.0.1:51234 -> 192.0.2.200:443                                     12       9000 .AP.SF"#,
+                "\n",
+                r#"1970-01-01T00:00:00.000Z 34560000.001 ICMP6                               [2001:db8::1]:0 -> [2001:db8:ffff::2]:768                               1       1500 ......"#,
+                "\n",
+                r#"1970-01-01T00:00:00.000Z    0.000 0                                         0.0.0.0:0 -> 0.0.0.0:0                                            0          0 ......"#,
+                "\n",
+            ),
+            "text"
+        );
+        assert_eq!(
+            print(Output::Text, Some(ALL_TOKENS)),
+            concat!(
+                r#"2025-12-31T23:59:50.123Z|2025-12-31T23:59:59.007Z|8.884|6|10.0.0.1:51234|192.0.2.200:443|10.0.0.1|192.0.2.200|51234|443|12|9000|27|40|4|70000|64512|4200000000|24|16|10.0.0.254|10|4094|02:00:5e:10:ab:cd|ff:ee:00:01:02:03|egress|1000|198.51.100.7|258|10|x"#,
+                "\n",
+                r#"1970-01-01T00:00:00.000Z|1971-02-05T00:00:00.001Z|34560000.001|58|[2001:db8::1]:0|[2001:db8:ffff::2]:768|2001:db8::1|2001:db8:ffff::2|0|768|1|1500|0|0|0|0|0|0|0|0|fe80::1|0|0|00:00:00:00:00:00|00:00:00:00:00:00|ingress|0|2001:db8::fe|0|5|x"#,
+                "\n",
+                r#"1970-01-01T00:00:00.000Z|1970-01-01T00:00:00.000Z|0.000|0|0.0.0.0:0|0.0.0.0:0|0.0.0.0|0.0.0.0|0|0|0|0|0|0|0|0|0|0|0|0|0.0.0.0|0|0|00:00:00:00:00:00|00:00:00:00:00:00|unknown|0|0.0.0.0|0|sflow|x"#,
+                "\n",
+            ),
+            "format"
+        );
+    }
+}
