@@ -30,6 +30,7 @@ pub mod netflow_v5;
 pub mod netflow_v9;
 pub mod packet;
 pub mod record;
+pub mod schema;
 pub mod sflow;
 pub mod template;
 pub mod template_cache;
