@@ -62,7 +62,7 @@ impl Decoder {
                 now_ms,
                 out,
             ),
-            Version::Sflow => sflow::decode(&mut self.cache, exporter, datagram, now_ms, out),
+            Version::Sflow => sflow::decode(&mut self.cache, datagram, now_ms, out),
         };
         match r {
             Ok(()) => Ok(v),
