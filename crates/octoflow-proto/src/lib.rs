@@ -16,6 +16,14 @@
 //!   so same-version forwarding can copy records byte for byte.
 //! - [`netflow_v5::V5Writer`], [`message::MessageWriter`] (v9 and IPFIX) and
 //!   [`sflow::DatagramWriter`] build datagrams.
+//! - [`schema`] describes each field of [`FlowRecord`] once (name, kind, `--format`
+//!   token, information elements, getter) for outputs to iterate over.
+//!
+//! Modules are layered, each using only modules of the layers before it (CI can
+//! check with `scripts/module-cycles.py`):
+//! `error`, `ie`, `record` → `schema`, `wire` → `packet`, `template` → `batch`,
+//! `template_cache` → `data_set`, `netflow_v5`, `sflow` → `ipfix`, `netflow_v9` →
+//! `decoder` (version dispatch), `message` (v9/IPFIX writer).
 #![warn(unreachable_pub)]
 #![deny(clippy::unwrap_used)]
 

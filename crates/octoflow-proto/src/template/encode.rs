@@ -11,8 +11,10 @@ use crate::record::FlowRecord;
 use crate::wire::Writer;
 
 impl Template {
-    /// Encode a canonical record with this template's fields (octoflow's own templates).
-    /// `tb.uptime_ms` set selects sysUptime-relative times (NetFlow v9).
+    /// Encode a canonical record with this template's fields (any fixed-length
+    /// template; octoflow's own in straight-line code). Times go out in the form the
+    /// template's fields (or, for octoflow's own, its dialect) ask for; sysUptime ones
+    /// relative to `tb.uptime_ms` (0 when unset) at `tb.export_ms`.
     pub(crate) fn encode_record(
         &self,
         r: &FlowRecord,
