@@ -1,9 +1,9 @@
 //! Templates (RFC 3954 §5.2–5.3, RFC 7011 §3.4): their fields and wire form, and the
 //! exporter state records are decoded against ([`TimeBase`], [`SamplingState`]).
 //!
-//! - [`decode`]: a data record into a canonical [`FlowRecord`](crate::FlowRecord)
+//! - `decode`: a data record into a canonical [`FlowRecord`](crate::FlowRecord)
 //!   (the field walk, and the straight-line decoder for fixed layouts);
-//! - [`encode`]: a canonical record into a data record, and octoflow's own data
+//! - `encode`: a canonical record into a data record, and octoflow's own data
 //!   template's field list.
 
 mod decode;
