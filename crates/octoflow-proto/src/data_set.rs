@@ -2,7 +2,7 @@
 //! (RFC 3954 §5.3, RFC 7011 §3.3.2), holding sets whose template is not known yet,
 //! and decoding held sets once it arrives.
 
-use crate::decoder::{Batch, OptionsRecord, RawRef, SetRef};
+use crate::batch::{Batch, OptionsRecord, RawRef, SetRef};
 use crate::error::DecodeError;
 use crate::record::FlowRecord;
 use crate::template::{Template, TimeBase};

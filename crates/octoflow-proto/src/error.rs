@@ -13,7 +13,8 @@ pub enum DecodeError {
         need: usize,
         have: usize,
     },
-    /// The first two bytes are not a version this codec knows (5, 9, 10, or sFlow 5).
+    /// The version at the start of the datagram is not one this codec knows (5, 9,
+    /// 10, or sFlow 5); also a template cache file without the expected magic.
     UnknownVersion(u32),
     /// A v9 flowset or IPFIX set declares a length below 4 (RFC 3954 §5.2, RFC 7011 §3.3.2).
     SetLengthTooShort(u16),
@@ -35,17 +36,20 @@ pub enum DecodeError {
     },
     /// A template whose records could never fit in a datagram.
     TemplateTooLarge { template_id: u16 },
-    /// An options template whose scope is larger than its field list.
+    /// An options template whose scope is empty, not whole fields (v9), or larger
+    /// than its field list.
     BadScopeCount { template_id: u16 },
     /// The IPFIX message length field disagrees with the datagram.
     BadMessageLength { declared: usize, actual: usize },
-    /// A NetFlow v5 count outside 1..=30 or not matching the datagram size.
+    /// A NetFlow v5 count outside 1..=30 or above the records the datagram holds.
     BadRecordCount { count: usize, room: usize },
     /// An sFlow address type other than 1 (IPv4) or 2 (IPv6).
     BadAddressType(u32),
-    /// A set id between 4 and 255 (IPFIX) or 2..=255 (v9): reserved.
+    /// An IPFIX set id below 256 other than 2 and 3: reserved (RFC 7011 §3.3.2).
+    /// NetFlow v9 skips its reserved flowset ids (2..=255) by their length instead.
     ReservedSetId(u16),
-    /// The template cache has no room for another exporter scope.
+    /// The template cache has no room for another exporter scope, or the scope none
+    /// for another template (see `CacheStats::scope_overflow`, `template_overflow`).
     TooManyScopes,
 }
 

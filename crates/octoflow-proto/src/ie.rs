@@ -31,12 +31,10 @@ pub mod id {
     pub const SAMPLING_INTERVAL: u16 = 34;
     pub const SAMPLING_ALGORITHM: u16 = 35;
     pub const SAMPLER_ID: u16 = 48;
-    pub const SAMPLER_MODE: u16 = 49;
     pub const SAMPLER_RANDOM_INTERVAL: u16 = 50;
     pub const SOURCE_MAC_ADDRESS: u16 = 56;
     pub const VLAN_ID: u16 = 58;
     pub const POST_VLAN_ID: u16 = 59;
-    pub const IP_VERSION: u16 = 60;
     pub const FLOW_DIRECTION: u16 = 61;
     pub const IP_NEXT_HOP_IPV6_ADDRESS: u16 = 62;
     pub const DESTINATION_MAC_ADDRESS: u16 = 80;
@@ -61,7 +59,6 @@ pub mod id {
     pub const ICMP_CODE_IPV6: u16 = 179;
     pub const DOT1Q_VLAN_ID: u16 = 243;
     pub const SELECTOR_ID: u16 = 302;
-    pub const SELECTOR_ALGORITHM: u16 = 304;
     pub const SAMPLING_PACKET_INTERVAL: u16 = 305;
     pub const SAMPLING_PACKET_SPACE: u16 = 306;
 }

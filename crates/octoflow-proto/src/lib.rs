@@ -16,9 +16,18 @@
 //!   so same-version forwarding can copy records byte for byte.
 //! - [`netflow_v5::V5Writer`], [`message::MessageWriter`] (v9 and IPFIX) and
 //!   [`sflow::DatagramWriter`] build datagrams.
+//! - [`schema`] describes each field of [`FlowRecord`] once (name, kind, `--format`
+//!   token, information elements, getter) for outputs to iterate over.
+//!
+//! Modules are layered, each using only modules of the layers before it (CI can
+//! check with `scripts/module-cycles.py`):
+//! `error`, `ie`, `record` → `schema`, `wire` → `packet`, `template` → `batch`,
+//! `template_cache` → `data_set`, `netflow_v5`, `sflow` → `ipfix`, `netflow_v9` →
+//! `decoder` (version dispatch), `message` (v9/IPFIX writer).
 #![warn(unreachable_pub)]
 #![deny(clippy::unwrap_used)]
 
+pub mod batch;
 pub mod data_set;
 pub mod decoder;
 pub mod error;
@@ -29,12 +38,14 @@ pub mod netflow_v5;
 pub mod netflow_v9;
 pub mod packet;
 pub mod record;
+pub mod schema;
 pub mod sflow;
 pub mod template;
 pub mod template_cache;
 mod wire;
 
-pub use decoder::{Batch, Decoder, OptionsRecord, RawRef, SetRef, Version};
+pub use batch::{Batch, OptionsRecord, RawRef, SetRef, Version};
+pub use decoder::Decoder;
 pub use error::{DecodeError, EncodeError};
 pub use message::{own_sampling_template, own_template, MessageHeader, MessageWriter};
 pub use record::{Direction, FlowRecord};

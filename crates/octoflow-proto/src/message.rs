@@ -5,7 +5,7 @@
 
 use crate::error::EncodeError;
 use crate::record::FlowRecord;
-use crate::template::{Dialect, FieldSpec, Template, TimeBase};
+use crate::template::{own_fields, Dialect, FieldSpec, Template, TimeBase};
 use crate::wire::Writer;
 use crate::{ipfix, netflow_v9};
 
@@ -184,68 +184,6 @@ pub fn own_template(dialect: Dialect, ipv6: bool) -> Template {
     };
     Template::new(id, dialect, 0, own_fields(dialect, ipv6).to_vec())
         .expect("octoflow's own template is valid")
-}
-
-/// The fields of octoflow's own data template, in order. [`Template::new`] recognises
-/// exactly this list and then encodes records in straight-line code.
-pub(crate) fn own_fields(dialect: Dialect, ipv6: bool) -> [FieldSpec; 25] {
-    use crate::ie::id::*;
-    let (src, dst, nh, smask, dmask, icmp) = if ipv6 {
-        (
-            FieldSpec::iana(SOURCE_IPV6_ADDRESS, 16),
-            FieldSpec::iana(DESTINATION_IPV6_ADDRESS, 16),
-            FieldSpec::iana(IP_NEXT_HOP_IPV6_ADDRESS, 16),
-            FieldSpec::iana(SOURCE_IPV6_PREFIX_LENGTH, 1),
-            FieldSpec::iana(DESTINATION_IPV6_PREFIX_LENGTH, 1),
-            FieldSpec::iana(ICMP_TYPE_CODE_IPV6, 2),
-        )
-    } else {
-        (
-            FieldSpec::iana(SOURCE_IPV4_ADDRESS, 4),
-            FieldSpec::iana(DESTINATION_IPV4_ADDRESS, 4),
-            FieldSpec::iana(IP_NEXT_HOP_IPV4_ADDRESS, 4),
-            FieldSpec::iana(SOURCE_IPV4_PREFIX_LENGTH, 1),
-            FieldSpec::iana(DESTINATION_IPV4_PREFIX_LENGTH, 1),
-            FieldSpec::iana(ICMP_TYPE_CODE_IPV4, 2),
-        )
-    };
-    let (first, last) = match dialect {
-        Dialect::V9 => (
-            FieldSpec::iana(FLOW_START_SYS_UP_TIME, 4),
-            FieldSpec::iana(FLOW_END_SYS_UP_TIME, 4),
-        ),
-        Dialect::Ipfix => (
-            FieldSpec::iana(FLOW_START_MILLISECONDS, 8),
-            FieldSpec::iana(FLOW_END_MILLISECONDS, 8),
-        ),
-    };
-    [
-        src,
-        dst,
-        nh,
-        FieldSpec::iana(INGRESS_INTERFACE, 4),
-        FieldSpec::iana(EGRESS_INTERFACE, 4),
-        FieldSpec::iana(PACKET_DELTA_COUNT, 8),
-        FieldSpec::iana(OCTET_DELTA_COUNT, 8),
-        first,
-        last,
-        FieldSpec::iana(SOURCE_TRANSPORT_PORT, 2),
-        FieldSpec::iana(DESTINATION_TRANSPORT_PORT, 2),
-        FieldSpec::iana(TCP_CONTROL_BITS, 1),
-        FieldSpec::iana(PROTOCOL_IDENTIFIER, 1),
-        FieldSpec::iana(IP_CLASS_OF_SERVICE, 1),
-        smask,
-        dmask,
-        FieldSpec::iana(FLOW_DIRECTION, 1),
-        FieldSpec::iana(BGP_SOURCE_AS_NUMBER, 4),
-        FieldSpec::iana(BGP_DESTINATION_AS_NUMBER, 4),
-        FieldSpec::iana(VLAN_ID, 2),
-        FieldSpec::iana(POST_VLAN_ID, 2),
-        icmp,
-        FieldSpec::iana(SOURCE_MAC_ADDRESS, 6),
-        FieldSpec::iana(DESTINATION_MAC_ADDRESS, 6),
-        FieldSpec::iana(SAMPLING_INTERVAL, 4),
-    ]
 }
 
 /// octoflow's sampling options template: scope = the exporting system (v9 scope

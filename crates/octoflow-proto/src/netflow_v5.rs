@@ -3,7 +3,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use crate::decoder::{Batch, RawRef, Version};
+use crate::batch::{Batch, RawRef, Version};
 use crate::error::{DecodeError, EncodeError};
 use crate::record::{v4, FlowRecord};
 use crate::template_cache::{ScopeKey, TemplateCache};

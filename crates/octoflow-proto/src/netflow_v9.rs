@@ -4,8 +4,8 @@
 
 use std::net::IpAddr;
 
+use crate::batch::{Batch, Version};
 use crate::data_set;
-use crate::decoder::{Batch, Version};
 use crate::error::DecodeError;
 use crate::template::{Dialect, Template, TimeBase};
 use crate::template_cache::{Held, ScopeKey, TemplateCache};

@@ -1,6 +1,6 @@
 //! Sampled packet headers (sFlow raw packet header records): parse Ethernet,
 //! 802.1Q/QinQ, IPv4, IPv6 with extension headers, TCP, UDP, ICMP/ICMPv6 into a
-//! flow; and build a minimal header from a flow (for sFlow encoding and `gen`).
+//! flow; and build a minimal header from a flow (for sFlow encoding).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 

@@ -6,7 +6,9 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::decoder::{Batch, RawRef, Version};
+pub use crate::batch::SflowHeader;
+
+use crate::batch::{Batch, RawRef, Version};
 use crate::error::{DecodeError, EncodeError};
 use crate::packet;
 use crate::record::FlowRecord;
@@ -24,41 +26,6 @@ pub const RECORD_SAMPLED_IPV6: u32 = 4;
 pub const RECORD_EXTENDED_SWITCH: u32 = 1001;
 pub const RECORD_EXTENDED_ROUTER: u32 = 1002;
 pub const RECORD_EXTENDED_GATEWAY: u32 = 1003;
-pub const COUNTERS_GENERIC_INTERFACE: u32 = 1;
-
-/// The sFlow datagram header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SflowHeader {
-    pub agent: IpAddr,
-    pub sub_agent: u32,
-    pub sequence: u32,
-    pub uptime_ms: u32,
-    pub samples: u32,
-}
-
-/// Generic interface counters (counter record 1), the part operators graph.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct InterfaceCounters {
-    pub if_index: u32,
-    pub if_type: u32,
-    pub if_speed: u64,
-    pub if_direction: u32,
-    pub if_status: u32,
-    pub in_octets: u64,
-    pub in_ucast_pkts: u32,
-    pub in_multicast_pkts: u32,
-    pub in_broadcast_pkts: u32,
-    pub in_discards: u32,
-    pub in_errors: u32,
-    pub in_unknown_protos: u32,
-    pub out_octets: u64,
-    pub out_ucast_pkts: u32,
-    pub out_multicast_pkts: u32,
-    pub out_broadcast_pkts: u32,
-    pub out_discards: u32,
-    pub out_errors: u32,
-    pub promiscuous: u32,
-}
 
 fn address(r: &mut Reader<'_>) -> Result<IpAddr, DecodeError> {
     match r.u32("address type")? {
@@ -100,7 +67,6 @@ pub fn parse_header(d: &[u8]) -> Result<(SflowHeader, usize), DecodeError> {
 
 pub(crate) fn decode(
     cache: &mut TemplateCache,
-    _from: IpAddr,
     d: &[u8],
     now_ms: u64,
     out: &mut Batch,
@@ -275,52 +241,6 @@ fn flow_sample(b: &[u8], expanded: bool, rec: &mut FlowRecord) -> Result<bool, D
         }
     }
     Ok(have_ip)
-}
-
-/// Read the generic interface counters of a counter sample (the whole sample as
-/// in [`Batch::counter_samples`]), if it has them.
-pub fn interface_counters(sample: &[u8]) -> Result<Option<InterfaceCounters>, DecodeError> {
-    let mut r = Reader::new(sample);
-    let tag = r.u32("counter sample")?;
-    let len = r.u32("counter sample")? as usize;
-    let body = r.bytes(len, "counter sample")?;
-    let mut r = Reader::new(body);
-    let _seq = r.u32("counter sample")?;
-    if tag == COUNTER_SAMPLE_EXPANDED {
-        r.u32("counter sample")?;
-    }
-    r.u32("counter sample")?;
-    let n = r.u32("counter sample")?;
-    for _ in 0..n {
-        let fmt = r.u32("counter record")?;
-        let len = r.u32("counter record")? as usize;
-        let b = r.bytes(len, "counter record")?;
-        if fmt == COUNTERS_GENERIC_INTERFACE {
-            let mut c = Reader::new(b);
-            return Ok(Some(InterfaceCounters {
-                if_index: c.u32("if counters")?,
-                if_type: c.u32("if counters")?,
-                if_speed: c.u64("if counters")?,
-                if_direction: c.u32("if counters")?,
-                if_status: c.u32("if counters")?,
-                in_octets: c.u64("if counters")?,
-                in_ucast_pkts: c.u32("if counters")?,
-                in_multicast_pkts: c.u32("if counters")?,
-                in_broadcast_pkts: c.u32("if counters")?,
-                in_discards: c.u32("if counters")?,
-                in_errors: c.u32("if counters")?,
-                in_unknown_protos: c.u32("if counters")?,
-                out_octets: c.u64("if counters")?,
-                out_ucast_pkts: c.u32("if counters")?,
-                out_multicast_pkts: c.u32("if counters")?,
-                out_broadcast_pkts: c.u32("if counters")?,
-                out_discards: c.u32("if counters")?,
-                out_errors: c.u32("if counters")?,
-                promiscuous: c.u32("if counters")?,
-            }));
-        }
-    }
-    Ok(None)
 }
 
 /// Builds an sFlow v5 datagram: from whole samples of another datagram (filtered

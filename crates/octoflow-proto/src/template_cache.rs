@@ -98,16 +98,6 @@ pub struct Scope {
 }
 
 impl Scope {
-    /// The template `id`, unless unknown or expired at `now_ms`.
-    pub fn template(&self, id: u16) -> Option<&Arc<Template>> {
-        self.templates.get(&id).map(|e| &e.template)
-    }
-
-    /// Number of templates known.
-    pub fn template_count(&self) -> usize {
-        self.templates.len()
-    }
-
     pub(crate) fn learn_options(&mut self, o: &OptionsInfo) {
         self.sampling.learn(o);
         if o.system_init_ms.is_some() {
@@ -163,15 +153,6 @@ impl TemplateCache {
         Ok(self.scopes.entry(key).or_default())
     }
 
-    pub fn scope(&self, key: &ScopeKey) -> Option<&Scope> {
-        self.scopes.get(key)
-    }
-
-    /// Every scope, for status output.
-    pub fn scopes(&self) -> impl Iterator<Item = (&ScopeKey, &Scope)> {
-        self.scopes.iter()
-    }
-
     /// Number of templates across all scopes.
     pub fn template_count(&self) -> usize {
         self.scopes.values().map(|s| s.templates.len()).sum()
@@ -190,7 +171,8 @@ impl TemplateCache {
         Some(e.template.clone())
     }
 
-    /// Learn (or refresh) a template. Returns the held data sets now decodable.
+    /// Learn (or refresh) a template; the held data sets it makes decodable move to
+    /// `released`.
     pub fn learn(
         &mut self,
         key: ScopeKey,
@@ -332,11 +314,6 @@ impl TemplateCache {
                 }
             }
         }
-    }
-
-    /// Bytes of data held, across scopes.
-    pub fn held_bytes(&self) -> usize {
-        self.held_bytes
     }
 
     /// Serialize templates, sampling state and system init times (not held data, not

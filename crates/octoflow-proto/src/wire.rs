@@ -1,5 +1,6 @@
-//! Bounds-checked big-endian reads and writes. Every read returns a typed
-//! error instead of panicking; nothing here allocates.
+//! Big-endian reads and writes; nothing here allocates. [`Reader`] and [`Writer`]
+//! check bounds and return typed errors; the `*_at` functions index directly, after
+//! the caller checked the length (with [`need`] or a length it validated).
 
 use crate::error::{DecodeError, EncodeError};
 
@@ -84,11 +85,6 @@ impl<'a> Reader<'a> {
     pub(crate) fn u32(&mut self, what: &'static str) -> Result<u32, DecodeError> {
         let b = self.bytes(4, what)?;
         Ok(u32_at(b, 0))
-    }
-    #[inline]
-    pub(crate) fn u64(&mut self, what: &'static str) -> Result<u64, DecodeError> {
-        let b = self.bytes(8, what)?;
-        Ok(u64_at(b, 0))
     }
 }
 

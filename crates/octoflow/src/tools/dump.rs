@@ -7,6 +7,7 @@ use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use octoflow_proto::schema::{self, Field, Value};
 use octoflow_proto::{Batch, Decoder, FlowRecord, Limits, Version};
 
 use crate::tools::pcap;
@@ -18,76 +19,22 @@ pub enum Output {
     Json,
 }
 
-/// The canonical field names, in CSV column order.
-pub const FIELDS: &[&str] = &[
-    "version",
-    "exporter",
-    "domain",
-    "first",
-    "last",
-    "src_addr",
-    "dst_addr",
-    "src_port",
-    "dst_port",
-    "proto",
-    "tos",
-    "tcp_flags",
-    "packets",
-    "bytes",
-    "input_if",
-    "output_if",
-    "src_as",
-    "dst_as",
-    "src_mask",
-    "dst_mask",
-    "next_hop",
-    "src_vlan",
-    "dst_vlan",
-    "src_mac",
-    "dst_mac",
-    "direction",
-    "sampling_interval",
-    "icmp_type",
-    "icmp_code",
-];
+/// The one output column (and `--format` token) that is not a field of the record
+/// (those come from [`schema::FIELDS`]): the datagram's export version.
+const VERSION_KEY: &str = "version";
+const VERSION_TOKEN: &str = "%ver";
 
-/// nfdump-like `%` tokens and the field each stands for.
-const TOKENS: &[(&str, &str)] = &[
-    ("%ts", "first"),
-    ("%te", "last"),
-    ("%td", "duration"),
-    ("%pr", "proto"),
-    ("%sap", "src_addr_port"),
-    ("%dap", "dst_addr_port"),
-    ("%sa", "src_addr"),
-    ("%da", "dst_addr"),
-    ("%sp", "src_port"),
-    ("%dp", "dst_port"),
-    ("%pkt", "packets"),
-    ("%byt", "bytes"),
-    ("%flg", "tcp_flags"),
-    ("%tos", "tos"),
-    ("%in", "input_if"),
-    ("%out", "output_if"),
-    ("%sas", "src_as"),
-    ("%das", "dst_as"),
-    ("%smk", "src_mask"),
-    ("%dmk", "dst_mask"),
-    ("%nh", "next_hop"),
-    ("%svln", "src_vlan"),
-    ("%dvln", "dst_vlan"),
-    ("%smc", "src_mac"),
-    ("%dmc", "dst_mac"),
-    ("%dir", "direction"),
-    ("%sr", "sampling_interval"),
-    ("%ra", "exporter"),
-    ("%eng", "domain"),
-    ("%ver", "version"),
-];
+/// Every `--format` token and the field it stands for (`None`: the version).
+fn tokens() -> impl Iterator<Item = (&'static str, Option<&'static Field>)> {
+    schema::all()
+        .filter_map(|f| Some((f.token?, Some(f))))
+        .chain([(VERSION_TOKEN, None)])
+}
 
 enum Piece {
     Lit(String),
-    Field(&'static str),
+    Field(&'static Field),
+    Version,
 }
 
 /// A parsed `--format` string: literal text and `%` tokens (longest token first).
@@ -101,8 +48,8 @@ impl Format {
         let mut rest = s;
         'outer: while let Some(c) = rest.chars().next() {
             if c == '%' {
-                let mut best: Option<(&str, &str)> = None;
-                for &(tok, field) in TOKENS {
+                let mut best: Option<(&str, Option<&'static Field>)> = None;
+                for (tok, field) in tokens() {
                     if rest.starts_with(tok) && best.is_none_or(|(b, _)| tok.len() > b.len()) {
                         best = Some((tok, field));
                     }
@@ -111,11 +58,11 @@ impl Format {
                     if !lit.is_empty() {
                         out.push(Piece::Lit(std::mem::take(&mut lit)));
                     }
-                    out.push(Piece::Field(field));
+                    out.push(field.map_or(Piece::Version, Piece::Field));
                     rest = &rest[tok.len()..];
                     continue 'outer;
                 }
-                let known: Vec<_> = TOKENS.iter().map(|t| t.0).collect();
+                let known: Vec<_> = tokens().map(|t| t.0).collect();
                 return Err(format!(
                     "--format: unknown token at {:?}; known tokens: {}",
                     rest.chars().take(6).collect::<String>(),
@@ -129,107 +76,6 @@ impl Format {
             out.push(Piece::Lit(lit));
         }
         Ok(Format(out))
-    }
-}
-
-fn mac(m: &[u8; 6]) -> String {
-    format!(
-        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-        m[0], m[1], m[2], m[3], m[4], m[5]
-    )
-}
-
-fn time(ms: u64) -> String {
-    // UTC, ISO 8601 with milliseconds, computed without a time crate.
-    let secs = (ms / 1000) as i64;
-    let days = secs.div_euclid(86400);
-    let sod = secs.rem_euclid(86400);
-    let (y, m, d) = civil(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        sod / 3600,
-        sod % 3600 / 60,
-        sod % 60,
-        ms % 1000
-    )
-}
-
-/// Days since 1970-01-01 to (year, month, day) — Howard Hinnant's civil_from_days.
-fn civil(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + (m <= 2) as i64, m, d)
-}
-
-fn proto_name(p: u8) -> String {
-    match p {
-        1 => "ICMP".into(),
-        6 => "TCP".into(),
-        17 => "UDP".into(),
-        47 => "GRE".into(),
-        50 => "ESP".into(),
-        58 => "ICMP6".into(),
-        132 => "SCTP".into(),
-        n => n.to_string(),
-    }
-}
-
-fn field(v: Version, r: &FlowRecord, name: &str) -> String {
-    match name {
-        "version" => v.name().to_string(),
-        "exporter" => r.exporter.to_string(),
-        "domain" => r.domain.to_string(),
-        "first" => time(r.first_ms),
-        "last" => time(r.last_ms),
-        "duration" => format!(
-            "{:.3}",
-            r.last_ms.saturating_sub(r.first_ms) as f64 / 1000.0
-        ),
-        "src_addr" => r.src_addr.to_string(),
-        "dst_addr" => r.dst_addr.to_string(),
-        "src_addr_port" => addr_port(r.src_addr, r.src_port),
-        "dst_addr_port" => addr_port(r.dst_addr, r.dst_port),
-        "src_port" => r.src_port.to_string(),
-        "dst_port" => r.dst_port.to_string(),
-        "proto" => r.proto.to_string(),
-        "tos" => r.tos.to_string(),
-        "tcp_flags" => r.tcp_flags.to_string(),
-        "packets" => r.packets.to_string(),
-        "bytes" => r.bytes.to_string(),
-        "input_if" => r.input_if.to_string(),
-        "output_if" => r.output_if.to_string(),
-        "src_as" => r.src_as.to_string(),
-        "dst_as" => r.dst_as.to_string(),
-        "src_mask" => r.src_mask.to_string(),
-        "dst_mask" => r.dst_mask.to_string(),
-        "next_hop" => r.next_hop.to_string(),
-        "src_vlan" => r.src_vlan.to_string(),
-        "dst_vlan" => r.dst_vlan.to_string(),
-        "src_mac" => mac(&r.src_mac),
-        "dst_mac" => mac(&r.dst_mac),
-        "direction" => match r.direction {
-            octoflow_proto::Direction::Ingress => "ingress",
-            octoflow_proto::Direction::Egress => "egress",
-            octoflow_proto::Direction::Unknown => "unknown",
-        }
-        .to_string(),
-        "sampling_interval" => r.sampling_interval.to_string(),
-        "icmp_type" => r.icmp_type.to_string(),
-        "icmp_code" => r.icmp_code.to_string(),
-        _ => String::new(),
-    }
-}
-
-fn addr_port(a: IpAddr, p: u16) -> String {
-    match a {
-        IpAddr::V4(_) => format!("{a}:{p}"),
-        IpAddr::V6(_) => format!("[{a}]:{p}"),
     }
 }
 
@@ -274,37 +120,37 @@ impl<W: Write> Printer<W> {
             for p in &fmt.0 {
                 match p {
                     Piece::Lit(s) => l.push_str(s),
-                    Piece::Field(f) => l.push_str(&field(v, r, f)),
+                    Piece::Field(f) => f.render(r, l),
+                    Piece::Version => l.push_str(v.name()),
                 }
             }
         } else {
             match self.output {
                 Output::Csv => {
                     if !self.header_done {
-                        writeln!(self.out, "{}", FIELDS.join(","))?;
+                        write!(self.out, "{VERSION_KEY}")?;
+                        for f in schema::FIELDS {
+                            write!(self.out, ",{}", f.name)?;
+                        }
+                        writeln!(self.out)?;
                         self.header_done = true;
                     }
-                    for (i, f) in FIELDS.iter().enumerate() {
-                        if i > 0 {
-                            l.push(',');
-                        }
-                        l.push_str(&field(v, r, f));
+                    l.push_str(v.name());
+                    for f in schema::FIELDS {
+                        l.push(',');
+                        f.render(r, l);
                     }
                 }
                 Output::Json => {
-                    l.push('{');
-                    for (i, f) in FIELDS.iter().enumerate() {
-                        if i > 0 {
-                            l.push(',');
-                        }
-                        let val = field(v, r, f);
-                        let numeric = !val.is_empty()
-                            && val.bytes().all(|b| b.is_ascii_digit())
-                            && !matches!(*f, "version");
-                        if numeric {
-                            let _ = write!(l, "\"{f}\":{val}");
+                    let _ = write!(l, "{{\"{VERSION_KEY}\":\"{}\"", v.name());
+                    for f in schema::FIELDS {
+                        let _ = write!(l, ",\"{}\":", f.name);
+                        if f.kind.is_numeric() {
+                            f.render(r, l);
                         } else {
-                            let _ = write!(l, "\"{f}\":\"{val}\"");
+                            l.push('"');
+                            f.render(r, l);
+                            l.push('"');
                         }
                     }
                     l.push('}');
@@ -328,11 +174,11 @@ impl<W: Write> Printer<W> {
                     let _ = write!(
                         l,
                         "{:<24} {:>8} {:<5} {:>45} -> {:<45} {:>8} {:>10} {:>6}",
-                        time(r.first_ms),
-                        field(v, r, "duration"),
+                        Value::TimeMs(r.first_ms).to_string(),
+                        Value::DurationMs(r.last_ms.saturating_sub(r.first_ms)).to_string(),
                         proto_name(r.proto),
-                        addr_port(r.src_addr, r.src_port),
-                        addr_port(r.dst_addr, r.dst_port),
+                        Value::AddrPort(r.src_addr, r.src_port).to_string(),
+                        Value::AddrPort(r.dst_addr, r.dst_port).to_string(),
                         r.packets,
                         r.bytes,
                         tcp_flags(r.tcp_flags)
@@ -345,6 +191,19 @@ impl<W: Write> Printer<W> {
 
     pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
+    }
+}
+
+fn proto_name(p: u8) -> String {
+    match p {
+        1 => "ICMP".into(),
+        6 => "TCP".into(),
+        17 => "UDP".into(),
+        47 => "GRE".into(),
+        50 => "ESP".into(),
+        58 => "ICMP6".into(),
+        132 => "SCTP".into(),
+        n => n.to_string(),
     }
 }
 
@@ -518,4 +377,137 @@ pub fn run(a: DumpArgs) -> Result<(), String> {
 
 fn sum_flows_done(s: &Summary, limit: u64) -> bool {
     s.printed >= limit
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use octoflow_proto::Direction;
+
+    fn samples() -> Vec<FlowRecord> {
+        let a = FlowRecord {
+            src_addr: "10.0.0.1".parse().expect("ip"),
+            dst_addr: "192.0.2.200".parse().expect("ip"),
+            src_port: 51234,
+            dst_port: 443,
+            proto: 6,
+            tos: 0x28,
+            tcp_flags: 0x1b,
+            packets: 12,
+            bytes: 9000,
+            first_ms: 1_767_225_590_123,
+            last_ms: 1_767_225_599_007,
+            input_if: 4,
+            output_if: 70000,
+            src_as: 64512,
+            dst_as: 4_200_000_000,
+            src_mask: 24,
+            dst_mask: 16,
+            next_hop: "10.0.0.254".parse().expect("ip"),
+            src_vlan: 10,
+            dst_vlan: 4094,
+            src_mac: [0x02, 0, 0x5e, 0x10, 0xab, 0xcd],
+            dst_mac: [0xff, 0xee, 0, 1, 2, 3],
+            direction: Direction::Egress,
+            sampling_interval: 1000,
+            icmp_type: 0,
+            icmp_code: 0,
+            exporter: "198.51.100.7".parse().expect("ip"),
+            domain: 258,
+        };
+        let b = FlowRecord {
+            src_addr: "2001:db8::1".parse().expect("ip"),
+            dst_addr: "2001:db8:ffff::2".parse().expect("ip"),
+            dst_port: 0x0300,
+            proto: 58,
+            icmp_type: 3,
+            icmp_code: 0,
+            packets: 1,
+            bytes: 1500,
+            first_ms: 0,
+            last_ms: 86_400_000 * 400 + 1,
+            direction: Direction::Ingress,
+            exporter: "2001:db8::fe".parse().expect("ip"),
+            next_hop: "fe80::1".parse().expect("ip"),
+            ..FlowRecord::default()
+        };
+        vec![a, b, FlowRecord::default()]
+    }
+
+    fn print(output: Output, format: Option<&str>) -> String {
+        let mut out = Vec::new();
+        {
+            let fmt = format.map(|f| Format::parse(f).expect("format"));
+            let mut p = Printer::new(&mut out, output, fmt);
+            for (v, r) in [Version::Ipfix, Version::V5, Version::Sflow]
+                .into_iter()
+                .zip(samples())
+            {
+                p.record(v, &r).expect("print");
+            }
+            p.flush().expect("flush");
+        }
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    /// Every `--format` token, in the order they were listed before the schema.
+    const ALL_TOKENS: &str = "fmt:%ts|%te|%td|%pr|%sap|%dap|%sa|%da|%sp|%dp|%pkt|%byt|%flg|%tos|%in|%out|%sas|%das|%smk|%dmk|%nh|%svln|%dvln|%smc|%dmc|%dir|%sr|%ra|%eng|%ver|x";
+
+    /// What `dump` prints, pinned byte for byte as it was printed before the fields
+    /// came from `octoflow_proto::schema`.
+    #[test]
+    fn output_is_pinned() {
+        assert_eq!(
+            print(Output::Csv, None),
+            concat!(
+                r#"version,exporter,domain,first,last,src_addr,dst_addr,src_port,dst_port,proto,tos,tcp_flags,packets,bytes,input_if,output_if,src_as,dst_as,src_mask,dst_mask,next_hop,src_vlan,dst_vlan,src_mac,dst_mac,direction,sampling_interval,icmp_type,icmp_code"#,
+                "\n",
+                r#"10,198.51.100.7,258,2025-12-31T23:59:50.123Z,2025-12-31T23:59:59.007Z,10.0.0.1,192.0.2.200,51234,443,6,40,27,12,9000,4,70000,64512,4200000000,24,16,10.0.0.254,10,4094,02:00:5e:10:ab:cd,ff:ee:00:01:02:03,egress,1000,0,0"#,
+                "\n",
+                r#"5,2001:db8::fe,0,1970-01-01T00:00:00.000Z,1971-02-05T00:00:00.001Z,2001:db8::1,2001:db8:ffff::2,0,768,58,0,0,1,1500,0,0,0,0,0,0,fe80::1,0,0,00:00:00:00:00:00,00:00:00:00:00:00,ingress,0,3,0"#,
+                "\n",
+                r#"sflow,0.0.0.0,0,1970-01-01T00:00:00.000Z,1970-01-01T00:00:00.000Z,0.0.0.0,0.0.0.0,0,0,0,0,0,0,0,0,0,0,0,0,0,0.0.0.0,0,0,00:00:00:00:00:00,00:00:00:00:00:00,unknown,0,0,0"#,
+                "\n",
+            ),
+            "csv"
+        );
+        assert_eq!(
+            print(Output::Json, None),
+            concat!(
+                r#"{"version":"10","exporter":"198.51.100.7","domain":258,"first":"2025-12-31T23:59:50.123Z","last":"2025-12-31T23:59:59.007Z","src_addr":"10.0.0.1","dst_addr":"192.0.2.200","src_port":51234,"dst_port":443,"proto":6,"tos":40,"tcp_flags":27,"packets":12,"bytes":9000,"input_if":4,"output_if":70000,"src_as":64512,"dst_as":4200000000,"src_mask":24,"dst_mask":16,"next_hop":"10.0.0.254","src_vlan":10,"dst_vlan":4094,"src_mac":"02:00:5e:10:ab:cd","dst_mac":"ff:ee:00:01:02:03","direction":"egress","sampling_interval":1000,"icmp_type":0,"icmp_code":0}"#,
+                "\n",
+                r#"{"version":"5","exporter":"2001:db8::fe","domain":0,"first":"1970-01-01T00:00:00.000Z","last":"1971-02-05T00:00:00.001Z","src_addr":"2001:db8::1","dst_addr":"2001:db8:ffff::2","src_port":0,"dst_port":768,"proto":58,"tos":0,"tcp_flags":0,"packets":1,"bytes":1500,"input_if":0,"output_if":0,"src_as":0,"dst_as":0,"src_mask":0,"dst_mask":0,"next_hop":"fe80::1","src_vlan":0,"dst_vlan":0,"src_mac":"00:00:00:00:00:00","dst_mac":"00:00:00:00:00:00","direction":"ingress","sampling_interval":0,"icmp_type":3,"icmp_code":0}"#,
+                "\n",
+                r#"{"version":"sflow","exporter":"0.0.0.0","domain":0,"first":"1970-01-01T00:00:00.000Z","last":"1970-01-01T00:00:00.000Z","src_addr":"0.0.0.0","dst_addr":"0.0.0.0","src_port":0,"dst_port":0,"proto":0,"tos":0,"tcp_flags":0,"packets":0,"bytes":0,"input_if":0,"output_if":0,"src_as":0,"dst_as":0,"src_mask":0,"dst_mask":0,"next_hop":"0.0.0.0","src_vlan":0,"dst_vlan":0,"src_mac":"00:00:00:00:00:00","dst_mac":"00:00:00:00:00:00","direction":"unknown","sampling_interval":0,"icmp_type":0,"icmp_code":0}"#,
+                "\n",
+            ),
+            "json"
+        );
+        assert_eq!(
+            print(Output::Text, None),
+            concat!(
+                r#"Date first seen          Duration Proto                              Src IP Addr:Port -> Dst IP Addr:Port                               Packets      Bytes  Flags"#,
+                "\n",
+                r#"2025-12-31T23:59:50.123Z    8.884 TCP                                  10.0.0.1:51234 -> 192.0.2.200:443                                     12       9000 .AP.SF"#,
+                "\n",
+                r#"1970-01-01T00:00:00.000Z 34560000.001 ICMP6                               [2001:db8::1]:0 -> [2001:db8:ffff::2]:768                               1       1500 ......"#,
+                "\n",
+                r#"1970-01-01T00:00:00.000Z    0.000 0                                         0.0.0.0:0 -> 0.0.0.0:0                                            0          0 ......"#,
+                "\n",
+            ),
+            "text"
+        );
+        assert_eq!(
+            print(Output::Text, Some(ALL_TOKENS)),
+            concat!(
+                r#"2025-12-31T23:59:50.123Z|2025-12-31T23:59:59.007Z|8.884|6|10.0.0.1:51234|192.0.2.200:443|10.0.0.1|192.0.2.200|51234|443|12|9000|27|40|4|70000|64512|4200000000|24|16|10.0.0.254|10|4094|02:00:5e:10:ab:cd|ff:ee:00:01:02:03|egress|1000|198.51.100.7|258|10|x"#,
+                "\n",
+                r#"1970-01-01T00:00:00.000Z|1971-02-05T00:00:00.001Z|34560000.001|58|[2001:db8::1]:0|[2001:db8:ffff::2]:768|2001:db8::1|2001:db8:ffff::2|0|768|1|1500|0|0|0|0|0|0|0|0|fe80::1|0|0|00:00:00:00:00:00|00:00:00:00:00:00|ingress|0|2001:db8::fe|0|5|x"#,
+                "\n",
+                r#"1970-01-01T00:00:00.000Z|1970-01-01T00:00:00.000Z|0.000|0|0.0.0.0:0|0.0.0.0:0|0.0.0.0|0.0.0.0|0|0|0|0|0|0|0|0|0|0|0|0|0.0.0.0|0|0|00:00:00:00:00:00|00:00:00:00:00:00|unknown|0|0.0.0.0|0|sflow|x"#,
+                "\n",
+            ),
+            "format"
+        );
+    }
 }
