@@ -7,12 +7,15 @@
 mod collector;
 mod config;
 mod control;
+mod fanout;
+mod instance;
 mod output;
 mod supervisor;
 mod systemd;
 mod telemetry;
 mod tools;
 mod util;
+mod yaml;
 
 use octoflow_prefix as prefix;
 use telemetry::logfile;

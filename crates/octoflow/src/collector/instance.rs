@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use octoflow_proto::{Decoder, TemplateCache};
 
-use super::fanout::{Feed, Routes};
+use super::config::Collector;
 use super::{socket, templates, Context};
-use crate::config::{Collector, Spec};
-use crate::supervisor::instance::{Change, Env, Role, Supervised, Thread};
-use crate::supervisor::lifecycle::Lifecycle;
+use crate::fanout::{Feed, Routes};
+use crate::instance::lifecycle::Lifecycle;
+use crate::instance::{Change, Env, Role, Supervised, Thread};
 use crate::telemetry::metrics::{CollectorMetrics, Registry};
 
 pub struct CollectorInstance {
@@ -37,27 +37,15 @@ impl CollectorInstance {
     }
 }
 
-impl Supervised for CollectorInstance {
-    fn id(&self) -> &str {
-        &self.cfg.id
-    }
-    fn role(&self) -> Role {
-        Role::Collector
-    }
-    fn life(&self) -> &Lifecycle {
-        &self.life
-    }
-    fn life_mut(&mut self) -> &mut Lifecycle {
-        &mut self.life
-    }
-    fn spec(&self) -> Spec {
-        Spec::Collector(self.cfg.clone())
+impl CollectorInstance {
+    pub fn config(&self) -> &Collector {
+        &self.cfg
     }
 
-    fn reconfigure(&mut self, new: &Spec) -> Change {
-        let Spec::Collector(nc) = new else {
-            return Change::Same;
-        };
+    /// Take a new configuration: a change of `mux_to` alone applies in place
+    /// (the supervisor rebuilds the routes); any other change restarts it
+    /// without the templates it kept.
+    pub fn reconfigure(&mut self, nc: &Collector) -> Change {
         if *nc == self.cfg {
             return Change::Same;
         }
@@ -72,7 +60,27 @@ impl Supervised for CollectorInstance {
         self.kept = None;
         Change::Restart
     }
+}
 
+impl Supervised for CollectorInstance {
+    fn id(&self) -> &str {
+        &self.cfg.id
+    }
+    fn role(&self) -> Role {
+        Role::Collector
+    }
+    fn life(&self) -> &Lifecycle {
+        &self.life
+    }
+    fn life_mut(&mut self) -> &mut Lifecycle {
+        &mut self.life
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
     fn has_thread(&self) -> bool {
         self.thread.is_some()
     }

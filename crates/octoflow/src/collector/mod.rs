@@ -1,11 +1,12 @@
-//! A collector: one UDP socket, one thread. The data path, in the order of the
-//! files: it receives export datagrams ([`socket`], batched by `octoflow-udp`),
-//! keeps only the versions it accepts, decodes them with its own template cache
-//! (`octoflow-proto`; [`templates`] keeps that cache across restarts), computes
-//! every output's verdict on each record ([`verdicts`]) and hands each receive
-//! call's decoded datagrams to its outputs' queues ([`fanout`]).
+//! A collector: one UDP socket, one thread. It receives export datagrams
+//! ([`socket`], batched by `octoflow-udp`), keeps only the versions it accepts,
+//! decodes them with its own template cache (`octoflow-proto`; [`templates`]
+//! keeps that cache across restarts), computes every output's verdict on each
+//! record ([`verdicts`]) and hands each receive call's decoded datagrams to its
+//! outputs' queues (`crate::fanout`). [`config`] is its configuration,
+//! [`instance`] its life as a supervised instance.
 
-pub mod fanout;
+pub mod config;
 pub mod instance;
 pub mod socket;
 pub mod templates;
@@ -20,11 +21,11 @@ use std::time::{Duration, Instant};
 use octoflow_proto::{Decoder, Version};
 use octoflow_udp::RecvBatch;
 
-use crate::config::Collector;
-use crate::supervisor::instance::ThreadCtl;
+use crate::fanout::{Decoded, Pool, Route, Routes};
+use crate::instance::ThreadCtl;
 use crate::telemetry::metrics::CollectorMetrics;
 use crate::util::{now_ms, RateLimit};
-use fanout::{Decoded, Pool, Route, Routes};
+use config::Collector;
 
 /// Messages taken per receive call (each a datagram or, with UDP GRO, a run of
 /// them).

@@ -5,7 +5,7 @@ use std::net::UdpSocket;
 use std::os::fd::AsFd;
 use std::time::Duration;
 
-use crate::config::Collector;
+use super::config::Collector;
 
 /// Bind the collector's socket with a large receive buffer. The error names the
 /// collector and the address, and says what to check.

@@ -38,7 +38,7 @@ impl Config {
                         "  {:<24} {proto} {:<22} as {}",
                         o.instance_name(),
                         n.target.to_string(),
-                        super::version_label(n.version)
+                        octoflow_encode::version_label(n.version)
                     );
                 }
             }

@@ -17,22 +17,20 @@
 
 pub mod describe;
 pub mod diff;
-pub(crate) mod raw;
-pub(crate) mod validate;
+mod validate;
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use octoflow_prefix::Filter;
-use octoflow_proto::Version;
 use serde::de;
 use serde::Deserialize;
 
-pub use crate::output::netflow::config::{NetflowConfig, Transport};
-use raw::RawConfig;
-use validate::Validator;
+pub use crate::collector::config::Collector;
+pub use crate::output::netflow::config::Transport;
+pub use crate::output::{Output, OutputKind};
+use crate::yaml::check::Validator;
+use crate::yaml::raw::RawConfig;
 
 /// Where `server`, `client` and `check` look when no `--config-file` is given.
 pub const DEFAULT_PATH: &str = "/etc/octoflow/octoflow.yaml";
@@ -78,115 +76,6 @@ pub struct Supervisor {
     pub autostart: bool,
     pub autorestart: bool,
     pub startretries: u32,
-}
-
-/// The set of versions a collector accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Versions(pub(crate) u8);
-
-impl Versions {
-    pub const ALL: Versions = Versions(0b1111);
-    fn bit(v: Version) -> u8 {
-        match v {
-            Version::V5 => 1,
-            Version::V9 => 2,
-            Version::Ipfix => 4,
-            Version::Sflow => 8,
-        }
-    }
-    pub fn one(v: Version) -> Versions {
-        Versions(Self::bit(v))
-    }
-    pub fn contains(self, v: Version) -> bool {
-        self.0 & Self::bit(v) != 0
-    }
-    pub(crate) fn add(&mut self, v: Version) {
-        self.0 |= Self::bit(v)
-    }
-    pub fn iter(self) -> impl Iterator<Item = Version> {
-        [Version::V5, Version::V9, Version::Ipfix, Version::Sflow]
-            .into_iter()
-            .filter(move |&v| self.contains(v))
-    }
-}
-
-impl fmt::Display for Versions {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if *self == Versions::ALL {
-            return f.write_str("auto");
-        }
-        let names: Vec<&str> = self.iter().map(version_label).collect();
-        f.write_str(&names.join(","))
-    }
-}
-
-/// How a version is written in the config and in `check` output.
-pub use octoflow_encode::version_label;
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Collector {
-    pub id: String,
-    pub listen: SocketAddr,
-    pub versions: Versions,
-    pub mux_to: Vec<String>,
-    pub receive_buffer: usize,
-    pub reuse_port: bool,
-    pub udp_gro: bool,
-}
-
-impl Collector {
-    pub fn instance_name(&self) -> String {
-        format!("{}_collector", self.id)
-    }
-}
-
-/// One `exporters[]` entry: an output of some kind. `id`, `filters` and
-/// `queue_datagrams` are every kind's; the rest is the kind's own.
-#[derive(Debug, Clone)]
-pub struct Output {
-    pub id: String,
-    /// The tenant: which flows this output gets (empty: all of them).
-    pub filter: Arc<Filter>,
-    /// Most datagrams waiting in the output's queue; past it, datagrams are
-    /// dropped for this output only, and counted.
-    pub queue_datagrams: usize,
-    pub kind: OutputKind,
-}
-
-/// The output kinds (`exporters[].type`). A new kind is a module under
-/// `crate::output` with its config struct, validation and builder, and one entry
-/// here.
-#[derive(Debug, Clone, PartialEq)]
-pub enum OutputKind {
-    /// NetFlow v5/v9, IPFIX or sFlow datagrams to a receiver (the default).
-    Netflow(NetflowConfig),
-}
-
-impl OutputKind {
-    /// The names `type` takes.
-    pub const NAMES: &'static [&'static str] = &["netflow"];
-}
-
-impl PartialEq for Output {
-    fn eq(&self, o: &Self) -> bool {
-        self.id == o.id
-            && self.filter.entries() == o.filter.entries()
-            && self.queue_datagrams == o.queue_datagrams
-            && self.kind == o.kind
-    }
-}
-
-impl Output {
-    pub fn instance_name(&self) -> String {
-        format!("{}_exporter", self.id)
-    }
-
-    /// The `netflow` kind's settings, if it is one.
-    pub fn netflow(&self) -> Option<&NetflowConfig> {
-        match &self.kind {
-            OutputKind::Netflow(n) => Some(n),
-        }
-    }
 }
 
 /// One instance's configuration, of whatever kind.
@@ -339,6 +228,8 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collector::config::Versions;
+    use octoflow_proto::Version;
     use std::time::Duration;
 
     const ORIGINAL: &str = include_str!("../../../../examples/octoflow-original.yaml");

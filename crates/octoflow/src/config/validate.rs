@@ -1,53 +1,24 @@
-//! Validation: the raw structs of one file become a typed [`Config`], with every
-//! problem reported at once, each with its key path and value.
+//! Validation of the whole file: the `general` and `supervisor` sections, what
+//! every output has in common, and the checks across instances (duplicate ids,
+//! shared ports, impossible conversions, overlapping tenants). Each collector's and
+//! output kind's own keys are checked beside its code.
 
 use std::collections::{BTreeMap, HashSet};
-use std::fmt;
-use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+
+use std::net::SocketAddr;
+
 use std::sync::Arc;
 
 use octoflow_prefix::{Entry, Filter, Verdicts};
 use octoflow_proto::Version;
 
-use super::raw::{OneOrMany, RawCollector, RawExporter, RawGeneral, RawSupervisor, Scalar};
-use super::{Collector, General, Output, OutputKind, Supervisor, Versions, DEFAULT_SOCKET};
-
-/// Collects every problem of a configuration, each with its key path, and the
-/// warnings.
-#[derive(Default)]
-pub(crate) struct Validator {
-    pub(crate) errors: Vec<String>,
-    pub(crate) warnings: Vec<String>,
-}
-
-pub(crate) fn parse_version(s: &str) -> Option<Version> {
-    match s.trim().to_ascii_lowercase().as_str() {
-        "5" | "v5" => Some(Version::V5),
-        "9" | "v9" => Some(Version::V9),
-        "10" | "ipfix" | "v10" => Some(Version::Ipfix),
-        "sflow" | "sflow5" => Some(Version::Sflow),
-        _ => None,
-    }
-}
+use super::{General, Supervisor, DEFAULT_SOCKET};
+use crate::collector::config::{Collector, Versions};
+use crate::output::{Output, OutputKind};
+use crate::yaml::check::Validator;
+use crate::yaml::raw::{RawExporter, RawGeneral, RawSupervisor, Scalar};
 
 impl Validator {
-    pub(crate) fn err(&mut self, path: impl fmt::Display, msg: impl fmt::Display) {
-        self.errors.push(format!("{path}: {msg}"));
-    }
-    pub(crate) fn warn(&mut self, w: String) {
-        self.warnings.push(w);
-    }
-
-    pub(crate) fn path_of(&mut self, path: &str, s: Option<String>) -> Option<PathBuf> {
-        let s = s?;
-        if s.trim().is_empty() {
-            self.err(path, "is empty; give a path or leave the key out");
-            return None;
-        }
-        Some(PathBuf::from(s))
-    }
-
     pub(super) fn general(&mut self, g: RawGeneral) -> General {
         let metrics_listen = g.metrics_listen.and_then(|m| {
             m.0.parse::<SocketAddr>()
@@ -107,145 +78,6 @@ impl Validator {
             autorestart: s.autorestart_instances.unwrap_or(true),
             startretries: s.startretries_instances.unwrap_or(3),
         }
-    }
-
-    pub(crate) fn id(&mut self, path: &str, id: Option<Scalar>) -> Option<String> {
-        match id {
-            None => {
-                self.err(path, "missing; every instance needs an id");
-                None
-            }
-            Some(Scalar(s)) => {
-                let ok = !s.is_empty()
-                    && s.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-                if ok {
-                    Some(s)
-                } else {
-                    self.err(
-                        path,
-                        format!("{s:?} is not a usable id (letters, digits, '-', '_', '.')"),
-                    );
-                    None
-                }
-            }
-        }
-    }
-
-    pub(crate) fn port(&mut self, path: &str, p: Option<Scalar>, required: bool) -> Option<u16> {
-        let Some(Scalar(s)) = p else {
-            if required {
-                self.err(path, "missing");
-            }
-            return None;
-        };
-        match s.trim().parse::<u16>() {
-            Ok(0) | Err(_) => {
-                self.err(path, format!("{s:?} is not a port (1-65535)"));
-                None
-            }
-            Ok(p) => Some(p),
-        }
-    }
-
-    pub(crate) fn ip(&mut self, path: &str, h: Option<Scalar>) -> Option<IpAddr> {
-        let Scalar(s) = h?;
-        match s.trim().parse::<IpAddr>() {
-            Ok(a) => Some(a),
-            Err(_) => {
-                self.err(path, format!("{s:?} is not an IP address"));
-                None
-            }
-        }
-    }
-
-    pub(super) fn collector(
-        &mut self,
-        i: usize,
-        c: RawCollector,
-        exporters: &[String],
-    ) -> Option<Collector> {
-        let p = format!("collectors[{i}]");
-        let errors = self.errors.len();
-        let id = self.id(&format!("{p}.id"), c.id);
-        let host = match c.listen_host {
-            None => Some(IpAddr::from([0, 0, 0, 0])),
-            h => self.ip(&format!("{p}.listen_host"), h),
-        };
-        let port = self.port(&format!("{p}.listen_port"), c.listen_port, true);
-        let mut versions = Versions(0);
-        let vpath = format!("{p}.nf_version");
-        match c.nf_version {
-            None => self.err(
-                &vpath,
-                "missing; say which version this collector accepts (5, 9, 10, sflow, or auto)",
-            ),
-            Some(OneOrMany::One(Scalar(s))) if s.trim().eq_ignore_ascii_case("auto") => {
-                versions = Versions::ALL
-            }
-            Some(OneOrMany::One(Scalar(s))) => match parse_version(&s) {
-                Some(v) => versions.add(v),
-                None => self.err(&vpath, format!("{s:?} is not 5, 9, 10, sflow or auto")),
-            },
-            Some(OneOrMany::Many(list)) => {
-                if list.is_empty() {
-                    self.err(
-                        &vpath,
-                        "an empty list accepts nothing; name at least one version",
-                    );
-                }
-                for (j, Scalar(s)) in list.iter().enumerate() {
-                    match parse_version(s) {
-                        Some(v) => versions.add(v),
-                        None => self.err(
-                            format!("{vpath}[{j}]"),
-                            format!("{s:?} is not 5, 9, 10 or sflow"),
-                        ),
-                    }
-                }
-            }
-        }
-        let mut mux_to = Vec::new();
-        for (j, Scalar(m)) in c.mux_to.unwrap_or_default().into_iter().enumerate() {
-            if exporters.contains(&m) {
-                if mux_to.contains(&m) {
-                    self.err(format!("{p}.mux_to[{j}]"), format!("{m:?} is listed twice"));
-                } else {
-                    mux_to.push(m);
-                }
-            } else {
-                let known: Vec<&str> = exporters.iter().map(|e| e.as_str()).collect();
-                self.err(
-                    format!("{p}.mux_to[{j}]"),
-                    format!(
-                        "{m:?} is not an exporter id (defined: {})",
-                        if known.is_empty() {
-                            "none".to_string()
-                        } else {
-                            known.join(", ")
-                        }
-                    ),
-                );
-            }
-        }
-        if self.errors.len() > errors {
-            return None;
-        }
-        let (id, host, port) = (id?, host?, port?);
-        if mux_to.is_empty() {
-            self.warn(format!(
-                "{p}.mux_to: collector {id:?} feeds no exporter; what it receives is counted and dropped"
-            ));
-        }
-        Some(Collector {
-            id,
-            listen: SocketAddr::new(host, port),
-            versions,
-            mux_to,
-            receive_buffer: c.receive_buffer.unwrap_or(8 << 20).min(1 << 30) as usize,
-            reuse_port: c.reuse_port.unwrap_or(false),
-            udp_gro: c.udp_gro.unwrap_or(true),
-        })
     }
 
     /// `exporters[i]`: the keys every output has (`id`, `type`, `filters`,

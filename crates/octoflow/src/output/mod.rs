@@ -1,131 +1,69 @@
 //! Outputs: where a tenant's flows go. Each `exporters[]` entry is an output of a
 //! kind (`type`, default `netflow`); every kind gets its records from a bounded
-//! [`queue`] fed by collectors, and runs as one supervised instance.
+//! queue (`crate::fanout::queue`) fed by collectors, and runs as one supervised instance.
 //!
 //! Kinds:
 //! - [`netflow`]: datagrams in the receiver's NetFlow/IPFIX/sFlow version, over
 //!   UDP or TCP (encoded by `octoflow-encode`).
 //!
 //! Adding a kind: a module here with its config struct (validated beside it), a
-//! builder that starts its thread from a [`queue::QueueRx`], and one entry in
-//! [`crate::config::OutputKind`] and in [`OutputInstance::spawn`].
+//! builder that starts its thread from a `QueueRx`, and one entry in
+//! [`OutputKind`] and in [`instance::OutputInstance`]'s `spawn`.
 
+pub mod instance;
 pub mod netflow;
-pub mod queue;
 
 use std::sync::Arc;
 
-use crate::collector::fanout::Feed;
-use crate::config::{Output, OutputKind, Spec};
-use crate::supervisor::instance::{Change, Env, Role, Supervised, Thread};
-use crate::supervisor::lifecycle::{Lifecycle, State};
-use crate::telemetry::metrics::{OutputMetrics, Registry};
-use queue::QueueTx;
+use octoflow_prefix::Filter;
 
-/// An output as a supervised instance.
-pub struct OutputInstance {
-    cfg: Output,
-    metrics: Arc<OutputMetrics>,
-    /// Its queue while it runs.
-    tx: Option<QueueTx>,
-    thread: Option<Thread<()>>,
-    life: Lifecycle,
+use netflow::config::NetflowConfig;
+
+/// One `exporters[]` entry: an output of some kind. `id`, `filters` and
+/// `queue_datagrams` are every kind's; the rest is the kind's own.
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub id: String,
+    /// The tenant: which flows this output gets (empty: all of them).
+    pub filter: Arc<Filter>,
+    /// Most datagrams waiting in the output's queue; past it, datagrams are
+    /// dropped for this output only, and counted.
+    pub queue_datagrams: usize,
+    pub kind: OutputKind,
 }
 
-impl OutputInstance {
-    pub fn new(cfg: &Output) -> OutputInstance {
-        OutputInstance {
-            cfg: cfg.clone(),
-            metrics: OutputMetrics::new(&cfg.id),
-            tx: None,
-            thread: None,
-            life: Lifecycle::new(),
-        }
+/// The output kinds (`exporters[].type`). A new kind is a module here with its
+/// config struct, validation and builder, and one entry in this enum (and in
+/// [`instance::OutputInstance`]'s `spawn` and the validator's dispatch).
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutputKind {
+    /// NetFlow v5/v9, IPFIX or sFlow datagrams to a receiver (the default).
+    Netflow(NetflowConfig),
+}
+
+impl OutputKind {
+    /// The names `type` takes.
+    pub const NAMES: &'static [&'static str] = &["netflow"];
+}
+
+impl PartialEq for Output {
+    fn eq(&self, o: &Self) -> bool {
+        self.id == o.id
+            && self.filter.entries() == o.filter.entries()
+            && self.queue_datagrams == o.queue_datagrams
+            && self.kind == o.kind
     }
 }
 
-impl Supervised for OutputInstance {
-    fn id(&self) -> &str {
-        &self.cfg.id
-    }
-    fn role(&self) -> Role {
-        Role::Output
-    }
-    fn life(&self) -> &Lifecycle {
-        &self.life
-    }
-    fn life_mut(&mut self) -> &mut Lifecycle {
-        &mut self.life
-    }
-    fn spec(&self) -> Spec {
-        Spec::Output(self.cfg.clone())
+impl Output {
+    pub fn instance_name(&self) -> String {
+        format!("{}_exporter", self.id)
     }
 
-    fn reconfigure(&mut self, new: &Spec) -> Change {
-        match new {
-            Spec::Output(o) if *o != self.cfg => {
-                self.cfg = o.clone();
-                Change::Restart
-            }
-            _ => Change::Same,
+    /// The `netflow` kind's settings, if it is one.
+    pub fn netflow(&self) -> Option<&NetflowConfig> {
+        match &self.kind {
+            OutputKind::Netflow(n) => Some(n),
         }
-    }
-
-    fn has_thread(&self) -> bool {
-        self.thread.is_some()
-    }
-    fn tid(&self) -> Option<i32> {
-        self.thread.as_ref().map(|t| t.tid())
-    }
-    fn finished(&self) -> bool {
-        self.thread.as_ref().is_some_and(|t| t.is_finished())
-    }
-
-    fn spawn(&mut self, _env: &Env) -> Result<(), String> {
-        let (tx, rx) = queue::queue(self.cfg.queue_datagrams);
-        let thread = match &self.cfg.kind {
-            OutputKind::Netflow(n) => netflow::build(&self.cfg, n, rx, self.metrics.clone())?,
-        };
-        self.tx = Some(tx);
-        self.thread = Some(thread);
-        Ok(())
-    }
-
-    fn join(&mut self, _env: &Env) -> Option<Result<(), String>> {
-        self.tx = None;
-        let t = self.thread.take()?;
-        Some(
-            t.stop()
-                .map_err(|()| "the exporter thread panicked".to_string()),
-        )
-    }
-
-    fn feed(&self) -> Option<Feed> {
-        // Only while RUNNING: a stopping output is taken out of the routes first.
-        if self.life.state() != State::Running {
-            return None;
-        }
-        self.tx.as_ref().map(|tx| Feed {
-            tx: tx.clone(),
-            metrics: self.metrics.clone(),
-            filter: self.cfg.filter.clone(),
-        })
-    }
-
-    fn publish(&self, reg: &mut Registry) {
-        reg.outputs.push(self.metrics.clone());
-    }
-
-    fn final_counts(&self) {
-        use std::sync::atomic::Ordering::Relaxed;
-        let m = &self.metrics;
-        tracing::info!(
-            exporter = %self.cfg.id,
-            matched = m.flows_matched.load(Relaxed),
-            sent = m.flows_sent.load(Relaxed),
-            datagrams = m.datagrams_sent.load(Relaxed),
-            drops = m.queue_drops.load(Relaxed),
-            "final counts"
-        );
     }
 }

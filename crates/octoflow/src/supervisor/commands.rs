@@ -4,10 +4,10 @@
 
 use std::time::{Duration, SystemTime};
 
-use super::instance::Role;
-use super::lifecycle::State;
 use super::Supervisor;
 use crate::control::{exit, Reply};
+use crate::instance::lifecycle::State;
+use crate::instance::Role;
 
 impl Supervisor {
     /// All instance names, collectors first, in configuration order.

@@ -4,8 +4,9 @@
 //! handled one at a time by the server loop ([`server`]), so instance state has
 //! one owner.
 //!
-//! - [`lifecycle`]: the states and the restart rules, on injected time;
-//! - [`instance`]: the [`instance::Supervised`] trait every kind implements;
+//! - `crate::instance`: the `Supervised` trait every kind implements, and the
+//!   life cycle (states, backoff, give up, restart) on injected time;
+//! - [`kinds`]: the one place that maps configuration kinds to instances;
 //! - [`commands`]: `status`, `start`, `stop`, `restart`;
 //! - [`reload`]: reread and reload (the diff, and applying it);
 //! - [`server`]: the server loop, its threads and signals.
@@ -15,8 +16,7 @@
 //! templates for the next start; a reload touches only what changed.
 
 pub mod commands;
-pub mod instance;
-pub mod lifecycle;
+pub mod kinds;
 pub mod reload;
 pub mod server;
 
@@ -25,9 +25,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use crate::config::Config;
+use crate::instance::lifecycle::{Exit, Failed, Policy, State};
+use crate::instance::{Env, Role, Supervised};
 use crate::telemetry::metrics::Registry;
-use instance::{Env, Role, Supervised};
-use lifecycle::{Exit, Failed, Policy, State};
 
 pub struct Supervisor {
     cfg: Config,
@@ -39,7 +39,7 @@ pub struct Supervisor {
 
 impl Supervisor {
     pub fn new(cfg: Config) -> Supervisor {
-        let instances = cfg.specs().iter().map(instance::instance_for).collect();
+        let instances = cfg.specs().iter().map(kinds::instance_for).collect();
         let s = Supervisor {
             env: Env {
                 template_cache_dir: cfg.general.template_cache_dir.clone(),

@@ -5,16 +5,21 @@
 
 use std::collections::BTreeSet;
 
-use super::instance::{instance_for, role_of, Change, Role};
+use super::kinds::{instance_for, reconfigure, role_of, spec_of};
 use super::Supervisor;
 use crate::config::diff::diff;
 use crate::config::{Config, Spec};
 use crate::control::{exit, Reply};
+use crate::instance::{Change, Role};
 
 impl Supervisor {
     /// Instances added, changed or removed by `new`.
     fn diff(&self, new: &Config) -> Vec<(String, &'static str)> {
-        let running: Vec<Spec> = self.instances.iter().map(|i| i.spec()).collect();
+        let running: Vec<Spec> = self
+            .instances
+            .iter()
+            .filter_map(|i| spec_of(i.as_ref()))
+            .collect();
         diff(&running, &new.specs())
             .into_iter()
             .map(|(n, d)| (n, d.word()))
@@ -84,7 +89,7 @@ impl Supervisor {
                     }
                     Some(s) => {
                         let was_running = self.instances[i].has_thread();
-                        match self.instances[i].reconfigure(s) {
+                        match reconfigure(self.instances[i].as_mut(), s) {
                             Change::Same => {}
                             Change::InPlace => {
                                 r.line(format!("{name}: changed (routes updated, no restart)"))

@@ -9,8 +9,8 @@ use std::time::Duration;
 use octoflow_encode::{EncoderConfig, Path};
 use octoflow_proto::Version;
 
-use crate::config::raw::{RawExporter, Scalar};
-use crate::config::validate::{parse_version, Validator};
+use crate::yaml::check::{parse_version, Validator};
+use crate::yaml::raw::{RawExporter, Scalar};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
@@ -74,12 +74,7 @@ impl NetflowConfig {
 
 impl Validator {
     /// The `netflow` kind's keys of `exporters[i]` (path `p`).
-    pub(crate) fn netflow(
-        &mut self,
-        p: &str,
-        e: RawExporter,
-        unfiltered: bool,
-    ) -> Option<NetflowConfig> {
+    pub fn netflow(&mut self, p: &str, e: RawExporter, unfiltered: bool) -> Option<NetflowConfig> {
         let errors = self.errors.len();
         let lhost = self.ip(&format!("{p}.listen_host"), e.listen_host);
         let lport = self.port(&format!("{p}.listen_port"), e.listen_port, false);

@@ -11,8 +11,8 @@ use octoflow_encode::{EncodeStats, Encoder, Out, Select};
 
 use super::config::NetflowConfig;
 use super::send::Transport;
-use crate::output::queue::QueueRx;
-use crate::supervisor::instance::ThreadCtl;
+use crate::fanout::queue::QueueRx;
+use crate::instance::ThreadCtl;
 use crate::telemetry::metrics::OutputMetrics;
 use crate::util::now_ms;
 

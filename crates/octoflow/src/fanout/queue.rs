@@ -8,7 +8,7 @@ use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TryS
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::collector::fanout::Shipment;
+use super::Shipment;
 
 /// The sending side, one per output, cloned into every collector's route.
 #[derive(Clone)]
@@ -90,7 +90,7 @@ impl QueueRx {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collector::fanout::Decoded;
+    use crate::fanout::Decoded;
 
     fn shipment(n: usize) -> Shipment {
         Shipment {

@@ -1,8 +1,9 @@
-//! Fan-out: what a collector hands its outputs, and the routes that say which
-//! outputs it feeds and with which verdict bit.
+//! Fan-out: what a collector hands its outputs ([`Shipment`]), the routes that say
+//! which outputs it feeds and with which verdict bit ([`Routes`]), and the
+//! outputs' bounded queues ([`queue`]).
 //!
 //! A collector never waits for an output: it only offers each output's bounded
-//! queue ([`crate::output::queue`]) the shipment; a full queue drops it for that
+//! queue ([`crate::fanout::queue`]) the shipment; a full queue drops it for that
 //! output alone, counted there.
 
 use std::collections::VecDeque;
@@ -12,8 +13,10 @@ use std::sync::{Arc, Mutex};
 use octoflow_prefix::{Filter, Verdicts};
 use octoflow_proto::Batch;
 
-use crate::output::queue::{QueueTx, Refused};
+pub mod queue;
+
 use crate::telemetry::metrics::OutputMetrics;
+use queue::{QueueTx, Refused};
 
 /// One decoded datagram, shared by every output the collector feeds.
 #[derive(Debug, Default)]

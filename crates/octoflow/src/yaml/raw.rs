@@ -1,6 +1,7 @@
 //! The configuration as written: serde structs that accept what YAML may
 //! reasonably hold (a port as `2055` or `'2055'`, an id as a number), with unknown
-//! keys refused. Validation ([`super::validate`]) turns them into typed values.
+//! keys refused. Validation (`crate::config`, and each kind beside its code) turns
+//! them into typed values.
 
 use std::fmt;
 

@@ -1,19 +1,21 @@
 //! What the supervisor runs: instances of any kind (collectors and outputs
-//! today), each one thread, behind one trait. The supervisor's life-cycle rules
-//! ([`super::lifecycle`]), commands and reload are written once against
-//! [`Supervised`]; a new kind (a BGP session, a store) implements it beside its
-//! own code and is added to [`Spec`].
+//! today), each one thread, behind one trait. The life-cycle rules
+//! ([`lifecycle`]) and the supervisor's commands and reload are written once
+//! against [`Supervised`]; a new kind (a BGP session, a store) implements it
+//! beside its own code and gets one entry in `crate::supervisor::kinds`.
 
+pub mod lifecycle;
+
+use std::any::Any;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering::Relaxed};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use super::lifecycle::Lifecycle;
-use crate::collector::fanout::Feed;
-use crate::config::Spec;
+use crate::fanout::Feed;
 use crate::telemetry::metrics::Registry;
+use lifecycle::Lifecycle;
 
 /// Which group an instance belongs to: its name's suffix, the `collectors` /
 /// `exporters` targets of control commands, and the order of starts and stops.
@@ -45,23 +47,6 @@ impl Role {
 pub struct Env {
     /// `general.template_cache_dir`.
     pub template_cache_dir: Option<PathBuf>,
-}
-
-/// The role of an instance of this configuration.
-pub fn role_of(spec: &Spec) -> Role {
-    match spec {
-        Spec::Collector(_) => Role::Collector,
-        Spec::Output(_) => Role::Output,
-    }
-}
-
-/// A stopped instance for this configuration: the one place that maps a
-/// configuration kind to its instance type.
-pub fn instance_for(spec: &Spec) -> Box<dyn Supervised> {
-    match spec {
-        Spec::Collector(c) => Box::new(crate::collector::instance::CollectorInstance::new(c)),
-        Spec::Output(o) => Box::new(crate::output::OutputInstance::new(o)),
-    }
 }
 
 /// What a new configuration means for a running instance.
@@ -140,12 +125,10 @@ pub trait Supervised {
     fn role(&self) -> Role;
     fn life(&self) -> &Lifecycle;
     fn life_mut(&mut self) -> &mut Lifecycle;
-    /// Its configuration.
-    fn spec(&self) -> Spec;
-    /// Take `new` (same id and role): whether it applies in place or needs a
-    /// restart. On `Restart` the instance keeps nothing of its last run that the
-    /// new configuration would invalidate.
-    fn reconfigure(&mut self, new: &Spec) -> Change;
+    /// The concrete instance, for the one place that maps configurations to
+    /// kinds (`crate::supervisor::kinds`).
+    fn as_any(&self) -> &dyn Any;
+    fn as_any_mut(&mut self) -> &mut dyn Any;
 
     /// Whether its thread runs (or ended and was not yet reaped).
     fn has_thread(&self) -> bool;

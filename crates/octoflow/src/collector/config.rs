@@ -1,0 +1,160 @@
+//! A collector's configuration: `collectors[]` (the original keys `id`,
+//! `listen_host`, `listen_port`, `nf_version`, `mux_to`, and octoflow's
+//! extensions), validated with key paths.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+
+use octoflow_encode::version_label;
+use octoflow_proto::Version;
+
+use crate::yaml::check::{parse_version, Validator};
+use crate::yaml::raw::{OneOrMany, RawCollector, Scalar};
+
+/// The set of versions a collector accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Versions(pub(crate) u8);
+
+impl Versions {
+    pub const ALL: Versions = Versions(0b1111);
+    fn bit(v: Version) -> u8 {
+        match v {
+            Version::V5 => 1,
+            Version::V9 => 2,
+            Version::Ipfix => 4,
+            Version::Sflow => 8,
+        }
+    }
+    pub fn one(v: Version) -> Versions {
+        Versions(Self::bit(v))
+    }
+    pub fn contains(self, v: Version) -> bool {
+        self.0 & Self::bit(v) != 0
+    }
+    pub(crate) fn add(&mut self, v: Version) {
+        self.0 |= Self::bit(v)
+    }
+    pub fn iter(self) -> impl Iterator<Item = Version> {
+        [Version::V5, Version::V9, Version::Ipfix, Version::Sflow]
+            .into_iter()
+            .filter(move |&v| self.contains(v))
+    }
+}
+
+impl fmt::Display for Versions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if *self == Versions::ALL {
+            return f.write_str("auto");
+        }
+        let names: Vec<&str> = self.iter().map(version_label).collect();
+        f.write_str(&names.join(","))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Collector {
+    pub id: String,
+    pub listen: SocketAddr,
+    pub versions: Versions,
+    pub mux_to: Vec<String>,
+    pub receive_buffer: usize,
+    pub reuse_port: bool,
+    pub udp_gro: bool,
+}
+
+impl Collector {
+    pub fn instance_name(&self) -> String {
+        format!("{}_collector", self.id)
+    }
+}
+
+impl Validator {
+    pub fn collector(
+        &mut self,
+        i: usize,
+        c: RawCollector,
+        exporters: &[String],
+    ) -> Option<Collector> {
+        let p = format!("collectors[{i}]");
+        let errors = self.errors.len();
+        let id = self.id(&format!("{p}.id"), c.id);
+        let host = match c.listen_host {
+            None => Some(IpAddr::from([0, 0, 0, 0])),
+            h => self.ip(&format!("{p}.listen_host"), h),
+        };
+        let port = self.port(&format!("{p}.listen_port"), c.listen_port, true);
+        let mut versions = Versions(0);
+        let vpath = format!("{p}.nf_version");
+        match c.nf_version {
+            None => self.err(
+                &vpath,
+                "missing; say which version this collector accepts (5, 9, 10, sflow, or auto)",
+            ),
+            Some(OneOrMany::One(Scalar(s))) if s.trim().eq_ignore_ascii_case("auto") => {
+                versions = Versions::ALL
+            }
+            Some(OneOrMany::One(Scalar(s))) => match parse_version(&s) {
+                Some(v) => versions.add(v),
+                None => self.err(&vpath, format!("{s:?} is not 5, 9, 10, sflow or auto")),
+            },
+            Some(OneOrMany::Many(list)) => {
+                if list.is_empty() {
+                    self.err(
+                        &vpath,
+                        "an empty list accepts nothing; name at least one version",
+                    );
+                }
+                for (j, Scalar(s)) in list.iter().enumerate() {
+                    match parse_version(s) {
+                        Some(v) => versions.add(v),
+                        None => self.err(
+                            format!("{vpath}[{j}]"),
+                            format!("{s:?} is not 5, 9, 10 or sflow"),
+                        ),
+                    }
+                }
+            }
+        }
+        let mut mux_to = Vec::new();
+        for (j, Scalar(m)) in c.mux_to.unwrap_or_default().into_iter().enumerate() {
+            if exporters.contains(&m) {
+                if mux_to.contains(&m) {
+                    self.err(format!("{p}.mux_to[{j}]"), format!("{m:?} is listed twice"));
+                } else {
+                    mux_to.push(m);
+                }
+            } else {
+                let known: Vec<&str> = exporters.iter().map(|e| e.as_str()).collect();
+                self.err(
+                    format!("{p}.mux_to[{j}]"),
+                    format!(
+                        "{m:?} is not an exporter id (defined: {})",
+                        if known.is_empty() {
+                            "none".to_string()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
+                );
+            }
+        }
+        if self.errors.len() > errors {
+            return None;
+        }
+        let (id, host, port) = (id?, host?, port?);
+        if mux_to.is_empty() {
+            self.warn(format!(
+                "{p}.mux_to: collector {id:?} feeds no exporter; what it receives is counted and dropped"
+            ));
+        }
+        Some(Collector {
+            id,
+            listen: SocketAddr::new(host, port),
+            versions,
+            mux_to,
+            receive_buffer: c.receive_buffer.unwrap_or(8 << 20).min(1 << 30) as usize,
+            reuse_port: c.reuse_port.unwrap_or(false),
+            udp_gro: c.udp_gro.unwrap_or(true),
+        })
+    }
+}

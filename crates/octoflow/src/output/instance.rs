@@ -1,0 +1,127 @@
+//! An output as a supervised instance: its queue, its thread, its counters.
+
+use std::sync::Arc;
+
+use super::{netflow, Output, OutputKind};
+use crate::fanout::queue::{self, QueueTx};
+use crate::fanout::Feed;
+use crate::instance::lifecycle::{Lifecycle, State};
+use crate::instance::{Change, Env, Role, Supervised, Thread};
+use crate::telemetry::metrics::{OutputMetrics, Registry};
+
+/// An output as a supervised instance.
+pub struct OutputInstance {
+    cfg: Output,
+    metrics: Arc<OutputMetrics>,
+    /// Its queue while it runs.
+    tx: Option<QueueTx>,
+    thread: Option<Thread<()>>,
+    life: Lifecycle,
+}
+
+impl OutputInstance {
+    pub fn new(cfg: &Output) -> OutputInstance {
+        OutputInstance {
+            cfg: cfg.clone(),
+            metrics: OutputMetrics::new(&cfg.id),
+            tx: None,
+            thread: None,
+            life: Lifecycle::new(),
+        }
+    }
+}
+
+impl OutputInstance {
+    pub fn config(&self) -> &Output {
+        &self.cfg
+    }
+
+    /// Take a new configuration: any change restarts the output (its counters
+    /// carry on).
+    pub fn reconfigure(&mut self, new: &Output) -> Change {
+        if *new == self.cfg {
+            return Change::Same;
+        }
+        self.cfg = new.clone();
+        Change::Restart
+    }
+}
+
+impl Supervised for OutputInstance {
+    fn id(&self) -> &str {
+        &self.cfg.id
+    }
+    fn role(&self) -> Role {
+        Role::Output
+    }
+    fn life(&self) -> &Lifecycle {
+        &self.life
+    }
+    fn life_mut(&mut self) -> &mut Lifecycle {
+        &mut self.life
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+
+    fn has_thread(&self) -> bool {
+        self.thread.is_some()
+    }
+    fn tid(&self) -> Option<i32> {
+        self.thread.as_ref().map(|t| t.tid())
+    }
+    fn finished(&self) -> bool {
+        self.thread.as_ref().is_some_and(|t| t.is_finished())
+    }
+
+    fn spawn(&mut self, _env: &Env) -> Result<(), String> {
+        let (tx, rx) = queue::queue(self.cfg.queue_datagrams);
+        let thread = match &self.cfg.kind {
+            OutputKind::Netflow(n) => netflow::build(&self.cfg, n, rx, self.metrics.clone())?,
+        };
+        self.tx = Some(tx);
+        self.thread = Some(thread);
+        Ok(())
+    }
+
+    fn join(&mut self, _env: &Env) -> Option<Result<(), String>> {
+        self.tx = None;
+        let t = self.thread.take()?;
+        Some(
+            t.stop()
+                .map_err(|()| "the exporter thread panicked".to_string()),
+        )
+    }
+
+    fn feed(&self) -> Option<Feed> {
+        // Only while RUNNING: a stopping output is taken out of the routes first.
+        if self.life.state() != State::Running {
+            return None;
+        }
+        self.tx.as_ref().map(|tx| Feed {
+            tx: tx.clone(),
+            metrics: self.metrics.clone(),
+            filter: self.cfg.filter.clone(),
+        })
+    }
+
+    fn publish(&self, reg: &mut Registry) {
+        reg.outputs.push(self.metrics.clone());
+    }
+
+    fn final_counts(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let m = &self.metrics;
+        tracing::info!(
+            exporter = %self.cfg.id,
+            matched = m.flows_matched.load(Relaxed),
+            sent = m.flows_sent.load(Relaxed),
+            datagrams = m.datagrams_sent.load(Relaxed),
+            drops = m.queue_drops.load(Relaxed),
+            "final counts"
+        );
+    }
+}

@@ -1,0 +1,97 @@
+//! Checks of single values, shared by every part of the configuration: each
+//! problem is collected with its key path and the value, so all are reported at
+//! once.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use octoflow_proto::Version;
+
+use super::raw::Scalar;
+
+/// Collects every problem of a configuration, each with its key path, and the
+/// warnings.
+#[derive(Default)]
+pub struct Validator {
+    pub errors: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+pub fn parse_version(s: &str) -> Option<Version> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "5" | "v5" => Some(Version::V5),
+        "9" | "v9" => Some(Version::V9),
+        "10" | "ipfix" | "v10" => Some(Version::Ipfix),
+        "sflow" | "sflow5" => Some(Version::Sflow),
+        _ => None,
+    }
+}
+
+impl Validator {
+    pub fn err(&mut self, path: impl fmt::Display, msg: impl fmt::Display) {
+        self.errors.push(format!("{path}: {msg}"));
+    }
+    pub fn warn(&mut self, w: String) {
+        self.warnings.push(w);
+    }
+
+    pub fn path_of(&mut self, path: &str, s: Option<String>) -> Option<PathBuf> {
+        let s = s?;
+        if s.trim().is_empty() {
+            self.err(path, "is empty; give a path or leave the key out");
+            return None;
+        }
+        Some(PathBuf::from(s))
+    }
+
+    pub fn id(&mut self, path: &str, id: Option<Scalar>) -> Option<String> {
+        match id {
+            None => {
+                self.err(path, "missing; every instance needs an id");
+                None
+            }
+            Some(Scalar(s)) => {
+                let ok = !s.is_empty()
+                    && s.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+                if ok {
+                    Some(s)
+                } else {
+                    self.err(
+                        path,
+                        format!("{s:?} is not a usable id (letters, digits, '-', '_', '.')"),
+                    );
+                    None
+                }
+            }
+        }
+    }
+
+    pub fn port(&mut self, path: &str, p: Option<Scalar>, required: bool) -> Option<u16> {
+        let Some(Scalar(s)) = p else {
+            if required {
+                self.err(path, "missing");
+            }
+            return None;
+        };
+        match s.trim().parse::<u16>() {
+            Ok(0) | Err(_) => {
+                self.err(path, format!("{s:?} is not a port (1-65535)"));
+                None
+            }
+            Ok(p) => Some(p),
+        }
+    }
+
+    pub fn ip(&mut self, path: &str, h: Option<Scalar>) -> Option<IpAddr> {
+        let Scalar(s) = h?;
+        match s.trim().parse::<IpAddr>() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                self.err(path, format!("{s:?} is not an IP address"));
+                None
+            }
+        }
+    }
+}

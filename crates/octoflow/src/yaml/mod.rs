@@ -1,0 +1,6 @@
+//! The configuration file as written: the serde structs ([`raw`]) and the checks
+//! of single values with their key paths ([`check`]). Collectors, output kinds
+//! and the whole-file validation (`crate::config`) build on these.
+
+pub mod check;
+pub mod raw;
