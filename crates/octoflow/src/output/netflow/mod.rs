@@ -10,9 +10,9 @@ pub mod send;
 
 use std::sync::Arc;
 
-use crate::output::Output;
 use crate::fanout::queue::QueueRx;
 use crate::instance::Thread;
+use crate::output::Output;
 use crate::telemetry::metrics::OutputMetrics;
 use config::NetflowConfig;
 
