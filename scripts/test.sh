@@ -24,6 +24,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 cargo fmt --all -- --check
+# No import cycle between the modules of any crate (ARCHITECTURE.md, "Invariants").
+for src in crates/*/src; do python3 scripts/module-cycles.py "$src"; done
 cargo clippy --workspace --all-targets -q -- -D warnings
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast

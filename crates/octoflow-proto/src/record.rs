@@ -100,6 +100,42 @@ impl Default for FlowRecord {
 }
 
 impl FlowRecord {
+    /// A record with every field set to a distinct, plausible value (an ICMP
+    /// type and code that a TCP flow would not have, to show both): for tests
+    /// and examples that must see every field.
+    pub fn example() -> FlowRecord {
+        FlowRecord {
+            src_addr: IpAddr::from([10, 0, 0, 1]),
+            dst_addr: IpAddr::from([192, 0, 2, 200]),
+            src_port: 51234,
+            dst_port: 443,
+            proto: 6,
+            tos: 0x28,
+            tcp_flags: 0x1b,
+            packets: 12,
+            bytes: 9000,
+            first_ms: 1_767_225_590_123,
+            last_ms: 1_767_225_599_007,
+            input_if: 4,
+            output_if: 70000,
+            src_as: 64512,
+            dst_as: 4_200_000_000,
+            src_mask: 24,
+            dst_mask: 16,
+            next_hop: IpAddr::from([10, 0, 0, 254]),
+            src_vlan: 10,
+            dst_vlan: 4094,
+            src_mac: [0x02, 0, 0x5e, 0x10, 0xab, 0xcd],
+            dst_mac: [0xff, 0xee, 0, 1, 2, 3],
+            direction: Direction::Egress,
+            sampling_interval: 1000,
+            icmp_type: 7,
+            icmp_code: 9,
+            exporter: IpAddr::from([198, 51, 100, 7]),
+            domain: 258,
+        }
+    }
+
     /// True when both addresses are IPv4 (v4-mapped IPv6 counts as IPv4).
     pub fn is_ipv4(&self) -> bool {
         v4(self.src_addr).is_some() && v4(self.dst_addr).is_some()

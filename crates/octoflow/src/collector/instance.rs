@@ -10,18 +10,16 @@ use octoflow_proto::{Decoder, TemplateCache};
 use super::config::Collector;
 use super::{socket, templates, Context};
 use crate::fanout::{Feed, Routes};
-use crate::instance::lifecycle::Lifecycle;
-use crate::instance::{Change, Env, Role, Supervised, Thread};
+use crate::instance::{Change, Core, CoreView, Env, Role, Supervised, Thread};
 use crate::telemetry::metrics::{CollectorMetrics, Registry};
 
 pub struct CollectorInstance {
     cfg: Collector,
     metrics: Arc<CollectorMetrics>,
     routes: Arc<Routes>,
-    thread: Option<Thread<Decoder>>,
+    core: Core<Decoder>,
     /// Templates kept while stopped, for the next start.
     kept: Option<TemplateCache>,
-    life: Lifecycle,
 }
 
 impl CollectorInstance {
@@ -30,9 +28,8 @@ impl CollectorInstance {
             cfg: cfg.clone(),
             metrics: CollectorMetrics::new(&cfg.id),
             routes: Arc::new(Routes::default()),
-            thread: None,
+            core: Core::default(),
             kept: None,
-            life: Lifecycle::new(),
         }
     }
 }
@@ -69,26 +66,11 @@ impl Supervised for CollectorInstance {
     fn role(&self) -> Role {
         Role::Collector
     }
-    fn life(&self) -> &Lifecycle {
-        &self.life
+    fn core(&self) -> &dyn CoreView {
+        &self.core
     }
-    fn life_mut(&mut self) -> &mut Lifecycle {
-        &mut self.life
-    }
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
-        self
-    }
-    fn has_thread(&self) -> bool {
-        self.thread.is_some()
-    }
-    fn tid(&self) -> Option<i32> {
-        self.thread.as_ref().map(|t| t.tid())
-    }
-    fn finished(&self) -> bool {
-        self.thread.as_ref().is_some_and(|t| t.is_finished())
+    fn core_mut(&mut self) -> &mut dyn CoreView {
+        &mut self.core
     }
 
     fn spawn(&mut self, env: &Env) -> Result<(), String> {
@@ -104,12 +86,12 @@ impl Supervised for CollectorInstance {
         let t = Thread::spawn(format!("c:{}", self.cfg.id), move |ctl| {
             super::run(cfg, sock, decoder, cx, ctl)
         })?;
-        self.thread = Some(t);
+        self.core.thread = Some(t);
         Ok(())
     }
 
     fn join(&mut self, env: &Env) -> Option<Result<(), String>> {
-        let t = self.thread.take()?;
+        let t = self.core.thread.take()?;
         Some(match t.stop() {
             Ok(dec) => {
                 if let Some(d) = &env.template_cache_dir {

@@ -118,24 +118,75 @@ impl<T: Send + 'static> Thread<T> {
     }
 }
 
-/// One supervised instance. Its life cycle is the supervisor's; the rest is the
-/// kind's.
-pub trait Supervised {
-    fn id(&self) -> &str;
-    fn role(&self) -> Role;
+/// What every instance has whatever its kind: its life cycle and its thread
+/// (which returns `T` when it ends).
+pub struct Core<T> {
+    pub life: Lifecycle,
+    pub thread: Option<Thread<T>>,
+}
+
+impl<T> Default for Core<T> {
+    fn default() -> Self {
+        Core {
+            life: Lifecycle::new(),
+            thread: None,
+        }
+    }
+}
+
+/// A [`Core`] seen without its thread's result type.
+pub trait CoreView {
     fn life(&self) -> &Lifecycle;
     fn life_mut(&mut self) -> &mut Lifecycle;
-    /// The concrete instance, for the one place that maps configurations to
-    /// kinds (`crate::supervisor::kinds`).
-    fn as_any(&self) -> &dyn Any;
-    fn as_any_mut(&mut self) -> &mut dyn Any;
-
     /// Whether its thread runs (or ended and was not yet reaped).
     fn has_thread(&self) -> bool;
     /// The running thread's id.
     fn tid(&self) -> Option<i32>;
     /// Its thread ended on its own.
     fn finished(&self) -> bool;
+}
+
+impl<T: Send + 'static> CoreView for Core<T> {
+    fn life(&self) -> &Lifecycle {
+        &self.life
+    }
+    fn life_mut(&mut self) -> &mut Lifecycle {
+        &mut self.life
+    }
+    fn has_thread(&self) -> bool {
+        self.thread.is_some()
+    }
+    fn tid(&self) -> Option<i32> {
+        self.thread.as_ref().map(|t| t.tid())
+    }
+    fn finished(&self) -> bool {
+        self.thread.as_ref().is_some_and(|t| t.is_finished())
+    }
+}
+
+/// Any instance as `Any`, for the one place that maps configurations to kinds
+/// (`crate::supervisor::kinds`).
+pub trait AsAny {
+    fn as_any(&self) -> &dyn Any;
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+impl<T: Any> AsAny for T {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+/// One supervised instance. Its life cycle is the supervisor's; the rest is the
+/// kind's.
+pub trait Supervised: AsAny {
+    fn id(&self) -> &str;
+    fn role(&self) -> Role;
+    fn core(&self) -> &dyn CoreView;
+    fn core_mut(&mut self) -> &mut dyn CoreView;
     /// Start its thread (binding sockets and the like first).
     fn spawn(&mut self, env: &Env) -> Result<(), String>;
     /// Stop its thread and wait for it (`None` if it had none). `Some(Err)`
@@ -155,5 +206,20 @@ pub trait Supervised {
 
     fn name(&self) -> String {
         format!("{}{}", self.id(), self.role().suffix())
+    }
+    fn life(&self) -> &Lifecycle {
+        self.core().life()
+    }
+    fn life_mut(&mut self) -> &mut Lifecycle {
+        self.core_mut().life_mut()
+    }
+    fn has_thread(&self) -> bool {
+        self.core().has_thread()
+    }
+    fn tid(&self) -> Option<i32> {
+        self.core().tid()
+    }
+    fn finished(&self) -> bool {
+        self.core().finished()
     }
 }

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use super::{netflow, Output, OutputKind};
 use crate::fanout::queue::{self, QueueTx};
 use crate::fanout::Feed;
-use crate::instance::lifecycle::{Lifecycle, State};
-use crate::instance::{Change, Env, Role, Supervised, Thread};
+use crate::instance::lifecycle::State;
+use crate::instance::{Change, Core, CoreView, Env, Role, Supervised};
 use crate::telemetry::metrics::{OutputMetrics, Registry};
 
 /// An output as a supervised instance.
@@ -15,8 +15,7 @@ pub struct OutputInstance {
     metrics: Arc<OutputMetrics>,
     /// Its queue while it runs.
     tx: Option<QueueTx>,
-    thread: Option<Thread<()>>,
-    life: Lifecycle,
+    core: Core<()>,
 }
 
 impl OutputInstance {
@@ -25,8 +24,7 @@ impl OutputInstance {
             cfg: cfg.clone(),
             metrics: OutputMetrics::new(&cfg.id),
             tx: None,
-            thread: None,
-            life: Lifecycle::new(),
+            core: Core::default(),
         }
     }
 }
@@ -54,27 +52,11 @@ impl Supervised for OutputInstance {
     fn role(&self) -> Role {
         Role::Output
     }
-    fn life(&self) -> &Lifecycle {
-        &self.life
+    fn core(&self) -> &dyn CoreView {
+        &self.core
     }
-    fn life_mut(&mut self) -> &mut Lifecycle {
-        &mut self.life
-    }
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
-        self
-    }
-
-    fn has_thread(&self) -> bool {
-        self.thread.is_some()
-    }
-    fn tid(&self) -> Option<i32> {
-        self.thread.as_ref().map(|t| t.tid())
-    }
-    fn finished(&self) -> bool {
-        self.thread.as_ref().is_some_and(|t| t.is_finished())
+    fn core_mut(&mut self) -> &mut dyn CoreView {
+        &mut self.core
     }
 
     fn spawn(&mut self, _env: &Env) -> Result<(), String> {
@@ -83,13 +65,13 @@ impl Supervised for OutputInstance {
             OutputKind::Netflow(n) => netflow::build(&self.cfg, n, rx, self.metrics.clone())?,
         };
         self.tx = Some(tx);
-        self.thread = Some(thread);
+        self.core.thread = Some(thread);
         Ok(())
     }
 
     fn join(&mut self, _env: &Env) -> Option<Result<(), String>> {
         self.tx = None;
-        let t = self.thread.take()?;
+        let t = self.core.thread.take()?;
         Some(
             t.stop()
                 .map_err(|()| "the exporter thread panicked".to_string()),
@@ -98,7 +80,7 @@ impl Supervised for OutputInstance {
 
     fn feed(&self) -> Option<Feed> {
         // Only while RUNNING: a stopping output is taken out of the routes first.
-        if self.life.state() != State::Running {
+        if self.core.life.state() != State::Running {
             return None;
         }
         self.tx.as_ref().map(|tx| Feed {

@@ -386,34 +386,9 @@ mod tests {
 
     fn samples() -> Vec<FlowRecord> {
         let a = FlowRecord {
-            src_addr: "10.0.0.1".parse().expect("ip"),
-            dst_addr: "192.0.2.200".parse().expect("ip"),
-            src_port: 51234,
-            dst_port: 443,
-            proto: 6,
-            tos: 0x28,
-            tcp_flags: 0x1b,
-            packets: 12,
-            bytes: 9000,
-            first_ms: 1_767_225_590_123,
-            last_ms: 1_767_225_599_007,
-            input_if: 4,
-            output_if: 70000,
-            src_as: 64512,
-            dst_as: 4_200_000_000,
-            src_mask: 24,
-            dst_mask: 16,
-            next_hop: "10.0.0.254".parse().expect("ip"),
-            src_vlan: 10,
-            dst_vlan: 4094,
-            src_mac: [0x02, 0, 0x5e, 0x10, 0xab, 0xcd],
-            dst_mac: [0xff, 0xee, 0, 1, 2, 3],
-            direction: Direction::Egress,
-            sampling_interval: 1000,
             icmp_type: 0,
             icmp_code: 0,
-            exporter: "198.51.100.7".parse().expect("ip"),
-            domain: 258,
+            ..FlowRecord::example()
         };
         let b = FlowRecord {
             src_addr: "2001:db8::1".parse().expect("ip"),
