@@ -73,7 +73,7 @@ impl Validator {
         &mut self,
         i: usize,
         c: RawCollector,
-        exporters: &[String],
+        outputs: &[String],
     ) -> Option<Collector> {
         let p = format!("collectors[{i}]");
         let errors = self.errors.len();
@@ -117,14 +117,14 @@ impl Validator {
         }
         let mut mux_to = Vec::new();
         for (j, Scalar(m)) in c.mux_to.unwrap_or_default().into_iter().enumerate() {
-            if exporters.contains(&m) {
+            if outputs.contains(&m) {
                 if mux_to.contains(&m) {
                     self.err(format!("{p}.mux_to[{j}]"), format!("{m:?} is listed twice"));
                 } else {
                     mux_to.push(m);
                 }
             } else {
-                let known: Vec<&str> = exporters.iter().map(|e| e.as_str()).collect();
+                let known: Vec<&str> = outputs.iter().map(|e| e.as_str()).collect();
                 self.err(
                     format!("{p}.mux_to[{j}]"),
                     format!(

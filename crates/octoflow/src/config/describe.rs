@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::{Config, OutputKind, Transport};
+use super::Config;
 
 impl Config {
     pub fn describe(&self) -> String {
@@ -27,21 +27,7 @@ impl Config {
         let _ = writeln!(s, "exporters:");
         for o in &self.outputs {
             let unfiltered = o.filter.is_empty();
-            match &o.kind {
-                OutputKind::Netflow(n) => {
-                    let proto = match n.transport {
-                        Transport::Udp => "udp",
-                        Transport::Tcp => "tcp",
-                    };
-                    let _ = writeln!(
-                        s,
-                        "  {:<24} {proto} {:<22} as {}",
-                        o.instance_name(),
-                        n.target.to_string(),
-                        octoflow_encode::version_label(n.version)
-                    );
-                }
-            }
+            let _ = writeln!(s, "  {:<24} {}", o.instance_name(), o.kind.receiver());
             let tenant = if unfiltered {
                 "everything (no filters)".to_string()
             } else {
@@ -55,9 +41,7 @@ impl Config {
             let _ = writeln!(s, "      tenant: {tenant}");
             for c in self.collectors.iter().filter(|c| c.mux_to.contains(&o.id)) {
                 for vin in c.versions.iter() {
-                    let path = match &o.kind {
-                        OutputKind::Netflow(n) => n.path_text(vin, unfiltered),
-                    };
+                    let path = o.kind.path_text(vin, unfiltered);
                     let _ = writeln!(s, "      from {}: {path}", c.id);
                 }
             }

@@ -27,8 +27,7 @@ use serde::de;
 use serde::Deserialize;
 
 pub use crate::collector::config::Collector;
-pub use crate::output::netflow::config::Transport;
-pub use crate::output::{Output, OutputKind};
+pub use crate::output::Output;
 use crate::yaml::check::Validator;
 use crate::yaml::raw::RawConfig;
 
@@ -229,6 +228,7 @@ impl Config {
 mod tests {
     use super::*;
     use crate::collector::config::Versions;
+    use crate::output::OutputKind;
     use octoflow_proto::Version;
     use std::time::Duration;
 

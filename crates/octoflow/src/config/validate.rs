@@ -111,19 +111,7 @@ impl Validator {
         let unfiltered = entries.is_empty();
         let queue_datagrams = e.queue_datagrams.unwrap_or(4096) as usize;
         let kind_name = e.kind.as_ref().map(|k| k.0.trim().to_ascii_lowercase());
-        let kind = match kind_name.as_deref() {
-            None | Some("netflow") => self.netflow(&p, e, unfiltered).map(OutputKind::Netflow),
-            Some(k) => {
-                self.err(
-                    format!("{p}.type"),
-                    format!(
-                        "{k:?} is not an output kind (known: {})",
-                        OutputKind::NAMES.join(", ")
-                    ),
-                );
-                None
-            }
-        };
+        let kind = OutputKind::validate(self, &p, kind_name.as_deref(), e, unfiltered);
         if self.errors.len() > errors {
             return None;
         }
@@ -143,7 +131,7 @@ impl Validator {
 
     /// Cross-instance checks: duplicate ids, shared ports, impossible conversions,
     /// overlapping tenants.
-    pub(super) fn topology(&mut self, collectors: &[Collector], exporters: &[Output]) {
+    pub(super) fn topology(&mut self, collectors: &[Collector], outputs: &[Output]) {
         let mut seen = HashSet::new();
         for (i, c) in collectors.iter().enumerate() {
             if !seen.insert(&c.id) {
@@ -154,7 +142,7 @@ impl Validator {
             }
         }
         let mut seen = HashSet::new();
-        for (i, e) in exporters.iter().enumerate() {
+        for (i, e) in outputs.iter().enumerate() {
             if !seen.insert(&e.id) {
                 self.err(
                     format!("exporters[{i}].id"),
@@ -186,7 +174,7 @@ impl Validator {
                 fed.entry(m.as_str()).or_default().push(c);
             }
         }
-        for (i, e) in exporters.iter().enumerate() {
+        for (i, e) in outputs.iter().enumerate() {
             let feeders = fed.get(e.id.as_str()).cloned().unwrap_or_default();
             if feeders.is_empty() {
                 self.warn(format!(
@@ -212,11 +200,7 @@ impl Validator {
             let filtered = c
                 .mux_to
                 .iter()
-                .filter(|m| {
-                    exporters
-                        .iter()
-                        .any(|e| &e.id == *m && !e.filter.is_empty())
-                })
+                .filter(|m| outputs.iter().any(|e| &e.id == *m && !e.filter.is_empty()))
                 .count();
             if filtered > Verdicts::MAX {
                 self.err(
@@ -228,8 +212,8 @@ impl Validator {
                 );
             }
         }
-        for (i, a) in exporters.iter().enumerate() {
-            for (j, b) in exporters.iter().enumerate().skip(i + 1) {
+        for (i, a) in outputs.iter().enumerate() {
+            for (j, b) in outputs.iter().enumerate().skip(i + 1) {
                 if let Some(p) = a.filter.overlap(&b.filter) {
                     self.warn(format!(
                         "exporters[{i}] {:?} and exporters[{j}] {:?} overlap at {p}: both tenants receive flows of those addresses",

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::{netflow, Output, OutputKind};
+use super::Output;
 use crate::fanout::queue::{self, QueueTx};
 use crate::fanout::Feed;
 use crate::instance::lifecycle::State;
@@ -61,9 +61,7 @@ impl Supervised for OutputInstance {
 
     fn spawn(&mut self, _env: &Env) -> Result<(), String> {
         let (tx, rx) = queue::queue(self.cfg.queue_datagrams);
-        let thread = match &self.cfg.kind {
-            OutputKind::Netflow(n) => netflow::build(&self.cfg, n, rx, self.metrics.clone())?,
-        };
+        let thread = self.cfg.kind.build(&self.cfg, rx, self.metrics.clone())?;
         self.tx = Some(tx);
         self.core.thread = Some(thread);
         Ok(())

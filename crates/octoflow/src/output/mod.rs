@@ -6,9 +6,9 @@
 //! - [`netflow`]: datagrams in the receiver's NetFlow/IPFIX/sFlow version, over
 //!   UDP or TCP (encoded by `octoflow-encode`).
 //!
-//! Adding a kind: a module here with its config struct (validated beside it), a
-//! builder that starts its thread from a `QueueRx`, and one entry in
-//! [`OutputKind`] and in [`instance::OutputInstance`]'s `spawn`.
+//! Adding a kind: a module here with its config struct (validated beside it) and
+//! a builder that starts its thread from a `QueueRx`, and one entry in
+//! [`OutputKind`] with its arms in `OutputKind`'s methods.
 
 pub mod instance;
 pub mod netflow;
@@ -16,7 +16,13 @@ pub mod netflow;
 use std::sync::Arc;
 
 use octoflow_prefix::Filter;
+use octoflow_proto::Version;
 
+use crate::fanout::queue::QueueRx;
+use crate::instance::Thread;
+use crate::telemetry::metrics::OutputMetrics;
+use crate::yaml::check::Validator;
+use crate::yaml::raw::RawExporter;
 use netflow::config::NetflowConfig;
 
 /// One `exporters[]` entry: an output of some kind. `id`, `filters` and
@@ -33,8 +39,8 @@ pub struct Output {
 }
 
 /// The output kinds (`exporters[].type`). A new kind is a module here with its
-/// config struct, validation and builder, and one entry in this enum (and in
-/// [`instance::OutputInstance`]'s `spawn` and the validator's dispatch).
+/// config struct, validation and builder, one entry in this enum, and one arm in
+/// each of the methods below — nothing elsewhere.
 #[derive(Debug, Clone, PartialEq)]
 pub enum OutputKind {
     /// NetFlow v5/v9, IPFIX or sFlow datagrams to a receiver (the default).
@@ -44,6 +50,56 @@ pub enum OutputKind {
 impl OutputKind {
     /// The names `type` takes.
     pub const NAMES: &'static [&'static str] = &["netflow"];
+
+    /// The kind `type` names (`None`: `netflow`, as in the original files), with
+    /// its own keys of `raw` validated at path `p`.
+    pub fn validate(
+        v: &mut Validator,
+        p: &str,
+        kind: Option<&str>,
+        raw: RawExporter,
+        unfiltered: bool,
+    ) -> Option<OutputKind> {
+        match kind {
+            None | Some("netflow") => v.netflow(p, raw, unfiltered).map(OutputKind::Netflow),
+            Some(k) => {
+                v.err(
+                    format!("{p}.type"),
+                    format!(
+                        "{k:?} is not an output kind (known: {})",
+                        OutputKind::NAMES.join(", ")
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// Start the output's thread, taking its records from `rx`.
+    pub fn build(
+        &self,
+        out: &Output,
+        rx: QueueRx,
+        m: Arc<OutputMetrics>,
+    ) -> Result<Thread<()>, String> {
+        match self {
+            OutputKind::Netflow(n) => netflow::build(out, n, rx, m),
+        }
+    }
+
+    /// Where it sends, for `octoflow check` (e.g. `udp 127.0.0.1:9001 as ipfix`).
+    pub fn receiver(&self) -> String {
+        match self {
+            OutputKind::Netflow(n) => n.receiver(),
+        }
+    }
+
+    /// What it makes of input of version `vin`, for `octoflow check`.
+    pub fn path_text(&self, vin: Version, unfiltered: bool) -> String {
+        match self {
+            OutputKind::Netflow(n) => n.path_text(vin, unfiltered),
+        }
+    }
 }
 
 impl PartialEq for Output {

@@ -65,6 +65,19 @@ impl NetflowConfig {
         }
     }
 
+    /// `udp 127.0.0.1:9001        as ipfix`, as `octoflow check` prints it.
+    pub fn receiver(&self) -> String {
+        let proto = match self.transport {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+        };
+        format!(
+            "{proto} {:<22} as {}",
+            self.target.to_string(),
+            octoflow_encode::version_label(self.version)
+        )
+    }
+
     /// How input of version `vin` reaches this receiver (the encoder's own
     /// dispatch), in words for `octoflow check`.
     pub fn path_text(&self, vin: Version, unfiltered: bool) -> String {
