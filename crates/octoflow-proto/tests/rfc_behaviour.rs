@@ -407,3 +407,107 @@ fn huge_seconds_timestamps_saturate() {
         assert_eq!(b.records[0].last_ms, u64::MAX);
     }
 }
+
+/// A NetFlow v9 packet (RFC 3954 §5.1): version, count, sysUptime, UNIX secs,
+/// sequence, source id, then the flowsets.
+fn v9_msg(uptime_ms: u32, unix_secs: u32, sets: &[Vec<u8>]) -> Vec<u8> {
+    let mut m = vec![0, 9];
+    m.extend_from_slice(&(sets.len() as u16).to_be_bytes());
+    m.extend_from_slice(&uptime_ms.to_be_bytes());
+    m.extend_from_slice(&unix_secs.to_be_bytes());
+    m.extend_from_slice(&0u32.to_be_bytes());
+    m.extend_from_slice(&7u32.to_be_bytes());
+    for s in sets {
+        m.extend_from_slice(s);
+    }
+    m
+}
+
+/// A template record body: id, field count, then (id, length) pairs (RFC 3954
+/// §5.2, RFC 7011 §3.4.1 without enterprise bits).
+fn template_record(id: u16, fields: &[(u16, u16)]) -> Vec<u8> {
+    let mut t = id.to_be_bytes().to_vec();
+    t.extend_from_slice(&(fields.len() as u16).to_be_bytes());
+    for (f, l) in fields {
+        t.extend_from_slice(&f.to_be_bytes());
+        t.extend_from_slice(&l.to_be_bytes());
+    }
+    t
+}
+
+fn decode_ok(d: &[u8]) -> Batch {
+    let mut b = Batch::default();
+    decoder()
+        .decode(exporter(), d, NOW_MS, &mut b)
+        .unwrap_or_else(|e| panic!("decodes: {e}"));
+    b
+}
+
+/// Cisco exporters send LAST_SWITCHED a few ms after the header's sysUptime; the
+/// difference is a signed 32-bit one (as nfdump reads it), not 49.7 days ago.
+#[test]
+fn a_v9_switched_time_just_after_sys_uptime_is_in_the_present() {
+    let uptime = 3_600_000u32;
+    let unix_secs = 1_767_225_600u32;
+    let t = template_record(300, &[(8, 4), (22, 4), (21, 4)]);
+    let mut r = vec![10, 0, 0, 1];
+    r.extend_from_slice(&(uptime - 1000).to_be_bytes()); // FIRST: 1 s before
+    r.extend_from_slice(&(uptime + 5).to_be_bytes()); // LAST: 5 ms after
+    let b = decode_ok(&v9_msg(uptime, unix_secs, &[set(0, &t), set(300, &r)]));
+    let export_ms = unix_secs as u64 * 1000;
+    assert_eq!(b.records[0].first_ms, export_ms - 1000);
+    assert_eq!(b.records[0].last_ms, export_ms + 5);
+    // Across a sysUptime wrap (49.7 days) the difference is still small.
+    let mut r = vec![10, 0, 0, 1];
+    r.extend_from_slice(&(u32::MAX - 99).to_be_bytes()); // 100 ms before the wrap
+    r.extend_from_slice(&(u32::MAX - 99).to_be_bytes());
+    let b = decode_ok(&v9_msg(100, unix_secs, &[set(0, &t), set(300, &r)]));
+    assert_eq!(b.records[0].first_ms, export_ms - 200);
+}
+
+/// samplingPacketInterval/Space (IEs 305/306, RFC 7011 via IANA): the interval is
+/// (interval + space) / interval, computed without overflow; a value beyond u32
+/// saturates to u32::MAX.
+#[test]
+fn huge_sampling_packet_interval_and_space_saturate() {
+    let cases: &[(u64, u64, u32)] = &[
+        (1, 99, 100),
+        (u64::MAX, u64::MAX, 2),
+        (1, u64::MAX, u32::MAX),
+        (1, 1 << 32, u32::MAX),
+        (3, 7, 3),
+    ];
+    for &(pi, ps, want) in cases {
+        let t = template_record(400, &[(8, 4), (305, 8), (306, 8)]);
+        let mut r = vec![10, 0, 0, 1];
+        r.extend_from_slice(&pi.to_be_bytes());
+        r.extend_from_slice(&ps.to_be_bytes());
+        // In a data record (the fixed layout and the field walk, with a repeat) and
+        // in options data.
+        let b = decode_ok(&ipfix_msg(1, 1, &[set(2, &t), set(400, &r)]));
+        assert_eq!(b.records[0].sampling_interval, want, "data {pi} {ps}");
+        let t2 = template_record(401, &[(8, 4), (305, 8), (306, 8), (8, 4)]);
+        let mut r2 = r.clone();
+        r2.extend_from_slice(&[10, 0, 0, 1]);
+        let b = decode_ok(&ipfix_msg(1, 1, &[set(2, &t2), set(401, &r2)]));
+        assert_eq!(b.records[0].sampling_interval, want, "walk {pi} {ps}");
+        let mut ot = 402u16.to_be_bytes().to_vec();
+        ot.extend_from_slice(&[0, 3, 0, 1]);
+        for (f, l) in [(302u16, 4u16), (305, 8), (306, 8)] {
+            ot.extend_from_slice(&f.to_be_bytes());
+            ot.extend_from_slice(&l.to_be_bytes());
+        }
+        let mut orec = 9u32.to_be_bytes().to_vec();
+        orec.extend_from_slice(&pi.to_be_bytes());
+        orec.extend_from_slice(&ps.to_be_bytes());
+        let t3 = template_record(403, &[(8, 4), (302, 4)]);
+        let mut r3 = vec![10, 0, 0, 1];
+        r3.extend_from_slice(&9u32.to_be_bytes());
+        let b = decode_ok(&ipfix_msg(
+            1,
+            1,
+            &[set(3, &ot), set(2, &t3), set(402, &orec), set(403, &r3)],
+        ));
+        assert_eq!(b.records[0].sampling_interval, want, "options {pi} {ps}");
+    }
+}

@@ -174,7 +174,7 @@ impl Template {
             _ => {}
         });
         if o.interval.is_none() && pi > 0 {
-            o.interval = Some(((pi + ps) / pi) as u32);
+            o.interval = Some(packet_interval(pi, ps));
         }
         o
     }
@@ -212,7 +212,7 @@ impl Scratch {
         out.first_ms = self.t.first.or(self.t.last).unwrap_or(tb.export_ms);
         out.last_ms = self.t.last.or(self.t.first).unwrap_or(tb.export_ms);
         if out.sampling_interval == 0 && self.sp_interval > 0 {
-            out.sampling_interval = ((self.sp_interval + self.sp_space) / self.sp_interval) as u32;
+            out.sampling_interval = packet_interval(self.sp_interval, self.sp_space);
         }
         if out.sampling_interval == 0 {
             out.sampling_interval = sampling.lookup(self.sampler);
@@ -379,6 +379,15 @@ fn decode_fast(lay: &Layout, rec: &[u8], tb: &TimeBase, x: &mut Scratch, out: &m
             _ => crate::record::Direction::Unknown,
         }
     }
+}
+
+/// The 1-in-N interval of systematic count-based sampling (RFC 5475 §5.1):
+/// `interval` packets selected out of every `interval + space`, i.e.
+/// (interval + space) / interval = 1 + space / interval, computed without overflow.
+/// An interval beyond `u32::MAX` saturates to `u32::MAX`. `interval` must be > 0.
+fn packet_interval(interval: u64, space: u64) -> u32 {
+    let n = (space / interval).saturating_add(1);
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 #[inline]

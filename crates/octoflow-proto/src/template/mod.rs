@@ -96,7 +96,13 @@ impl TimeBase {
     fn at_uptime(&self, t: u32) -> u64 {
         match (self.uptime_ms, self.system_init_ms) {
             // RFC 3954 §8: FIRST/LAST_SWITCHED are sysUptime at the flow's first/last packet.
-            (Some(up), _) => self.export_ms.wrapping_sub(up.wrapping_sub(t) as u64),
+            // The difference is signed 32-bit: Cisco exporters send LAST_SWITCHED a few
+            // ms after the header's sysUptime (nfdump reads it the same way), and a
+            // uptime that wrapped (49.7 days) still gives a small difference.
+            (Some(up), _) => {
+                let ago = up.wrapping_sub(t) as i32 as i64;
+                self.export_ms.saturating_add_signed(-ago)
+            }
             (None, Some(init)) => init.wrapping_add(t as u64),
             (None, None) => self.export_ms,
         }
