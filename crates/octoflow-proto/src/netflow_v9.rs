@@ -85,7 +85,9 @@ fn parse_templates(
     loop {
         if options {
             // §6.1: template id, option scope length, option length (bytes), fields.
-            if b.len() < 6 {
+            // The flowset is padded at its end only, so what cannot hold a template
+            // header, or is all zeros, is padding.
+            if b.len() < 6 || b.iter().all(|&x| x == 0) {
                 return Ok(()); // padding
             }
             let id = u16_at(b, 0);
@@ -102,9 +104,9 @@ fn parse_templates(
                 (scope_len / 4) as u16,
                 fields,
             )?)?;
-            // Options template records are padded to a 4-byte boundary (§6.1).
-            let total = (6 + used + 3) & !3;
-            b = &b[total.min(b.len())..];
+            // Options template records follow each other unpadded (§6.1: "Padding"
+            // is a field of the flowset, after its last record).
+            b = &b[6 + used..];
         } else {
             if b.len() < 4 {
                 return Ok(()); // padding

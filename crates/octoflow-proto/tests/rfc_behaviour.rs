@@ -511,3 +511,69 @@ fn huge_sampling_packet_interval_and_space_saturate() {
         assert_eq!(b.records[0].sampling_interval, want, "options {pi} {ps}");
     }
 }
+
+/// RFC 3954 §6.1: an options flowset's padding is at its end only; several options
+/// templates in one flowset follow each other with no padding between them.
+#[test]
+fn v9_options_templates_in_one_flowset_are_padded_only_at_its_end() {
+    // Two options templates of 6 + 12 = 18 bytes each: scope System (1), 4 bytes;
+    // 500: SAMPLING_INTERVAL (34) 4, SAMPLING_ALGORITHM (35) 1;
+    // 501: FLOW_SAMPLER_ID (48) 1, FLOW_SAMPLER_RANDOM_INTERVAL (50) 4.
+    let mut body = vec![];
+    for (id, opts) in [
+        (500u16, [(34u16, 4u16), (35, 1)]),
+        (501, [(48, 1), (50, 4)]),
+    ] {
+        body.extend_from_slice(&id.to_be_bytes());
+        body.extend_from_slice(&4u16.to_be_bytes());
+        body.extend_from_slice(&8u16.to_be_bytes());
+        for (f, l) in [(1u16, 4u16)].into_iter().chain(opts) {
+            body.extend_from_slice(&f.to_be_bytes());
+            body.extend_from_slice(&l.to_be_bytes());
+        }
+    }
+    body.extend_from_slice(&[0, 0, 0, 0]); // 36 bytes + 4 = 40: aligned; pad anyway
+    let b = decode_ok(&v9_msg(1000, 1_767_225_600, &[set(1, &body)]));
+    let ids: Vec<u16> = b.templates.iter().map(|t| t.id).collect();
+    assert_eq!(ids, [500, 501]);
+    assert!(b
+        .templates
+        .iter()
+        .all(|t| t.is_options() && t.fields.len() == 3));
+    assert!(b.sets_skipped.is_empty());
+    // The second template's data decodes and its interval reaches records.
+    let mut opt = 1u32.to_be_bytes().to_vec();
+    opt.extend_from_slice(&[3]);
+    opt.extend_from_slice(&250u32.to_be_bytes());
+    opt.extend_from_slice(&[0, 0, 0]);
+    let t = template_record(300, &[(8, 4), (48, 1)]);
+    let b = decode_ok(&v9_msg(
+        1000,
+        1_767_225_600,
+        &[
+            set(1, &body),
+            set(0, &t),
+            set(501, &opt),
+            set(300, &[10, 0, 0, 1, 3]),
+        ],
+    ));
+    assert_eq!(b.records[0].sampling_interval, 250);
+}
+
+/// H3C sends its VRF name (IE 236) with length 65535 in NetFlow v9: read as a
+/// variable-length field with the RFC 7011 §7 encoding, as in IPFIX.
+#[test]
+fn a_v9_field_of_length_65535_is_variable_length() {
+    let t = template_record(300, &[(8, 4), (236, 65535), (1, 4)]);
+    let mut r = vec![10, 0, 0, 1, 3, b'v', b'p', b'n'];
+    r.extend_from_slice(&1500u32.to_be_bytes());
+    r.extend_from_slice(&[10, 0, 0, 2, 255, 0, 1, b'x']); // long form, 1 byte
+    r.extend_from_slice(&40u32.to_be_bytes());
+    let m = v9_msg(1000, 1_767_225_600, &[set(0, &t), set(300, &r)]);
+    let b = decode_ok(&m);
+    assert_eq!(b.templates[0].fixed_len, None);
+    assert_eq!(b.records.len(), 2);
+    assert_eq!(b.records[0].bytes, 1500);
+    assert_eq!(b.records[1].bytes, 40);
+    assert_eq!(b.bytes(&m, b.raw[1]), &r[12..]);
+}

@@ -17,7 +17,7 @@ use crate::wire::{u16_at, Writer};
 
 pub(crate) use encode::own_fields;
 
-/// IPFIX variable-length marker (RFC 7011 §7).
+/// IPFIX variable-length marker (RFC 7011 §7), also read so in NetFlow v9.
 pub const VARLEN: u16 = 65535;
 
 /// One field of a template: information element id, length on the wire, and
@@ -169,7 +169,9 @@ impl Template {
         let mut fixed = true;
         let mut targets = Vec::with_capacity(fields.len());
         for (i, f) in fields.iter().enumerate() {
-            if f.len == 0 || (f.len == VARLEN && dialect == Dialect::V9) {
+            // NetFlow v9 has no variable-length fields, but exporters (H3C's VRF
+            // name) send length 65535 there too: read as in IPFIX (RFC 7011 §7).
+            if f.len == 0 {
                 return Err(DecodeError::BadFieldLength {
                     template_id: id,
                     field: f.id,
