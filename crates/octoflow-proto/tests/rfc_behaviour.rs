@@ -577,3 +577,91 @@ fn a_v9_field_of_length_65535_is_variable_length() {
     assert_eq!(b.records[1].bytes, 40);
     assert_eq!(b.bytes(&m, b.raw[1]), &r[12..]);
 }
+
+/// Cisco IOS-XR/IOS-XE MPLS templates and Procera send IPv4 and IPv6 address fields
+/// (IEs 8/12, 27/28, next hops 15/62, masks 9/13, 29/30) in one template, the
+/// other family as zeros: the record takes the family that is present, or the one
+/// ipVersion (IE 60) names.
+#[test]
+fn a_template_with_both_address_families_takes_the_one_present() {
+    let fields = [
+        (8, 4),
+        (12, 4),
+        (15, 4),
+        (9, 1),
+        (13, 1),
+        (27, 16),
+        (28, 16),
+        (62, 16),
+        (29, 1),
+        (30, 1),
+        (1, 4),
+    ];
+    let with_version: Vec<(u16, u16)> = fields.iter().copied().chain([(60, 1)]).collect();
+    let v4 = |ver: Option<u8>| {
+        let mut r = vec![10, 0, 0, 1, 10, 0, 0, 2, 10, 0, 0, 254, 24, 16];
+        r.extend_from_slice(&[0; 50]);
+        r.extend_from_slice(&100u32.to_be_bytes());
+        r.extend(ver);
+        r
+    };
+    let six = |last: u8| {
+        let mut a = [0u8; 16];
+        a[0] = 0x20;
+        a[1] = 0x01;
+        a[15] = last;
+        a
+    };
+    let v6 = |ver: Option<u8>| {
+        let mut r = vec![0; 14];
+        for x in [1, 2, 254] {
+            r.extend_from_slice(&six(x));
+        }
+        r.extend_from_slice(&[48, 64]);
+        r.extend_from_slice(&100u32.to_be_bytes());
+        r.extend(ver);
+        r
+    };
+    let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+    for dialect in [Dialect::V9, Dialect::Ipfix] {
+        for ver in [None, Some(4u8)] {
+            for (rec, want) in [
+                (v4(ver), ("10.0.0.1", "10.0.0.2", "10.0.0.254", 24, 16)),
+                (
+                    v6(ver.map(|_| 6)),
+                    ("2001::1", "2001::2", "2001::fe", 48, 64),
+                ),
+            ] {
+                let f = if ver.is_some() {
+                    &with_version[..]
+                } else {
+                    &fields[..]
+                };
+                let t = template_record(300, f);
+                let sets = [
+                    set(if dialect == Dialect::V9 { 0 } else { 2 }, &t),
+                    set(300, &rec),
+                ];
+                let m = match dialect {
+                    Dialect::V9 => v9_msg(1000, 1_767_225_600, &sets),
+                    Dialect::Ipfix => ipfix_msg(1, 1, &sets),
+                };
+                let r = &decode_ok(&m).records[0];
+                let got = (r.src_addr, r.dst_addr, r.next_hop, r.src_mask, r.dst_mask);
+                let want = (ip(want.0), ip(want.1), ip(want.2), want.3, want.4);
+                assert_eq!(got, want, "{dialect:?} ipVersion {ver:?}");
+            }
+        }
+    }
+    // ipVersion decides when both families carry something.
+    let mut r = v4(Some(6));
+    r[14..30].copy_from_slice(&six(1));
+    r[30..46].copy_from_slice(&six(2));
+    let m = ipfix_msg(
+        1,
+        1,
+        &[set(2, &template_record(300, &with_version)), set(300, &r)],
+    );
+    let r = &decode_ok(&m).records[0];
+    assert_eq!((r.src_addr, r.dst_addr), (ip("2001::1"), ip("2001::2")));
+}
