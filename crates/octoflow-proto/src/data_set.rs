@@ -87,8 +87,25 @@ pub(crate) fn decode(
     Ok(Some(n))
 }
 
+/// Settle one set's result: a malformed set is skipped and counted in
+/// [`Batch::sets_skipped`] so the datagram's other sets still decode; only a full
+/// template cache ends the datagram.
+pub(crate) fn skip_malformed<T>(
+    r: Result<T, DecodeError>,
+    out: &mut Batch,
+) -> Result<Option<T>, DecodeError> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(DecodeError::TooManyScopes) => Err(DecodeError::TooManyScopes),
+        Err(e) => {
+            out.sets_skipped.push(e);
+            Ok(None)
+        }
+    }
+}
+
 /// Decode sets that were waiting for a template learnt in this datagram; their bytes
-/// move into `out.held`.
+/// move into `out.held`. A malformed one is skipped and counted.
 pub(crate) fn release(
     cache: &mut TemplateCache,
     key: ScopeKey,
@@ -112,7 +129,7 @@ pub(crate) fn release(
             out,
         );
         out.held = body;
-        r?;
+        skip_malformed(r, out)?;
     }
     Ok(())
 }

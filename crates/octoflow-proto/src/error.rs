@@ -3,7 +3,8 @@
 
 use std::fmt;
 
-/// Why a datagram (or part of one) could not be decoded.
+/// Why a datagram (or one of its sets, see [`Batch::sets_skipped`](crate::Batch::sets_skipped))
+/// could not be decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum DecodeError {
@@ -28,12 +29,6 @@ pub enum DecodeError {
     ZeroFieldCount { template_id: u16 },
     /// A template id below 256 in a template record (RFC 7011 §3.4.1).
     BadTemplateId(u16),
-    /// A template field of length zero, or a variable-length field in NetFlow v9.
-    BadFieldLength {
-        template_id: u16,
-        field: u16,
-        len: u16,
-    },
     /// A template whose records could never fit in a datagram.
     TemplateTooLarge { template_id: u16 },
     /// An options template whose scope is empty, not whole fields (v9), or larger
@@ -63,7 +58,6 @@ impl DecodeError {
             DecodeError::LengthPastEnd { .. } => "length_past_end",
             DecodeError::ZeroFieldCount { .. } => "zero_field_count",
             DecodeError::BadTemplateId(_) => "bad_template_id",
-            DecodeError::BadFieldLength { .. } => "bad_field_length",
             DecodeError::TemplateTooLarge { .. } => "template_too_large",
             DecodeError::BadScopeCount { .. } => "bad_scope_count",
             DecodeError::BadMessageLength { .. } => "bad_message_length",
@@ -75,14 +69,13 @@ impl DecodeError {
     }
 
     /// Every reason label, for pre-registering counters.
-    pub const REASONS: [&'static str; 14] = [
+    pub const REASONS: [&'static str; 13] = [
         "truncated",
         "unknown_version",
         "set_length_too_short",
         "length_past_end",
         "zero_field_count",
         "bad_template_id",
-        "bad_field_length",
         "template_too_large",
         "bad_scope_count",
         "bad_message_length",
@@ -115,16 +108,6 @@ impl fmt::Display for DecodeError {
                 write!(f, "template {template_id} has zero fields")
             }
             DecodeError::BadTemplateId(id) => write!(f, "template id {id} is below 256"),
-            DecodeError::BadFieldLength {
-                template_id,
-                field,
-                len,
-            } => {
-                write!(
-                    f,
-                    "template {template_id}: field {field} has invalid length {len}"
-                )
-            }
             DecodeError::TemplateTooLarge { template_id } => {
                 write!(
                     f,

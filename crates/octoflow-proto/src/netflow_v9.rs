@@ -45,6 +45,8 @@ pub(crate) fn decode(
         system_init_ms: None,
     };
     let mut pos = HEADER_LEN;
+    // Each flowset is decoded on its own: a malformed one is skipped and counted,
+    // the others decode. A flowset length that breaks the framing rejects the packet.
     while d.len() - pos >= 4 {
         let id = u16_at(d, pos);
         let len = u16_at(d, pos + 2) as usize;
@@ -61,14 +63,17 @@ pub(crate) fn decode(
         let body = &d[pos + 4..pos + len];
         match id {
             TEMPLATE_SET_ID | OPTIONS_TEMPLATE_SET_ID => {
-                parse_templates(body, id == OPTIONS_TEMPLATE_SET_ID, |t| {
+                let r = parse_templates(body, id == OPTIONS_TEMPLATE_SET_ID, |t| {
                     data_set::learn(cache, key, t, now_ms, released, out)
-                })?;
+                });
+                // Templates learnt before a malformed record stay learnt.
+                data_set::skip_malformed(r, out)?;
                 data_set::release(cache, key, released, now_ms, out)?;
             }
             2..=255 => {} // reserved (§5.1): skipped by its length
             _ => {
-                data_set::decode(cache, key, id, body, pos + 4, false, &tb, now_ms, out)?;
+                let r = data_set::decode(cache, key, id, body, pos + 4, false, &tb, now_ms, out);
+                data_set::skip_malformed(r, out)?;
             }
         }
         pos += len;

@@ -303,14 +303,15 @@ fn malformed_input_gives_typed_errors() {
     let l = m.len();
     m[18..20].copy_from_slice(&200u16.to_be_bytes());
     assert_eq!(err(&m[..l]).reason(), "length_past_end");
-    // Template with zero fields in a v9 template flowset.
+    // Malformed sets are skipped and counted, not errors of the datagram. A template
+    // with zero fields in a v9 template flowset:
     let mut v9 = vec![0, 9, 0, 1];
     v9.extend_from_slice(&[0; 16]);
     v9.extend_from_slice(&set(0, &[1, 44, 0, 0, 0, 0, 0, 0])[..]);
-    assert_eq!(err(&v9).reason(), "zero_field_count");
-    // Template field of length 0.
-    let m = ipfix_msg(0, 1, &[set(2, &[1, 44, 0, 1, 0, 8, 0, 0])]);
-    assert_eq!(err(&m).reason(), "bad_field_length");
+    assert_eq!(reasons(&decode_ok(&v9)), ["zero_field_count"]);
+    // A template id below 256 in an IPFIX template set.
+    let m = ipfix_msg(0, 1, &[set(2, &[0, 255, 0, 1, 0, 8, 0, 4])]);
+    assert_eq!(reasons(&decode_ok(&m)), ["bad_template_id"]);
     // IPFIX message length beyond the datagram.
     let mut m = ipfix_msg(0, 1, &[]);
     m[2..4].copy_from_slice(&100u16.to_be_bytes());
@@ -664,4 +665,73 @@ fn a_template_with_both_address_families_takes_the_one_present() {
     );
     let r = &decode_ok(&m).records[0];
     assert_eq!((r.src_addr, r.dst_addr), (ip("2001::1"), ip("2001::2")));
+}
+
+fn reasons(b: &Batch) -> Vec<&'static str> {
+    b.sets_skipped.iter().map(|e| e.reason()).collect()
+}
+
+/// Juniper SRX options templates and IGMP flows carry fields of length 0: the field
+/// is absent from the records, and the template and its data decode (v9 and IPFIX).
+#[test]
+fn a_zero_length_field_is_treated_as_absent() {
+    let t = template_record(300, &[(8, 4), (4, 0), (12, 4), (1, 4)]);
+    let mut r = vec![10, 0, 0, 1, 10, 0, 0, 2];
+    r.extend_from_slice(&77u32.to_be_bytes());
+    // A v9 options template (§6.1) with a zero-length option field.
+    let mut ot = 301u16.to_be_bytes().to_vec();
+    ot.extend_from_slice(&[0, 4, 0, 8, 0, 1, 0, 4, 0, 35, 0, 0, 0, 34, 0, 4]);
+    let mut orec = 0u32.to_be_bytes().to_vec();
+    orec.extend_from_slice(&64u32.to_be_bytes());
+    let v9 = v9_msg(
+        1000,
+        1_767_225_600,
+        &[set(1, &ot), set(0, &t), set(301, &orec), set(300, &r)],
+    );
+    let ipfix = ipfix_msg(1, 1, &[set(2, &t), set(300, &r)]);
+    for m in [v9, ipfix] {
+        let b = decode_ok(&m);
+        assert_eq!(reasons(&b), Vec::<&str>::new());
+        assert_eq!(b.records.len(), 1);
+        let rec = &b.records[0];
+        assert_eq!(rec.src_addr.to_string(), "10.0.0.1");
+        assert_eq!(rec.dst_addr.to_string(), "10.0.0.2");
+        assert_eq!((rec.proto, rec.bytes), (0, 77));
+        assert_eq!(b.bytes(&m, b.raw[0]), &r[..]);
+    }
+    assert_eq!(
+        decode_ok(&ipfix_msg(1, 1, &[set(2, &t)])).templates[0].fixed_len,
+        Some(12)
+    );
+}
+
+/// A malformed set is skipped and counted with its reason; the datagram's other
+/// sets decode, before and after it (v9 and IPFIX).
+#[test]
+fn a_malformed_set_is_skipped_and_counted_and_the_others_decode() {
+    let t = template_record(300, &[(8, 4), (12, 4), (1, 4)]);
+    let r = [10, 0, 0, 1, 10, 0, 0, 2, 0, 0, 0, 9];
+    // A template with zero fields (v9), an options template with no scope (IPFIX).
+    let bad_v9 = set(0, &template_record(301, &[]));
+    let bad_ipfix = set(3, &[1, 45, 0, 1, 0, 0, 0, 8, 0, 4]);
+    let v9 = v9_msg(
+        1000,
+        1_767_225_600,
+        &[set(0, &t), set(300, &r), bad_v9, set(300, &r)],
+    );
+    let ipfix = ipfix_msg(1, 1, &[set(2, &t), set(300, &r), bad_ipfix, set(300, &r)]);
+    for (m, why) in [(v9, "zero_field_count"), (ipfix, "bad_scope_count")] {
+        let b = decode_ok(&m);
+        assert_eq!(b.records.len(), 2, "{why}");
+        assert_eq!(reasons(&b), [why]);
+    }
+    // A bad message header, or a set length that breaks the framing, still rejects
+    // the whole datagram.
+    let mut m = ipfix_msg(1, 1, &[set(2, &t), set(300, &r)]);
+    m[0] = 1;
+    assert_eq!(err(&m).reason(), "unknown_version");
+    let mut m = ipfix_msg(1, 1, &[set(2, &t), set(300, &r)]);
+    let l = m.len();
+    m[l - 14..l - 12].copy_from_slice(&3u16.to_be_bytes());
+    assert_eq!(err(&m).reason(), "set_length_too_short");
 }

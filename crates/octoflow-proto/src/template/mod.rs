@@ -171,13 +171,6 @@ impl Template {
         for (i, f) in fields.iter().enumerate() {
             // NetFlow v9 has no variable-length fields, but exporters (H3C's VRF
             // name) send length 65535 there too: read as in IPFIX (RFC 7011 §7).
-            if f.len == 0 {
-                return Err(DecodeError::BadFieldLength {
-                    template_id: id,
-                    field: f.id,
-                    len: f.len,
-                });
-            }
             if f.len == VARLEN {
                 fixed = false;
                 min += 1;
@@ -185,7 +178,9 @@ impl Template {
                 min += f.len as usize;
             }
             let in_v9_scope = dialect == Dialect::V9 && i < scope_field_count as usize;
-            targets.push(if f.enterprise != 0 || in_v9_scope {
+            // A field of length 0 (Juniper SRX options templates, IGMP flows) takes
+            // no bytes and is absent from the records.
+            targets.push(if f.enterprise != 0 || in_v9_scope || f.len == 0 {
                 Target::Ignore
             } else {
                 ie::target(f.id, f.len)
