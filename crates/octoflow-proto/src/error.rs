@@ -40,8 +40,9 @@ pub enum DecodeError {
     BadRecordCount { count: usize, room: usize },
     /// An sFlow address type other than 1 (IPv4) or 2 (IPv6).
     BadAddressType(u32),
-    /// An IPFIX set id below 256 other than 2 and 3: reserved (RFC 7011 §3.3.2).
-    /// NetFlow v9 skips its reserved flowset ids (2..=255) by their length instead.
+    /// An IPFIX set id below 256 other than 2 and 3: reserved (RFC 7011 §3.3.2); the
+    /// set is skipped and counted. NetFlow v9 skips its reserved flowset ids
+    /// (2..=255) by their length without counting them.
     ReservedSetId(u16),
     /// The template cache has no room for another exporter scope, or the scope none
     /// for another template (see `CacheStats::scope_overflow`, `template_overflow`).

@@ -84,7 +84,8 @@ pub(crate) fn decode(
                 data_set::skip_malformed(r, out)?;
                 data_set::release(cache, key, released, now_ms, out)?;
             }
-            0..=255 => return Err(DecodeError::ReservedSetId(id)),
+            // §3.3.2: 0..=255 other than 2 and 3 are not data sets (0, 1: NetFlow v9's).
+            0..=255 => out.sets_skipped.push(DecodeError::ReservedSetId(id)),
             _ => {
                 let r = data_set::decode(cache, key, id, body, pos + 4, false, &tb, now_ms, out);
                 match data_set::skip_malformed(r, out)? {

@@ -735,3 +735,16 @@ fn a_malformed_set_is_skipped_and_counted_and_the_others_decode() {
     m[l - 14..l - 12].copy_from_slice(&3u16.to_be_bytes());
     assert_eq!(err(&m).reason(), "set_length_too_short");
 }
+
+/// RFC 7011 §3.3.2: set ids 4–255 are reserved; such a set is skipped by its length
+/// and counted, and the rest of the message decodes.
+#[test]
+fn a_reserved_ipfix_set_id_is_skipped_and_counted() {
+    let t = template_record(300, &[(8, 4), (12, 4), (1, 4)]);
+    let r = [10, 0, 0, 1, 10, 0, 0, 2, 0, 0, 0, 9];
+    let m = ipfix_msg(1, 1, &[set(2, &t), set(100, &[1, 2, 3, 4]), set(300, &r)]);
+    let b = decode_ok(&m);
+    assert_eq!(b.records.len(), 1);
+    assert_eq!(reasons(&b), ["reserved_set_id"]);
+    assert_eq!(b.sets_skipped, [DecodeError::ReservedSetId(100)]);
+}
