@@ -47,7 +47,9 @@ pub(crate) fn decode(
     let mut pos = HEADER_LEN;
     // Each flowset is decoded on its own: a malformed one is skipped and counted,
     // the others decode. A flowset length that breaks the framing rejects the packet.
-    while d.len() - pos >= 4 {
+    // Bytes after the last flowset shorter than a flowset header, or all zeros
+    // (Palo Alto 8.1 pads packets so), are not a flowset.
+    while d.len() - pos >= 4 && d[pos..].iter().any(|&b| b != 0) {
         let id = u16_at(d, pos);
         let len = u16_at(d, pos + 2) as usize;
         if len < 4 {

@@ -748,3 +748,21 @@ fn a_reserved_ipfix_set_id_is_skipped_and_counted() {
     assert_eq!(reasons(&b), ["reserved_set_id"]);
     assert_eq!(b.sets_skipped, [DecodeError::ReservedSetId(100)]);
 }
+
+/// Palo Alto 8.1 pads v9 packets with zeros after the last flowset: trailing zero
+/// bytes, shorter than a flowset header or not, are ignored.
+#[test]
+fn zero_bytes_after_the_last_v9_flowset_are_ignored() {
+    let t = template_record(300, &[(8, 4), (12, 4), (1, 4)]);
+    let r = [10, 0, 0, 1, 10, 0, 0, 2, 0, 0, 0, 9];
+    for pad in [1, 3, 4, 8, 100] {
+        let mut m = v9_msg(1000, 1_767_225_600, &[set(0, &t), set(300, &r)]);
+        m.extend(std::iter::repeat_n(0u8, pad));
+        let b = decode_ok(&m);
+        assert_eq!(
+            (b.records.len(), b.sets_skipped.len()),
+            (1, 0),
+            "{pad} bytes"
+        );
+    }
+}
