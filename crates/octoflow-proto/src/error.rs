@@ -29,6 +29,10 @@ pub enum DecodeError {
     ZeroFieldCount { template_id: u16 },
     /// A template id below 256 in a template record (RFC 7011 §3.4.1).
     BadTemplateId(u16),
+    /// Bytes left at the end of a data set that are not shorter than the template's
+    /// shortest record (so not padding, RFC 7011 §3.3.1) but do not hold a whole
+    /// record (a variable-length field runs past the end of the set).
+    TruncatedRecord { template_id: u16, remaining: usize },
     /// A template whose records could never fit in a datagram.
     TemplateTooLarge { template_id: u16 },
     /// An options template whose scope is empty, not whole fields (v9), or larger
@@ -59,6 +63,7 @@ impl DecodeError {
             DecodeError::LengthPastEnd { .. } => "length_past_end",
             DecodeError::ZeroFieldCount { .. } => "zero_field_count",
             DecodeError::BadTemplateId(_) => "bad_template_id",
+            DecodeError::TruncatedRecord { .. } => "truncated_record",
             DecodeError::TemplateTooLarge { .. } => "template_too_large",
             DecodeError::BadScopeCount { .. } => "bad_scope_count",
             DecodeError::BadMessageLength { .. } => "bad_message_length",
@@ -70,13 +75,14 @@ impl DecodeError {
     }
 
     /// Every reason label, for pre-registering counters.
-    pub const REASONS: [&'static str; 13] = [
+    pub const REASONS: [&'static str; 14] = [
         "truncated",
         "unknown_version",
         "set_length_too_short",
         "length_past_end",
         "zero_field_count",
         "bad_template_id",
+        "truncated_record",
         "template_too_large",
         "bad_scope_count",
         "bad_message_length",
@@ -109,6 +115,15 @@ impl fmt::Display for DecodeError {
                 write!(f, "template {template_id} has zero fields")
             }
             DecodeError::BadTemplateId(id) => write!(f, "template id {id} is below 256"),
+            DecodeError::TruncatedRecord {
+                template_id,
+                remaining,
+            } => {
+                write!(
+                    f,
+                    "data set of template {template_id}: {remaining} bytes left hold no whole record"
+                )
+            }
             DecodeError::TemplateTooLarge { template_id } => {
                 write!(
                     f,

@@ -766,3 +766,46 @@ fn zero_bytes_after_the_last_v9_flowset_are_ignored() {
         );
     }
 }
+
+/// RFC 7011 §3.3.1 (RFC 3954 §5.3 likewise): padding is shorter than the shortest
+/// record; bytes left in a set that could hold another record are a record, and
+/// if they do not parse as one the set is malformed (skipped and counted whole).
+#[test]
+fn set_padding_is_shorter_than_the_shortest_record() {
+    // Fixed length: 8 bytes a record.
+    let t = template_record(300, &[(8, 4), (1, 4)]);
+    let rec = [10, 0, 0, 1, 0, 0, 0, 5];
+    for (extra, want) in [(0, 2), (7, 2), (8, 3), (15, 3)] {
+        let mut body = [rec, rec].concat();
+        body.extend(std::iter::repeat_n(0u8, extra));
+        let b = decode_ok(&ipfix_msg(1, 1, &[set(2, &t), set(300, &body)]));
+        assert_eq!(b.records.len(), want, "fixed + {extra}");
+        assert!(b.sets_skipped.is_empty());
+    }
+    // Variable length: 4 bytes and a variable-length field, 5 bytes at least.
+    let t = template_record(301, &[(8, 4), (82, 65535)]);
+    let rec = [10, 0, 0, 1, 2, b'e', b't'];
+    for (extra, want) in [
+        (&[][..], Ok(2)),
+        (&[0, 0, 0, 0][..], Ok(2)),
+        (&[0, 0, 0, 0, 0][..], Ok(3)),
+        (&[10, 0, 0, 2, 1, b'x'][..], Ok(3)),
+        (&[0, 0, 0, 0, 200, 0][..], Err("truncated_record")),
+        (&[0, 0, 0, 0, 255, 0][..], Err("truncated_record")),
+    ] {
+        let mut body = [rec, rec].concat();
+        body.extend_from_slice(extra);
+        let b = decode_ok(&ipfix_msg(1, 1, &[set(2, &t), set(301, &body)]));
+        match want {
+            Ok(n) => {
+                assert_eq!(b.records.len(), n, "varlen + {extra:?}");
+                assert!(b.sets_skipped.is_empty());
+            }
+            Err(why) => {
+                assert_eq!(b.records.len(), 0, "a malformed set is skipped whole");
+                assert!(b.sets.is_empty());
+                assert_eq!(reasons(&b), [why]);
+            }
+        }
+    }
+}
