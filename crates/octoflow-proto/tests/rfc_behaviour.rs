@@ -278,9 +278,15 @@ fn damaged_cache_file_is_an_error_not_a_panic() {
     let mut dec = decoder();
     decode_all(&mut dec, &ipfix_msg(0, 1, &[enterprise_template()]));
     let saved = dec.cache.save();
+    // Every truncation of the file is refused, none restores a partial cache.
     for n in 0..saved.len() {
-        let _ = TemplateCache::restore(&saved[..n], Limits::default());
+        assert!(
+            TemplateCache::restore(&saved[..n], Limits::default()).is_err(),
+            "a cache file cut at {n} of {} bytes is refused",
+            saved.len()
+        );
     }
+    assert!(TemplateCache::restore(&saved, Limits::default()).is_ok());
     assert!(TemplateCache::restore(b"garbage!garbage!", Limits::default()).is_err());
 }
 
