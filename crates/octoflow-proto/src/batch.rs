@@ -128,6 +128,10 @@ pub struct Batch {
     pub counter_samples: Vec<RawRef>,
     /// Data sets that arrived before their template and were held.
     pub template_misses: u32,
+    /// v9 flowsets and IPFIX sets that were malformed (or reserved, IPFIX) and were
+    /// skipped, one entry each with why ([`DecodeError::reason`] for counters); the
+    /// datagram's other sets still decoded.
+    pub sets_skipped: Vec<DecodeError>,
     /// sFlow flow samples (or records) with nothing octoflow can make a flow of (non-IP).
     pub skipped: u32,
     /// Bytes of held data sets released in this batch (see [`RawRef::held`]).
@@ -154,6 +158,7 @@ impl Default for Batch {
             options: Vec::new(),
             counter_samples: Vec::new(),
             template_misses: 0,
+            sets_skipped: Vec::new(),
             skipped: 0,
             held: Vec::new(),
         }
@@ -173,6 +178,7 @@ impl Batch {
         self.sflow = None;
         self.sequence_gap = 0;
         self.template_misses = 0;
+        self.sets_skipped.clear();
         self.skipped = 0;
         self.v5_sampling = 0;
     }

@@ -35,6 +35,9 @@ pub(crate) fn decode(
     if tb.uptime_ms.is_none() {
         tb.system_init_ms = scope.system_init_ms;
     }
+    if t.fixed_len.is_none() {
+        check_padding(&t, body)?;
+    }
     let mut pos = 0usize;
     let mut n = 0u32;
     let first = if t.is_options() {
@@ -42,7 +45,9 @@ pub(crate) fn decode(
     } else {
         out.records.len()
     };
-    // RFC 7011 §3.3.1 / RFC 3954 §5.3: trailing bytes shorter than a record are padding.
+    // RFC 7011 §3.3.1 / RFC 3954 §5.3: trailing bytes shorter than a record are
+    // padding (checked above for variable-length templates; for fixed-length ones
+    // whatever cannot hold a record is shorter than one).
     while let Some(len) = t.record_len(&body[pos..]) {
         if len == 0 {
             break;
@@ -87,8 +92,47 @@ pub(crate) fn decode(
     Ok(Some(n))
 }
 
+/// RFC 7011 §3.3.1: "The padding length MUST be shorter than any allowable record
+/// in this Set." Bytes left after the last whole record of a variable-length
+/// template's set are padding only when fewer than its shortest record; otherwise
+/// the set is malformed, and refused before any of its records is decoded.
+fn check_padding(t: &Template, body: &[u8]) -> Result<(), DecodeError> {
+    let mut pos = 0usize;
+    while pos < body.len() {
+        match t.record_len(&body[pos..]) {
+            Some(0) => return Ok(()),
+            Some(l) => pos += l,
+            None if body.len() - pos < t.min_record_len => return Ok(()),
+            None => {
+                return Err(DecodeError::TruncatedRecord {
+                    template_id: t.id,
+                    remaining: body.len() - pos,
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Settle one set's result: a malformed set is skipped and counted in
+/// [`Batch::sets_skipped`] so the datagram's other sets still decode; only a full
+/// template cache ends the datagram.
+pub(crate) fn skip_malformed<T>(
+    r: Result<T, DecodeError>,
+    out: &mut Batch,
+) -> Result<Option<T>, DecodeError> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(DecodeError::TooManyScopes) => Err(DecodeError::TooManyScopes),
+        Err(e) => {
+            out.sets_skipped.push(e);
+            Ok(None)
+        }
+    }
+}
+
 /// Decode sets that were waiting for a template learnt in this datagram; their bytes
-/// move into `out.held`.
+/// move into `out.held`. A malformed one is skipped and counted.
 pub(crate) fn release(
     cache: &mut TemplateCache,
     key: ScopeKey,
@@ -112,7 +156,7 @@ pub(crate) fn release(
             out,
         );
         out.held = body;
-        r?;
+        skip_malformed(r, out)?;
     }
     Ok(())
 }

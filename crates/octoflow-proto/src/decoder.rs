@@ -31,8 +31,10 @@ impl Decoder {
     }
 
     /// Decode one datagram from `exporter` received at `now_ms` (Unix ms) into `out`
-    /// (cleared first). On error `out` holds no records: a datagram is taken whole or
-    /// not at all, though templates it carried before the fault are kept.
+    /// (cleared first). A malformed v9 flowset or IPFIX set is skipped and counted in
+    /// [`Batch::sets_skipped`] and the others decode. A bad header or framing (a set
+    /// length below 4 or past the end) is an error: `out` then holds no records,
+    /// though templates carried before the fault are kept.
     pub fn decode(
         &mut self,
         exporter: IpAddr,

@@ -3,7 +3,8 @@
 
 use std::fmt;
 
-/// Why a datagram (or part of one) could not be decoded.
+/// Why a datagram (or one of its sets, see [`Batch::sets_skipped`](crate::Batch::sets_skipped))
+/// could not be decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum DecodeError {
@@ -28,12 +29,10 @@ pub enum DecodeError {
     ZeroFieldCount { template_id: u16 },
     /// A template id below 256 in a template record (RFC 7011 §3.4.1).
     BadTemplateId(u16),
-    /// A template field of length zero, or a variable-length field in NetFlow v9.
-    BadFieldLength {
-        template_id: u16,
-        field: u16,
-        len: u16,
-    },
+    /// Bytes left at the end of a data set that are not shorter than the template's
+    /// shortest record (so not padding, RFC 7011 §3.3.1) but do not hold a whole
+    /// record (a variable-length field runs past the end of the set).
+    TruncatedRecord { template_id: u16, remaining: usize },
     /// A template whose records could never fit in a datagram.
     TemplateTooLarge { template_id: u16 },
     /// An options template whose scope is empty, not whole fields (v9), or larger
@@ -45,8 +44,9 @@ pub enum DecodeError {
     BadRecordCount { count: usize, room: usize },
     /// An sFlow address type other than 1 (IPv4) or 2 (IPv6).
     BadAddressType(u32),
-    /// An IPFIX set id below 256 other than 2 and 3: reserved (RFC 7011 §3.3.2).
-    /// NetFlow v9 skips its reserved flowset ids (2..=255) by their length instead.
+    /// An IPFIX set id below 256 other than 2 and 3: reserved (RFC 7011 §3.3.2); the
+    /// set is skipped and counted. NetFlow v9 skips its reserved flowset ids
+    /// (2..=255) by their length without counting them.
     ReservedSetId(u16),
     /// The template cache has no room for another exporter scope, or the scope none
     /// for another template (see `CacheStats::scope_overflow`, `template_overflow`).
@@ -63,7 +63,7 @@ impl DecodeError {
             DecodeError::LengthPastEnd { .. } => "length_past_end",
             DecodeError::ZeroFieldCount { .. } => "zero_field_count",
             DecodeError::BadTemplateId(_) => "bad_template_id",
-            DecodeError::BadFieldLength { .. } => "bad_field_length",
+            DecodeError::TruncatedRecord { .. } => "truncated_record",
             DecodeError::TemplateTooLarge { .. } => "template_too_large",
             DecodeError::BadScopeCount { .. } => "bad_scope_count",
             DecodeError::BadMessageLength { .. } => "bad_message_length",
@@ -82,7 +82,7 @@ impl DecodeError {
         "length_past_end",
         "zero_field_count",
         "bad_template_id",
-        "bad_field_length",
+        "truncated_record",
         "template_too_large",
         "bad_scope_count",
         "bad_message_length",
@@ -115,14 +115,13 @@ impl fmt::Display for DecodeError {
                 write!(f, "template {template_id} has zero fields")
             }
             DecodeError::BadTemplateId(id) => write!(f, "template id {id} is below 256"),
-            DecodeError::BadFieldLength {
+            DecodeError::TruncatedRecord {
                 template_id,
-                field,
-                len,
+                remaining,
             } => {
                 write!(
                     f,
-                    "template {template_id}: field {field} has invalid length {len}"
+                    "data set of template {template_id}: {remaining} bytes left hold no whole record"
                 )
             }
             DecodeError::TemplateTooLarge { template_id } => {

@@ -35,6 +35,7 @@ pub mod id {
     pub const SOURCE_MAC_ADDRESS: u16 = 56;
     pub const VLAN_ID: u16 = 58;
     pub const POST_VLAN_ID: u16 = 59;
+    pub const IP_VERSION: u16 = 60;
     pub const FLOW_DIRECTION: u16 = 61;
     pub const IP_NEXT_HOP_IPV6_ADDRESS: u16 = 62;
     pub const DESTINATION_MAC_ADDRESS: u16 = 80;
@@ -85,6 +86,8 @@ pub(crate) enum Target {
     DstV6,
     SrcMask,
     DstMask,
+    SrcMask6,
+    DstMask6,
     InIf,
     OutIf,
     NextHopV4,
@@ -115,6 +118,7 @@ pub(crate) enum Target {
     SrcVlan,
     DstVlan,
     Direction,
+    IpVersion,
     SystemInitMs,
 }
 
@@ -137,8 +141,10 @@ pub(crate) fn target(ie: u16, len: u16) -> Target {
         DESTINATION_IPV4_ADDRESS if len == 4 => DstV4,
         SOURCE_IPV6_ADDRESS if len == 16 => SrcV6,
         DESTINATION_IPV6_ADDRESS if len == 16 => DstV6,
-        SOURCE_IPV4_PREFIX_LENGTH | SOURCE_IPV6_PREFIX_LENGTH => SrcMask,
-        DESTINATION_IPV4_PREFIX_LENGTH | DESTINATION_IPV6_PREFIX_LENGTH => DstMask,
+        SOURCE_IPV4_PREFIX_LENGTH => SrcMask,
+        DESTINATION_IPV4_PREFIX_LENGTH => DstMask,
+        SOURCE_IPV6_PREFIX_LENGTH => SrcMask6,
+        DESTINATION_IPV6_PREFIX_LENGTH => DstMask6,
         INGRESS_INTERFACE => InIf,
         EGRESS_INTERFACE => OutIf,
         IP_NEXT_HOP_IPV4_ADDRESS if len == 4 => NextHopV4,
@@ -169,6 +175,7 @@ pub(crate) fn target(ie: u16, len: u16) -> Target {
         VLAN_ID | DOT1Q_VLAN_ID => SrcVlan,
         POST_VLAN_ID => DstVlan,
         FLOW_DIRECTION => Direction,
+        IP_VERSION => IpVersion,
         SYSTEM_INIT_TIME_MILLISECONDS => SystemInitMs,
         _ => Ignore,
     };

@@ -52,6 +52,8 @@ pub(crate) fn decode(
     let mut pos = HEADER_LEN;
     let mut data_records = 0u32;
     let mut all_known = true;
+    // Each set is decoded on its own: a malformed one is skipped and counted, the
+    // others decode. A set length that breaks the framing rejects the message.
     while d.len() - pos >= 4 {
         let id = u16_at(d, pos);
         let slen = u16_at(d, pos + 2) as usize;
@@ -68,7 +70,7 @@ pub(crate) fn decode(
         let body = &d[pos + 4..pos + slen];
         match id {
             TEMPLATE_SET_ID | OPTIONS_TEMPLATE_SET_ID => {
-                parse_templates(body, id == OPTIONS_TEMPLATE_SET_ID, |t| match t {
+                let r = parse_templates(body, id == OPTIONS_TEMPLATE_SET_ID, |t| match t {
                     Parsed::Template(t) => data_set::learn(cache, key, t, now_ms, released, out),
                     Parsed::Withdraw(tid) => {
                         // §8.1: id 2 (or 3) with no fields withdraws every template of the set's kind.
@@ -77,14 +79,21 @@ pub(crate) fn decode(
                         out.withdrawn.push(tid);
                         Ok(())
                     }
-                })?;
+                });
+                // Templates learnt before a malformed record stay learnt.
+                data_set::skip_malformed(r, out)?;
                 data_set::release(cache, key, released, now_ms, out)?;
             }
-            0..=255 => return Err(DecodeError::ReservedSetId(id)),
-            _ => match data_set::decode(cache, key, id, body, pos + 4, false, &tb, now_ms, out)? {
-                Some(n) => data_records += n,
-                None => all_known = false,
-            },
+            // §3.3.2: 0..=255 other than 2 and 3 are not data sets (0, 1: NetFlow v9's).
+            0..=255 => out.sets_skipped.push(DecodeError::ReservedSetId(id)),
+            _ => {
+                let r = data_set::decode(cache, key, id, body, pos + 4, false, &tb, now_ms, out);
+                match data_set::skip_malformed(r, out)? {
+                    Some(Some(n)) => data_records += n,
+                    // Held for its template, or skipped: its record count is unknown.
+                    Some(None) | None => all_known = false,
+                }
+            }
         }
         pos += slen;
     }

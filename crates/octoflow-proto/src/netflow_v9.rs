@@ -45,7 +45,11 @@ pub(crate) fn decode(
         system_init_ms: None,
     };
     let mut pos = HEADER_LEN;
-    while d.len() - pos >= 4 {
+    // Each flowset is decoded on its own: a malformed one is skipped and counted,
+    // the others decode. A flowset length that breaks the framing rejects the packet.
+    // Bytes after the last flowset shorter than a flowset header, or all zeros
+    // (Palo Alto 8.1 pads packets so), are not a flowset.
+    while d.len() - pos >= 4 && d[pos..].iter().any(|&b| b != 0) {
         let id = u16_at(d, pos);
         let len = u16_at(d, pos + 2) as usize;
         if len < 4 {
@@ -61,14 +65,17 @@ pub(crate) fn decode(
         let body = &d[pos + 4..pos + len];
         match id {
             TEMPLATE_SET_ID | OPTIONS_TEMPLATE_SET_ID => {
-                parse_templates(body, id == OPTIONS_TEMPLATE_SET_ID, |t| {
+                let r = parse_templates(body, id == OPTIONS_TEMPLATE_SET_ID, |t| {
                     data_set::learn(cache, key, t, now_ms, released, out)
-                })?;
+                });
+                // Templates learnt before a malformed record stay learnt.
+                data_set::skip_malformed(r, out)?;
                 data_set::release(cache, key, released, now_ms, out)?;
             }
             2..=255 => {} // reserved (§5.1): skipped by its length
             _ => {
-                data_set::decode(cache, key, id, body, pos + 4, false, &tb, now_ms, out)?;
+                let r = data_set::decode(cache, key, id, body, pos + 4, false, &tb, now_ms, out);
+                data_set::skip_malformed(r, out)?;
             }
         }
         pos += len;
@@ -85,7 +92,9 @@ fn parse_templates(
     loop {
         if options {
             // §6.1: template id, option scope length, option length (bytes), fields.
-            if b.len() < 6 {
+            // The flowset is padded at its end only, so what cannot hold a template
+            // header, or is all zeros, is padding.
+            if b.len() < 6 || b.iter().all(|&x| x == 0) {
                 return Ok(()); // padding
             }
             let id = u16_at(b, 0);
@@ -102,9 +111,9 @@ fn parse_templates(
                 (scope_len / 4) as u16,
                 fields,
             )?)?;
-            // Options template records are padded to a 4-byte boundary (§6.1).
-            let total = (6 + used + 3) & !3;
-            b = &b[total.min(b.len())..];
+            // Options template records follow each other unpadded (§6.1: "Padding"
+            // is a field of the flowset, after its last record).
+            b = &b[6 + used..];
         } else {
             if b.len() < 4 {
                 return Ok(()); // padding

@@ -106,16 +106,19 @@ impl Template {
                     TcpFlags => out.tcp_flags = uint(v) as u8,
                     SrcPort => out.src_port = uint(v) as u16,
                     DstPort => out.dst_port = uint(v) as u16,
-                    SrcV4 => out.src_addr = IpAddr::V4(Ipv4Addr::from(u32_at(v, 0))),
-                    DstV4 => out.dst_addr = IpAddr::V4(Ipv4Addr::from(u32_at(v, 0))),
-                    SrcV6 => out.src_addr = IpAddr::V6(v6(v)),
-                    DstV6 => out.dst_addr = IpAddr::V6(v6(v)),
-                    SrcMask => out.src_mask = uint(v) as u8,
-                    DstMask => out.dst_mask = uint(v) as u8,
+                    SrcV4 => x.a.src4 = Some(Ipv4Addr::from(u32_at(v, 0))),
+                    DstV4 => x.a.dst4 = Some(Ipv4Addr::from(u32_at(v, 0))),
+                    SrcV6 => x.a.src6 = Some(v6(v)),
+                    DstV6 => x.a.dst6 = Some(v6(v)),
+                    SrcMask => x.a.src_mask4 = Some(uint(v) as u8),
+                    DstMask => x.a.dst_mask4 = Some(uint(v) as u8),
+                    SrcMask6 => x.a.src_mask6 = Some(uint(v) as u8),
+                    DstMask6 => x.a.dst_mask6 = Some(uint(v) as u8),
+                    IpVersion => x.a.ip_version = Some(uint(v) as u8),
                     InIf => out.input_if = uint(v) as u32,
                     OutIf => out.output_if = uint(v) as u32,
-                    NextHopV4 => out.next_hop = IpAddr::V4(Ipv4Addr::from(u32_at(v, 0))),
-                    NextHopV6 => out.next_hop = IpAddr::V6(v6(v)),
+                    NextHopV4 => x.a.nh4 = Some(Ipv4Addr::from(u32_at(v, 0))),
+                    NextHopV6 => x.a.nh6 = Some(v6(v)),
                     BgpNextHopV4 => x.bgp_nh = Some(IpAddr::V4(Ipv4Addr::from(u32_at(v, 0)))),
                     SrcAs => out.src_as = uint(v) as u32,
                     DstAs => out.dst_as = uint(v) as u32,
@@ -174,7 +177,7 @@ impl Template {
             _ => {}
         });
         if o.interval.is_none() && pi > 0 {
-            o.interval = Some(((pi + ps) / pi) as u32);
+            o.interval = Some(packet_interval(pi, ps));
         }
         o
     }
@@ -189,9 +192,84 @@ struct Times {
 /// (offset, length) of each target's field in a fixed-length record.
 pub(super) type Layout = [Option<(u16, u16)>; ie::TARGETS];
 
+/// A record's address fields, settled in [`Addrs::settle`]: templates may carry
+/// both families (Cisco IOS-XR/IOS-XE MPLS templates, Procera), the absent one as
+/// zeros, so neither decoder lets one field overwrite the other.
+#[derive(Default)]
+struct Addrs {
+    src4: Option<Ipv4Addr>,
+    dst4: Option<Ipv4Addr>,
+    nh4: Option<Ipv4Addr>,
+    src6: Option<Ipv6Addr>,
+    dst6: Option<Ipv6Addr>,
+    nh6: Option<Ipv6Addr>,
+    src_mask4: Option<u8>,
+    dst_mask4: Option<u8>,
+    src_mask6: Option<u8>,
+    dst_mask6: Option<u8>,
+    ip_version: Option<u8>,
+}
+
+impl Addrs {
+    /// The flow's family is the one ipVersion (IE 60) names when it says 4 or 6;
+    /// otherwise IPv4 when an IPv4 source or destination is non-zero, else IPv6 when
+    /// an IPv6 one is non-zero or the template has no IPv4 address field. The
+    /// source, destination and masks take that family when the template has both;
+    /// the next hop takes the non-zero one (an IPv6 flow can have an IPv4 next
+    /// hop), the flow's family when both or neither are.
+    fn settle(&self, out: &mut FlowRecord) {
+        let nz4 = |a: Option<Ipv4Addr>| a.is_some_and(|a| !a.is_unspecified());
+        let nz6 = |a: Option<Ipv6Addr>| a.is_some_and(|a| !a.is_unspecified());
+        let v6 = match self.ip_version {
+            Some(4) => false,
+            Some(6) => true,
+            _ => {
+                !(nz4(self.src4) || nz4(self.dst4))
+                    && (nz6(self.src6)
+                        || nz6(self.dst6)
+                        || (self.src4.is_none() && self.dst4.is_none()))
+            }
+        };
+        if let Some(a) = pick(self.src4, self.src6, v6) {
+            out.src_addr = a;
+        }
+        if let Some(a) = pick(self.dst4, self.dst6, v6) {
+            out.dst_addr = a;
+        }
+        let nh_v6 = match (nz4(self.nh4), nz6(self.nh6)) {
+            (true, false) => false,
+            (false, true) => true,
+            _ => v6,
+        };
+        if let Some(a) = pick(self.nh4, self.nh6, nh_v6) {
+            out.next_hop = a;
+        }
+        let mask = |m4: Option<u8>, m6: Option<u8>| if v6 { m6.or(m4) } else { m4.or(m6) };
+        if let Some(m) = mask(self.src_mask4, self.src_mask6) {
+            out.src_mask = m;
+        }
+        if let Some(m) = mask(self.dst_mask4, self.dst_mask6) {
+            out.dst_mask = m;
+        }
+    }
+}
+
+/// One address from a template's IPv4 and IPv6 fields: the family `v6` names when
+/// it has both.
+#[inline]
+fn pick(a4: Option<Ipv4Addr>, a6: Option<Ipv6Addr>, v6: bool) -> Option<IpAddr> {
+    match (a4, a6) {
+        (Some(a), Some(b)) => Some(if v6 { IpAddr::V6(b) } else { IpAddr::V4(a) }),
+        (Some(a), None) => Some(IpAddr::V4(a)),
+        (None, Some(b)) => Some(IpAddr::V6(b)),
+        (None, None) => None,
+    }
+}
+
 /// What a record's fields say beyond the direct assignments, settled in `finish`.
 #[derive(Default)]
 struct Scratch {
+    a: Addrs,
     t: Times,
     icmp: Option<(u8, u8)>,
     icmp_t: Option<u8>,
@@ -204,6 +282,7 @@ struct Scratch {
 
 impl Scratch {
     fn finish(self, tb: &TimeBase, sampling: &SamplingState, out: &mut FlowRecord) {
+        self.a.settle(out);
         if out.next_hop == IpAddr::V4(Ipv4Addr::UNSPECIFIED) {
             if let Some(nh) = self.bgp_nh {
                 out.next_hop = nh;
@@ -212,7 +291,7 @@ impl Scratch {
         out.first_ms = self.t.first.or(self.t.last).unwrap_or(tb.export_ms);
         out.last_ms = self.t.last.or(self.t.first).unwrap_or(tb.export_ms);
         if out.sampling_interval == 0 && self.sp_interval > 0 {
-            out.sampling_interval = ((self.sp_interval + self.sp_space) / self.sp_interval) as u32;
+            out.sampling_interval = packet_interval(self.sp_interval, self.sp_space);
         }
         if out.sampling_interval == 0 {
             out.sampling_interval = sampling.lookup(self.sampler);
@@ -246,9 +325,6 @@ pub(super) fn fast_layout(plan: &[(u16, u16, Target)]) -> Option<Box<Layout>> {
     let competing = [
         &[Bytes, BytesTotal][..],
         &[Packets, PacketsTotal],
-        &[SrcV4, SrcV6],
-        &[DstV4, DstV6],
-        &[NextHopV4, NextHopV6],
         &[SamplingInterval, SamplerRandomInterval],
         &[FirstUptime, FirstSecs, FirstMs, FirstNtpUs, FirstDeltaUs],
         &[LastUptime, LastSecs, LastMs, LastNtpUs, LastDeltaUs],
@@ -301,32 +377,23 @@ fn decode_fast(lay: &Layout, rec: &[u8], tb: &TimeBase, x: &mut Scratch, out: &m
     if let Some(v) = num(DstPort) {
         out.dst_port = v as u16;
     }
-    if let Some(v) = get(SrcV4) {
-        out.src_addr = IpAddr::V4(Ipv4Addr::from(u32_at(v, 0)));
-    } else if let Some(v) = get(SrcV6) {
-        out.src_addr = IpAddr::V6(v6(v));
-    }
-    if let Some(v) = get(DstV4) {
-        out.dst_addr = IpAddr::V4(Ipv4Addr::from(u32_at(v, 0)));
-    } else if let Some(v) = get(DstV6) {
-        out.dst_addr = IpAddr::V6(v6(v));
-    }
-    if let Some(v) = num(SrcMask) {
-        out.src_mask = v as u8;
-    }
-    if let Some(v) = num(DstMask) {
-        out.dst_mask = v as u8;
-    }
+    // Addresses and masks are settled in `Scratch::finish`, as in the field walk.
+    x.a.src4 = get(SrcV4).map(|v| Ipv4Addr::from(u32_at(v, 0)));
+    x.a.dst4 = get(DstV4).map(|v| Ipv4Addr::from(u32_at(v, 0)));
+    x.a.nh4 = get(NextHopV4).map(|v| Ipv4Addr::from(u32_at(v, 0)));
+    x.a.src6 = get(SrcV6).map(v6);
+    x.a.dst6 = get(DstV6).map(v6);
+    x.a.nh6 = get(NextHopV6).map(v6);
+    x.a.src_mask4 = num(SrcMask).map(|v| v as u8);
+    x.a.dst_mask4 = num(DstMask).map(|v| v as u8);
+    x.a.src_mask6 = num(SrcMask6).map(|v| v as u8);
+    x.a.dst_mask6 = num(DstMask6).map(|v| v as u8);
+    x.a.ip_version = num(IpVersion).map(|v| v as u8);
     if let Some(v) = num(InIf) {
         out.input_if = v as u32;
     }
     if let Some(v) = num(OutIf) {
         out.output_if = v as u32;
-    }
-    if let Some(v) = get(NextHopV4) {
-        out.next_hop = IpAddr::V4(Ipv4Addr::from(u32_at(v, 0)));
-    } else if let Some(v) = get(NextHopV6) {
-        out.next_hop = IpAddr::V6(v6(v));
     }
     if let Some(v) = get(BgpNextHopV4) {
         x.bgp_nh = Some(IpAddr::V4(Ipv4Addr::from(u32_at(v, 0))));
@@ -379,6 +446,15 @@ fn decode_fast(lay: &Layout, rec: &[u8], tb: &TimeBase, x: &mut Scratch, out: &m
             _ => crate::record::Direction::Unknown,
         }
     }
+}
+
+/// The 1-in-N interval of systematic count-based sampling (RFC 5475 §5.1):
+/// `interval` packets selected out of every `interval + space`, i.e.
+/// (interval + space) / interval = 1 + space / interval, computed without overflow.
+/// An interval beyond `u32::MAX` saturates to `u32::MAX`. `interval` must be > 0.
+fn packet_interval(interval: u64, space: u64) -> u32 {
+    let n = (space / interval).saturating_add(1);
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 #[inline]

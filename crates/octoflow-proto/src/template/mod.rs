@@ -17,7 +17,7 @@ use crate::wire::{u16_at, Writer};
 
 pub(crate) use encode::own_fields;
 
-/// IPFIX variable-length marker (RFC 7011 §7).
+/// IPFIX variable-length marker (RFC 7011 §7), also read so in NetFlow v9.
 pub const VARLEN: u16 = 65535;
 
 /// One field of a template: information element id, length on the wire, and
@@ -96,7 +96,13 @@ impl TimeBase {
     fn at_uptime(&self, t: u32) -> u64 {
         match (self.uptime_ms, self.system_init_ms) {
             // RFC 3954 §8: FIRST/LAST_SWITCHED are sysUptime at the flow's first/last packet.
-            (Some(up), _) => self.export_ms.wrapping_sub(up.wrapping_sub(t) as u64),
+            // The difference is signed 32-bit: Cisco exporters send LAST_SWITCHED a few
+            // ms after the header's sysUptime (nfdump reads it the same way), and a
+            // uptime that wrapped (49.7 days) still gives a small difference.
+            (Some(up), _) => {
+                let ago = up.wrapping_sub(t) as i32 as i64;
+                self.export_ms.saturating_add_signed(-ago)
+            }
             (None, Some(init)) => init.wrapping_add(t as u64),
             (None, None) => self.export_ms,
         }
@@ -163,13 +169,8 @@ impl Template {
         let mut fixed = true;
         let mut targets = Vec::with_capacity(fields.len());
         for (i, f) in fields.iter().enumerate() {
-            if f.len == 0 || (f.len == VARLEN && dialect == Dialect::V9) {
-                return Err(DecodeError::BadFieldLength {
-                    template_id: id,
-                    field: f.id,
-                    len: f.len,
-                });
-            }
+            // NetFlow v9 has no variable-length fields, but exporters (H3C's VRF
+            // name) send length 65535 there too: read as in IPFIX (RFC 7011 §7).
             if f.len == VARLEN {
                 fixed = false;
                 min += 1;
@@ -177,7 +178,9 @@ impl Template {
                 min += f.len as usize;
             }
             let in_v9_scope = dialect == Dialect::V9 && i < scope_field_count as usize;
-            targets.push(if f.enterprise != 0 || in_v9_scope {
+            // A field of length 0 (Juniper SRX options templates, IGMP flows) takes
+            // no bytes and is absent from the records.
+            targets.push(if f.enterprise != 0 || in_v9_scope || f.len == 0 {
                 Target::Ignore
             } else {
                 ie::target(f.id, f.len)

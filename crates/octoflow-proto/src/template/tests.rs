@@ -183,3 +183,61 @@ fn competing_fields_fall_back_to_the_field_walk() {
     .expect("template");
     assert!(t.layout.is_none());
 }
+
+/// Templates with both address families (Cisco MPLS, Procera) take the straight-line
+/// path too, and it picks the family the field walk picks, with and without
+/// ipVersion, whichever family is zero.
+#[test]
+fn dual_family_templates_decode_alike_in_both_decoders() {
+    use crate::ie::id::*;
+    let mut fields = vec![
+        FieldSpec::iana(SOURCE_IPV4_ADDRESS, 4),
+        FieldSpec::iana(DESTINATION_IPV4_ADDRESS, 4),
+        FieldSpec::iana(IP_NEXT_HOP_IPV4_ADDRESS, 4),
+        FieldSpec::iana(SOURCE_IPV4_PREFIX_LENGTH, 1),
+        FieldSpec::iana(SOURCE_IPV6_ADDRESS, 16),
+        FieldSpec::iana(DESTINATION_IPV6_ADDRESS, 16),
+        FieldSpec::iana(IP_NEXT_HOP_IPV6_ADDRESS, 16),
+        FieldSpec::iana(SOURCE_IPV6_PREFIX_LENGTH, 1),
+        FieldSpec::iana(BGP_NEXT_HOP_IPV4_ADDRESS, 4),
+    ];
+    let tb = TimeBase::default();
+    for with_version in [false, true] {
+        if with_version {
+            fields.push(FieldSpec::iana(IP_VERSION, 1));
+        }
+        let t = Template::new(300, Dialect::Ipfix, 0, fields.clone()).expect("template");
+        assert!(
+            t.layout.is_some(),
+            "dual-family templates take the fast path"
+        );
+        let mut slow = t.clone();
+        slow.layout = None;
+        let len = t.fixed_len.expect("fixed");
+        let mut x = 0x0123_4567_89ab_cdefu64;
+        for i in 0..400 {
+            let mut rec = vec![0u8; len];
+            for b in rec.iter_mut() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                *b = x as u8;
+            }
+            // Zero one family (or the next hops, or nothing), as exporters do.
+            match i % 5 {
+                0 => rec[..13].fill(0),
+                1 => rec[13..62].fill(0),
+                2 => rec[8..12].fill(0),
+                3 => rec[45..61].fill(0),
+                _ => {}
+            }
+            if with_version {
+                rec[len - 1] = [4, 6, 0, 5][i % 4];
+            }
+            let (mut a, mut c) = (FlowRecord::default(), FlowRecord::default());
+            t.decode_data(&rec, &tb, &SamplingState::default(), &mut a);
+            slow.decode_data(&rec, &tb, &SamplingState::default(), &mut c);
+            assert_eq!(a, c, "record {i}: {rec:?}");
+        }
+    }
+}

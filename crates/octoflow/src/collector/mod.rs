@@ -128,6 +128,8 @@ pub fn run(
                 .fetch_add(r.batch.template_misses as u64, Relaxed);
             m.templates_learnt
                 .fetch_add(r.batch.templates.len() as u64, Relaxed);
+            m.sets_skipped
+                .fetch_add(r.batch.sets_skipped.len() as u64, Relaxed);
             let agent = r.batch.sflow.map(|h| h.agent).unwrap_or(device);
             m.device(agent, f, r.batch.sequence_gap);
             // The pool keeps a handle to reuse the buffer once the outputs are done.

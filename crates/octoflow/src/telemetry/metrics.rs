@@ -33,6 +33,8 @@ pub struct CollectorMetrics {
     pub rejected_version: AtomicU64,
     pub decode_errors: [AtomicU64; DecodeError::REASONS.len()],
     pub template_misses: AtomicU64,
+    /// Malformed v9 flowsets / IPFIX sets skipped in datagrams that otherwise decoded.
+    pub sets_skipped: AtomicU64,
     pub templates_learnt: AtomicU64,
     pub receive_errors: AtomicU64,
     pub devices: Mutex<BTreeMap<IpAddr, DeviceStats>>,
@@ -119,6 +121,11 @@ const COLLECTOR_COUNTERS: &[(&str, &str, CounterFn<CollectorMetrics>)] = &[
         "template_misses",
         "Data sets that arrived before their template",
         |m| m.template_misses.load(Relaxed),
+    ),
+    (
+        "sets_skipped",
+        "Malformed v9 flowsets and IPFIX sets skipped (the rest of the datagram decoded)",
+        |m| m.sets_skipped.load(Relaxed),
     ),
     (
         "templates_learnt",
