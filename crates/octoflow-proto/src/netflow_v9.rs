@@ -62,7 +62,7 @@ pub(crate) fn decode(
         match id {
             TEMPLATE_SET_ID | OPTIONS_TEMPLATE_SET_ID => {
                 parse_templates(body, id == OPTIONS_TEMPLATE_SET_ID, |t| {
-                    data_set::learn(cache, key, t, now_ms, released, out)
+                    data_set::learn(cache, key, t, now_ms, out)
                 })?;
                 data_set::release(cache, key, released, now_ms, out)?;
             }

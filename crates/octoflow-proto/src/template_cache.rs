@@ -171,14 +171,13 @@ impl TemplateCache {
         Some(e.template.clone())
     }
 
-    /// Learn (or refresh) a template; the held data sets it makes decodable move to
-    /// `released`.
+    /// Learn (or refresh) a template. Held data it makes decodable stays in its scope
+    /// until [`TemplateCache::take_released`] takes it for that same scope.
     pub fn learn(
         &mut self,
         key: ScopeKey,
         t: Template,
         now_ms: u64,
-        released: &mut Vec<Held>,
     ) -> Result<Arc<Template>, DecodeError> {
         let max = self.limits.max_templates_per_scope;
         self.expire_held(now_ms);
@@ -214,21 +213,27 @@ impl TemplateCache {
             }
         };
         self.stats.templates_learnt += 1;
-        if !scope.held.is_empty() {
-            let mut i = 0;
-            while i < scope.held.len() {
-                if scope.held[i].template_id == id {
-                    if let Some(h) = scope.held.remove(i) {
-                        self.held_bytes -= h.data.len();
-                        self.stats.released += 1;
-                        released.push(h);
-                    }
-                } else {
-                    i += 1;
+        Ok(arc)
+    }
+
+    /// Move the held data sets of `key` whose template is now known into `released`.
+    /// Only the scope that held a set can ever release it.
+    pub fn take_released(&mut self, key: &ScopeKey, released: &mut Vec<Held>) {
+        let Some(scope) = self.scopes.get_mut(key) else {
+            return;
+        };
+        let mut i = 0;
+        while i < scope.held.len() {
+            if scope.templates.contains_key(&scope.held[i].template_id) {
+                if let Some(h) = scope.held.remove(i) {
+                    self.held_bytes -= h.data.len();
+                    self.stats.released += 1;
+                    released.push(h);
                 }
+            } else {
+                i += 1;
             }
         }
-        Ok(arc)
     }
 
     /// IPFIX template withdrawal (RFC 7011 §8.1): `None` withdraws all templates of
@@ -430,8 +435,7 @@ impl TemplateCache {
                     .collect();
                 p += 15 + nf * 8;
                 let t = Template::new(id, dialect, scope_count, fields)?;
-                let mut none = Vec::new();
-                c.learn(key, t, seen, &mut none)?;
+                c.learn(key, t, seen)?;
             }
         }
         c.stats = CacheStats::default();
