@@ -41,6 +41,7 @@ impl Decoder {
         out: &mut Batch,
     ) -> Result<Version, DecodeError> {
         out.clear();
+        self.cache.set_now(now_ms);
         let v = Version::detect(datagram)?;
         out.version = v;
         out.exporter = exporter;

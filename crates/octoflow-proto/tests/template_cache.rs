@@ -7,7 +7,8 @@ use common::*;
 
 use std::net::IpAddr;
 
-use octoflow_proto::{Batch, Decoder};
+use octoflow_proto::template_cache::{Limits, ScopeKey};
+use octoflow_proto::{Batch, Decoder, TemplateCache};
 
 fn ipfix_msg(seq: u32, domain: u32, sets: &[Vec<u8>]) -> Vec<u8> {
     let mut m = vec![0, 10, 0, 0];
@@ -34,6 +35,18 @@ fn template_record(id: u16) -> Vec<u8> {
     let mut b = vec![];
     for x in [id, 3, 8, 4, 12, 4, 1, 8] {
         b.extend_from_slice(&x.to_be_bytes());
+    }
+    b
+}
+
+/// A template record of `n` fields (ids 1000.., 4 bytes each: unknown to octoflow).
+fn big_template_record(id: u16, n: u16) -> Vec<u8> {
+    let mut b = vec![];
+    b.extend_from_slice(&id.to_be_bytes());
+    b.extend_from_slice(&n.to_be_bytes());
+    for i in 0..n {
+        b.extend_from_slice(&(1000 + i).to_be_bytes());
+        b.extend_from_slice(&4u16.to_be_bytes());
     }
     b
 }
@@ -97,4 +110,197 @@ fn held_data_is_released_only_in_the_scope_that_held_it() {
     assert_eq!(ab.records.len(), 1);
     assert_eq!(ab.records[0].exporter, a);
     assert_eq!(ab.records[0].bytes, 7);
+}
+
+#[test]
+fn an_expired_template_frees_its_slot_for_a_new_one() {
+    let limits = Limits {
+        max_templates_per_scope: 2,
+        template_timeout_ms: 1000,
+        ..Limits::default()
+    };
+    let mut dec = Decoder::new(limits);
+    let a = exporter();
+    let two = [set(
+        2,
+        &[template_record(300), template_record(301)].concat(),
+    )];
+    decode_from(&mut dec, a, &ipfix_msg(0, 1, &two), NOW_MS);
+    // Both timed out; a new template must take a freed slot.
+    let m = ipfix_msg(
+        1,
+        1,
+        &[set(2, &template_record(302)), set(302, &data_record(9))],
+    );
+    let mut out = Batch::default();
+    let r = dec.decode(a, &m, NOW_MS + 5000, &mut out);
+    assert!(
+        r.is_ok(),
+        "a full scope of expired templates refused a new one: {r:?}"
+    );
+    assert_eq!(out.records.len(), 1);
+    assert_eq!(dec.cache.stats.templates_expired, 2);
+}
+
+#[test]
+fn a_full_scope_evicts_its_least_recently_used_template() {
+    let limits = Limits {
+        max_templates_per_scope: 2,
+        ..Limits::default()
+    };
+    let mut dec = Decoder::new(limits);
+    let a = exporter();
+    decode_from(
+        &mut dec,
+        a,
+        &ipfix_msg(0, 1, &[set(2, &template_record(300))]),
+        NOW_MS,
+    );
+    decode_from(
+        &mut dec,
+        a,
+        &ipfix_msg(1, 1, &[set(2, &template_record(301))]),
+        NOW_MS + 1,
+    );
+    // 300 is used again, so 301 is the least recently used.
+    decode_from(
+        &mut dec,
+        a,
+        &ipfix_msg(2, 1, &[set(300, &data_record(1))]),
+        NOW_MS + 2,
+    );
+    let m = ipfix_msg(
+        3,
+        1,
+        &[set(2, &template_record(302)), set(302, &data_record(9))],
+    );
+    let mut out = Batch::default();
+    let r = dec.decode(a, &m, NOW_MS + 3, &mut out);
+    assert!(r.is_ok(), "a full scope refused a new template: {r:?}");
+    assert_eq!(out.records.len(), 1);
+    assert_eq!(dec.cache.stats.templates_evicted, 1);
+    let key = ScopeKey {
+        exporter: a,
+        version: 10,
+        domain: 1,
+    };
+    assert!(dec.cache.template(&key, 300, NOW_MS + 4).is_some());
+    assert!(dec.cache.template(&key, 301, NOW_MS + 4).is_none());
+}
+
+#[test]
+fn sampling_intervals_per_sampler_id_survive_a_restart() {
+    let mut cache = TemplateCache::new(Limits::default());
+    let key = ScopeKey {
+        exporter: exporter(),
+        version: 9,
+        domain: 3,
+    };
+    let s = cache.scope_mut(key).unwrap();
+    s.sampling.default_interval = 100;
+    s.sampling.by_id = vec![(7, 1000), (9, 64)];
+    let saved = cache.save();
+    let mut restored = TemplateCache::restore(&saved, Limits::default()).unwrap();
+    let s = restored.scope_mut(key).unwrap();
+    assert_eq!(s.sampling.default_interval, 100);
+    assert_eq!(s.sampling.by_id, vec![(7, 1000), (9, 64)]);
+}
+
+fn v9_header_only(seq: u32, source_id: u32) -> Vec<u8> {
+    let mut m = vec![0, 9, 0, 0];
+    m.extend_from_slice(&3_600_000u32.to_be_bytes());
+    m.extend_from_slice(&1_767_225_600u32.to_be_bytes());
+    m.extend_from_slice(&seq.to_be_bytes());
+    m.extend_from_slice(&source_id.to_be_bytes());
+    m
+}
+
+#[test]
+fn one_address_flooding_source_ids_never_locks_out_another_router() {
+    let mut dec = decoder();
+    let junk = addr("127.0.0.2");
+    for i in 0..5000u32 {
+        let mut out = Batch::default();
+        let _ = dec.decode(junk, &v9_header_only(i, i), NOW_MS, &mut out);
+    }
+    let router = addr("127.0.0.3");
+    let m = ipfix_msg(
+        0,
+        1,
+        &[set(2, &template_record(300)), set(300, &data_record(5))],
+    );
+    let mut out = Batch::default();
+    let r = dec.decode(router, &m, NOW_MS, &mut out);
+    assert!(
+        r.is_ok(),
+        "a new router locked out by another's junk: {r:?}"
+    );
+    assert_eq!(out.records.len(), 1);
+    // The junk scopes hold nothing worth a restart: the cache file stays small.
+    assert!(dec.cache.save().len() < 1000, "empty scopes persisted");
+}
+
+#[test]
+fn idle_scopes_expire_and_each_address_keeps_a_fair_share() {
+    let limits = Limits {
+        max_scopes: 8,
+        scope_idle_ms: 60_000,
+        ..Limits::default()
+    };
+    let mut dec = Decoder::new(limits);
+    let a = addr("127.0.0.2");
+    let b = addr("127.0.0.3");
+    let mut out = Batch::default();
+    for d in 0..2 {
+        let m = ipfix_msg(0, d, &[set(2, &template_record(300))]);
+        dec.decode(b, &m, NOW_MS, &mut out).unwrap();
+    }
+    for i in 0..100 {
+        let _ = dec.decode(a, &v9_header_only(i, i), NOW_MS + 1 + i as u64, &mut out);
+    }
+    assert_eq!(dec.cache.scope_count(), 8);
+    assert!(dec.cache.stats.scopes_evicted >= 92);
+    // Router B's two scopes are within its share: both still decode.
+    for d in 0..2 {
+        let m = ipfix_msg(1, d, &[set(300, &data_record(1))]);
+        dec.decode(b, &m, NOW_MS + 200, &mut out).unwrap();
+        assert_eq!(out.records.len(), 1, "domain {d} of router B lost");
+    }
+    // An hour later everything is idle and goes.
+    dec.cache.expire(NOW_MS + 3_600_000);
+    assert_eq!(dec.cache.scope_count(), 0);
+    assert_eq!(dec.cache.stats.scopes_expired, 8);
+}
+
+#[test]
+fn template_memory_stays_within_its_byte_budget() {
+    let budget = 1 << 20;
+    let limits = Limits {
+        max_template_bytes: budget,
+        ..Limits::default()
+    };
+    let mut dec = Decoder::new(limits);
+    let router = addr("127.0.0.3");
+    let mut out = Batch::default();
+    let m = ipfix_msg(0, 1, &[set(2, &template_record(300))]);
+    dec.decode(router, &m, NOW_MS, &mut out).unwrap();
+    let junk = addr("127.0.0.2");
+    for domain in 0..64u32 {
+        for chunk in 0..8u16 {
+            // 8 templates of 200 fields per message.
+            let recs: Vec<u8> = (0..8)
+                .flat_map(|i| big_template_record(256 + chunk * 8 + i, 200))
+                .collect();
+            let m = ipfix_msg(0, domain, &[set(2, &recs)]);
+            dec.decode(junk, &m, NOW_MS, &mut out).unwrap();
+            assert!(dec.cache.template_bytes() <= budget);
+        }
+        // The router keeps using its template.
+        let m = ipfix_msg(1, 1, &[set(300, &data_record(1))]);
+        dec.decode(router, &m, NOW_MS, &mut out).unwrap();
+        assert_eq!(out.records.len(), 1, "router's template evicted by junk");
+    }
+    assert!(dec.cache.stats.templates_evicted > 0);
+    let by_dev: Vec<_> = dec.cache.evictions_by_device().collect();
+    assert_eq!(by_dev, vec![(junk, dec.cache.stats.templates_evicted)]);
 }
