@@ -93,6 +93,7 @@ fn readiness_reload_and_stop_are_notified() {
             .args(["server", "--config-file"])
             .arg(&conf)
             .env("NOTIFY_SOCKET", &sock_path)
+            .env("STATE_DIRECTORY", dir.join("state"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
