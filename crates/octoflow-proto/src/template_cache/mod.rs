@@ -364,14 +364,19 @@ impl TemplateCache {
     }
 
     /// Remove one template, keeping the byte and count totals; false if absent.
+    /// A scope's map gives back its room once mostly empty, so evicted templates'
+    /// slots are not kept for good.
     fn remove_template(&mut self, key: &ScopeKey, id: u16) -> bool {
-        let Some(e) = self
-            .scopes
-            .get_mut(key)
-            .and_then(|s| s.templates.remove(&id))
-        else {
+        let Some(scope) = self.scopes.get_mut(key) else {
             return false;
         };
+        let Some(e) = scope.templates.remove(&id) else {
+            return false;
+        };
+        let t = &mut scope.templates;
+        if t.capacity() > 32 && t.len() * 4 < t.capacity() {
+            t.shrink_to(t.len() * 2);
+        }
         self.template_bytes -= e.bytes;
         if let Some(d) = self.devices.get_mut(&key.exporter) {
             d.templates -= 1;
