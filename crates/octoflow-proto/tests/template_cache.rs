@@ -304,3 +304,60 @@ fn template_memory_stays_within_its_byte_budget() {
     let by_dev: Vec<_> = dec.cache.evictions_by_device().collect();
     assert_eq!(by_dev, vec![(junk, dec.cache.stats.templates_evicted)]);
 }
+
+#[test]
+fn cache_files_of_the_first_format_are_still_read() {
+    // OFTCACH1: one scope (192.0.2.7, IPFIX, domain 1), no init time, interval
+    // 100, template 300 seen at NOW_MS.
+    let mut f = b"OFTCACH1".to_vec();
+    f.extend_from_slice(&1u32.to_be_bytes());
+    f.extend_from_slice(&[4, 192, 0, 2, 7]);
+    f.extend_from_slice(&10u16.to_be_bytes());
+    f.extend_from_slice(&1u32.to_be_bytes());
+    f.extend_from_slice(&u64::MAX.to_be_bytes());
+    f.extend_from_slice(&100u32.to_be_bytes());
+    f.extend_from_slice(&1u16.to_be_bytes());
+    f.extend_from_slice(&300u16.to_be_bytes());
+    f.push(10);
+    f.extend_from_slice(&0u16.to_be_bytes());
+    f.extend_from_slice(&NOW_MS.to_be_bytes());
+    f.extend_from_slice(&3u16.to_be_bytes());
+    for (id, len) in [(8u16, 4u16), (12, 4), (1, 8)] {
+        f.extend_from_slice(&id.to_be_bytes());
+        f.extend_from_slice(&len.to_be_bytes());
+        f.extend_from_slice(&0u32.to_be_bytes());
+    }
+    let mut restored = TemplateCache::restore(&f, Limits::default()).unwrap();
+    let key = ScopeKey {
+        exporter: exporter(),
+        version: 10,
+        domain: 1,
+    };
+    assert_eq!(
+        restored.scope_mut(key).unwrap().sampling.default_interval,
+        100
+    );
+    let mut dec = Decoder::with_cache(restored);
+    let b = decode_from(
+        &mut dec,
+        exporter(),
+        &ipfix_msg(0, 1, &[set(300, &data_record(3))]),
+        NOW_MS,
+    );
+    assert_eq!(b.records.len(), 1);
+    // Written back in the current format.
+    assert_eq!(&dec.cache.save()[..8], b"OFTCACH2");
+}
+
+#[test]
+fn a_template_larger_than_the_whole_budget_is_refused_by_that_name() {
+    let mut dec = Decoder::new(Limits {
+        max_template_bytes: 1000,
+        ..Limits::default()
+    });
+    let m = ipfix_msg(0, 1, &[set(2, &big_template_record(300, 200))]);
+    let mut out = Batch::default();
+    let e = dec.decode(exporter(), &m, NOW_MS, &mut out).unwrap_err();
+    assert_eq!(e.reason(), "template_over_budget", "{e}");
+    assert_eq!(dec.cache.stats.template_overflow, 1);
+}

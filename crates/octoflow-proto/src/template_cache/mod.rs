@@ -263,7 +263,11 @@ impl TemplateCache {
         let bytes = t.memory_bytes() + ENTRY_OVERHEAD;
         if bytes > self.limits.max_template_bytes {
             self.stats.template_overflow += 1;
-            return Err(DecodeError::TemplateTooLarge { template_id: t.id });
+            return Err(DecodeError::TemplateOverBudget {
+                template_id: t.id,
+                bytes,
+                budget: self.limits.max_template_bytes,
+            });
         }
         let scope = self.scope_mut(key)?;
         let id = t.id;
