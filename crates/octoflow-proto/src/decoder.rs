@@ -42,6 +42,7 @@ impl Decoder {
     ) -> Result<Version, DecodeError> {
         out.clear();
         self.cache.set_now(now_ms);
+        self.cache.set_sender(exporter);
         let v = Version::detect(datagram)?;
         out.version = v;
         out.exporter = exporter;

@@ -361,3 +361,50 @@ fn a_template_larger_than_the_whole_budget_is_refused_by_that_name() {
     assert_eq!(e.reason(), "template_over_budget", "{e}");
     assert_eq!(dec.cache.stats.template_overflow, 1);
 }
+
+fn sflow_from_agent(agent: IpAddr, sub_agent: u32, seq: u32) -> Vec<u8> {
+    use octoflow_proto::batch::SflowHeader;
+    use octoflow_proto::sflow::DatagramWriter;
+    let mut buf = vec![0u8; 65535];
+    let h = SflowHeader {
+        agent,
+        sub_agent,
+        sequence: seq,
+        uptime_ms: 5000,
+        samples: 0,
+    };
+    let w = DatagramWriter::new(&mut buf, &h).unwrap();
+    let n = w.finish();
+    buf.truncate(n);
+    buf
+}
+
+#[test]
+fn sflow_agent_addresses_count_against_the_address_that_sent_them() {
+    let mut dec = Decoder::new(Limits {
+        max_scopes: 64,
+        ..Limits::default()
+    });
+    let router = addr("127.0.0.3");
+    let junk = addr("127.0.0.2");
+    let mut out = Batch::default();
+    // The router's two sFlow sub-agents.
+    for sub in 0..2 {
+        let d = sflow_from_agent(router, sub, 0);
+        dec.decode(router, &d, NOW_MS, &mut out).unwrap();
+    }
+    // One sender claiming 1000 agent addresses.
+    for i in 0..1000u32 {
+        let agent = IpAddr::from([10, 99, (i >> 8) as u8, i as u8]);
+        let d = sflow_from_agent(agent, 0, 0);
+        dec.decode(junk, &d, NOW_MS + 1 + i as u64, &mut out)
+            .unwrap();
+    }
+    // The router's scopes survived: their sequence tracking goes on (a gap of 4).
+    for sub in 0..2 {
+        let d = sflow_from_agent(router, sub, 5);
+        dec.decode(router, &d, NOW_MS + 2000, &mut out).unwrap();
+        let what = "the router's scope was evicted for another's junk";
+        assert_eq!(out.sequence_gap, 4, "{what}");
+    }
+}

@@ -5,8 +5,10 @@
 //! Everything is bounded, and no sender can lock another out:
 //! - scopes: idle ones expire; when the table is full, a new scope takes the slot of
 //!   the least recently seen scope of the address over its fair share (the table's
-//!   size over the number of sending addresses), so one address's junk only ever
-//!   displaces its own scopes once it holds more than its share;
+//!   size over the number of sending addresses; an sFlow scope, keyed by the agent
+//!   address the datagram claims, is charged to the address it came from), so one
+//!   address's junk only ever displaces its own scopes once it holds more than its
+//!   share;
 //! - templates: per scope, a timed-out template is expired and then the least
 //!   recently used one evicted to make room; across the cache, a byte budget
 //!   ([`Limits::max_template_bytes`]) evicts templates of the address holding the
@@ -133,6 +135,8 @@ pub struct Scope {
     pub next_seq: Option<u32>,
     held: VecDeque<Held>,
     last_seen_ms: u64,
+    /// The address that made the scope (its fair share is charged).
+    sender: Option<IpAddr>,
 }
 
 impl Scope {
@@ -163,11 +167,10 @@ impl Scope {
     }
 }
 
-/// What the cache keeps per sending address: its share of scopes and bytes, and the
-/// CLOCK ring of its templates (version, domain, id, stamp).
+/// What the cache keeps per exporting device (a scope's address) with templates:
+/// its bytes, and the CLOCK ring of its templates (version, domain, id, stamp).
 #[derive(Debug, Default)]
 struct Device {
-    scopes: usize,
     templates: usize,
     template_bytes: usize,
     clock: VecDeque<(u16, u32, u16, u64)>,
@@ -181,6 +184,11 @@ const MAX_COUNTED_DEVICES: usize = 4096;
 pub struct TemplateCache {
     scopes: HashMap<ScopeKey, Scope>,
     devices: HashMap<IpAddr, Device>,
+    /// Scopes per sending address (an sFlow datagram's agent address is what it
+    /// claims; the address it came from is what counts for fair shares).
+    senders: HashMap<IpAddr, usize>,
+    /// Where the datagram being decoded came from (`None`: the scope's address).
+    sender: Option<IpAddr>,
     pub limits: Limits,
     pub stats: CacheStats,
     held_bytes: usize,
@@ -203,11 +211,25 @@ impl TemplateCache {
         self.now_ms = now_ms;
     }
 
+    /// The address the datagram decoded next came from: new scopes are charged to
+    /// its fair share.
+    pub fn set_sender(&mut self, from: IpAddr) {
+        self.sender = Some(from);
+    }
+
     /// The scope for `key`, created if needed (making room as the module doc says).
     pub fn scope_mut(&mut self, key: ScopeKey) -> Result<&mut Scope, DecodeError> {
         if !self.scopes.contains_key(&key) {
-            self.make_room_for_scope(key.exporter)?;
-            self.devices.entry(key.exporter).or_default().scopes += 1;
+            let sender = self.sender.unwrap_or(key.exporter);
+            self.make_room_for_scope(sender)?;
+            *self.senders.entry(sender).or_default() += 1;
+            self.scopes.insert(
+                key,
+                Scope {
+                    sender: Some(sender),
+                    ..Scope::default()
+                },
+            );
         }
         let now = self.now_ms;
         let s = self.scopes.entry(key).or_default();
@@ -385,6 +407,9 @@ impl TemplateCache {
         if let Some(d) = self.devices.get_mut(&key.exporter) {
             d.templates -= 1;
             d.template_bytes -= e.bytes;
+            if d.templates == 0 {
+                self.devices.remove(&key.exporter);
+            }
         }
         true
     }
@@ -397,15 +422,17 @@ impl TemplateCache {
         for id in ids {
             self.remove_template(key, id);
         }
-        if let Some(s) = self.scopes.remove(key) {
-            let held: usize = s.held.iter().map(|h| h.data.len()).sum();
-            self.held_bytes -= held;
-            self.stats.held_dropped += s.held.len() as u64;
-        }
-        if let Some(d) = self.devices.get_mut(&key.exporter) {
-            d.scopes -= 1;
-            if d.scopes == 0 {
-                self.devices.remove(&key.exporter);
+        let Some(s) = self.scopes.remove(key) else {
+            return;
+        };
+        let held: usize = s.held.iter().map(|h| h.data.len()).sum();
+        self.held_bytes -= held;
+        self.stats.held_dropped += s.held.len() as u64;
+        let sender = s.sender.unwrap_or(key.exporter);
+        if let Some(n) = self.senders.get_mut(&sender) {
+            *n -= 1;
+            if *n == 0 {
+                self.senders.remove(&sender);
             }
         }
     }
@@ -428,10 +455,10 @@ impl TemplateCache {
         }
     }
 
-    /// Room for one more scope of `addr`: expire idle scopes, then evict the least
-    /// recently seen scope of `addr` if it holds its fair share or more, else of the
-    /// address holding the most scopes.
-    fn make_room_for_scope(&mut self, addr: IpAddr) -> Result<(), DecodeError> {
+    /// Room for one more scope charged to `sender`: expire idle scopes, then evict
+    /// the least recently seen scope of `sender` if it holds its fair share or more,
+    /// else of the sender holding the most scopes.
+    fn make_room_for_scope(&mut self, sender: IpAddr) -> Result<(), DecodeError> {
         let max = self.limits.max_scopes;
         if self.scopes.len() < max {
             return Ok(());
@@ -440,21 +467,21 @@ impl TemplateCache {
         if self.scopes.len() < max {
             return Ok(());
         }
-        let mine = self.devices.get(&addr).map_or(0, |d| d.scopes);
-        let addrs = self.devices.len() + usize::from(mine == 0);
-        let share = (max / addrs.max(1)).max(1);
-        let victim_addr = if mine >= share {
-            Some(addr)
+        let mine = self.senders.get(&sender).copied().unwrap_or(0);
+        let senders = self.senders.len() + usize::from(mine == 0);
+        let share = (max / senders.max(1)).max(1);
+        let victim_sender = if mine >= share {
+            Some(sender)
         } else {
-            self.devices
+            self.senders
                 .iter()
-                .max_by_key(|(_, d)| d.scopes)
+                .max_by_key(|(_, n)| **n)
                 .map(|(a, _)| *a)
         };
-        let victim = victim_addr.and_then(|va| {
+        let victim = victim_sender.and_then(|vs| {
             self.scopes
                 .iter()
-                .filter(|(k, _)| k.exporter == va)
+                .filter(|(k, s)| s.sender.unwrap_or(k.exporter) == vs)
                 .min_by_key(|(_, s)| s.last_seen_ms)
                 .map(|(k, _)| *k)
         });
