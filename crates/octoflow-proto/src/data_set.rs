@@ -131,8 +131,10 @@ pub(crate) fn skip_malformed<T>(
     }
 }
 
-/// Decode sets that were waiting for a template learnt in this datagram; their bytes
-/// move into `out.held`. A malformed one is skipped and counted.
+/// Decode the sets `key` held that its templates now decode; their bytes move into
+/// `out.held`; a malformed one is skipped and counted. `released` is scratch space,
+/// empty on return whatever happens, so a set is only ever decoded in the scope
+/// that held it.
 pub(crate) fn release(
     cache: &mut TemplateCache,
     key: ScopeKey,
@@ -140,6 +142,8 @@ pub(crate) fn release(
     now_ms: u64,
     out: &mut Batch,
 ) -> Result<(), DecodeError> {
+    released.clear();
+    cache.take_released(&key, released);
     for h in released.drain(..) {
         let off = out.held.len();
         out.held.extend_from_slice(&h.data);
@@ -210,10 +214,9 @@ pub(crate) fn learn(
     key: ScopeKey,
     t: Template,
     now_ms: u64,
-    released: &mut Vec<Held>,
     out: &mut Batch,
 ) -> Result<(), DecodeError> {
-    let arc = cache.learn(key, t, now_ms, released)?;
+    let arc = cache.learn(key, t, now_ms)?;
     out.templates.push(arc);
     Ok(())
 }

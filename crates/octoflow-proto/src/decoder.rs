@@ -43,6 +43,8 @@ impl Decoder {
         out: &mut Batch,
     ) -> Result<Version, DecodeError> {
         out.clear();
+        self.cache.set_now(now_ms);
+        self.cache.set_sender(exporter);
         let v = Version::detect(datagram)?;
         out.version = v;
         out.exporter = exporter;

@@ -48,9 +48,16 @@ pub enum DecodeError {
     /// set is skipped and counted. NetFlow v9 skips its reserved flowset ids
     /// (2..=255) by their length without counting them.
     ReservedSetId(u16),
-    /// The template cache has no room for another exporter scope, or the scope none
-    /// for another template (see `CacheStats::scope_overflow`, `template_overflow`).
+    /// The template cache has no room for another exporter scope (only when it may
+    /// hold none: a full table evicts; see `CacheStats::scope_overflow`).
     TooManyScopes,
+    /// A template larger than the template cache's whole byte budget
+    /// (`Limits::max_template_bytes`; `CacheStats::template_overflow`).
+    TemplateOverBudget {
+        template_id: u16,
+        bytes: usize,
+        budget: usize,
+    },
 }
 
 impl DecodeError {
@@ -71,11 +78,12 @@ impl DecodeError {
             DecodeError::BadAddressType(_) => "bad_address_type",
             DecodeError::ReservedSetId(_) => "reserved_set_id",
             DecodeError::TooManyScopes => "too_many_scopes",
+            DecodeError::TemplateOverBudget { .. } => "template_over_budget",
         }
     }
 
     /// Every reason label, for pre-registering counters.
-    pub const REASONS: [&'static str; 14] = [
+    pub const REASONS: [&'static str; 15] = [
         "truncated",
         "unknown_version",
         "set_length_too_short",
@@ -90,6 +98,7 @@ impl DecodeError {
         "bad_address_type",
         "reserved_set_id",
         "too_many_scopes",
+        "template_over_budget",
     ];
 }
 
@@ -150,7 +159,15 @@ impl fmt::Display for DecodeError {
             }
             DecodeError::BadAddressType(t) => write!(f, "unknown sFlow address type {t}"),
             DecodeError::ReservedSetId(id) => write!(f, "reserved set id {id}"),
-            DecodeError::TooManyScopes => write!(f, "template cache is full (too many exporters)"),
+            DecodeError::TooManyScopes => write!(f, "template cache holds no exporter scope"),
+            DecodeError::TemplateOverBudget {
+                template_id,
+                bytes,
+                budget,
+            } => write!(
+                f,
+                "template {template_id} takes {bytes} bytes, more than the whole template memory ({budget})"
+            ),
         }
     }
 }

@@ -71,7 +71,7 @@ pub(crate) fn decode(
         match id {
             TEMPLATE_SET_ID | OPTIONS_TEMPLATE_SET_ID => {
                 let r = parse_templates(body, id == OPTIONS_TEMPLATE_SET_ID, |t| match t {
-                    Parsed::Template(t) => data_set::learn(cache, key, t, now_ms, released, out),
+                    Parsed::Template(t) => data_set::learn(cache, key, t, now_ms, out),
                     Parsed::Withdraw(tid) => {
                         // §8.1: id 2 (or 3) with no fields withdraws every template of the set's kind.
                         let which = (tid >= 256).then_some(tid);

@@ -66,7 +66,7 @@ pub(crate) fn decode(
         match id {
             TEMPLATE_SET_ID | OPTIONS_TEMPLATE_SET_ID => {
                 let r = parse_templates(body, id == OPTIONS_TEMPLATE_SET_ID, |t| {
-                    data_set::learn(cache, key, t, now_ms, released, out)
+                    data_set::learn(cache, key, t, now_ms, out)
                 });
                 // Templates learnt before a malformed record stay learnt.
                 data_set::skip_malformed(r, out)?;

@@ -93,6 +93,7 @@ fn readiness_reload_and_stop_are_notified() {
             .args(["server", "--config-file"])
             .arg(&conf)
             .env("NOTIFY_SOCKET", &sock_path)
+            .env("STATE_DIRECTORY", dir.join("state"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -180,16 +181,31 @@ fn flows(n: u8) -> Vec<FlowRecord> {
 #[test]
 fn a_restart_keeps_templates_and_loses_no_data() {
     let dir = tmpdir("restart");
+    let general = format!("template_cache_dir: {}/cache", dir.display());
+    restart_keeps_templates(&dir, &general, &dir.join("cache/edge.templates"));
+}
+
+/// The same with the original YAML's `general` (no `template_cache_dir`): the
+/// templates are kept in `$STATE_DIRECTORY` by default.
+#[test]
+fn without_template_cache_dir_a_restart_still_keeps_templates() {
+    let dir = tmpdir("restart-default");
+    // `Server::start` gives each test server its own `$STATE_DIRECTORY`.
+    restart_keeps_templates(&dir, "", &dir.join("state/edge.templates"));
+}
+
+fn restart_keeps_templates(dir: &std::path::Path, general: &str, cache_file: &std::path::Path) {
     let [cp, pm, rp] = [(); 3].map(|_| free_port());
     let rx = start_nfcapd("nfcapd", rp, &dir.join("rx"));
+    let sep = if general.is_empty() { "" } else { ", " };
     let yaml = format!(
-        "general: {{metrics_listen: 127.0.0.1:{pm}, template_cache_dir: {d}/cache}}\nsupervisor: {{unix_socket: {d}/o.sock}}\n\
+        "general: {{metrics_listen: 127.0.0.1:{pm}{sep}{general}}}\nsupervisor: {{unix_socket: {d}/o.sock}}\n\
          collectors:\n  - {{id: edge, listen_host: 127.0.0.1, listen_port: {cp}, nf_version: 9, mux_to: [t]}}\n\
          exporters:\n  - {{id: t, collector_host: 127.0.0.1, collector_port: {rp}, collector_version: 10, filters: ['10.0.1.0/24']}}\n",
         d = dir.display()
     );
     let router = UdpSocket::bind("127.0.0.1:0").expect("router socket");
-    let srv = Server::start(&dir, &yaml, &[cp]);
+    let srv = Server::start(dir, &yaml, &[cp]);
     router
         .send_to(&v9(0, true, &[]), ("127.0.0.1", cp))
         .expect("send");
@@ -199,11 +215,8 @@ fn a_restart_keeps_templates_and_loses_no_data() {
         std::thread::sleep(Duration::from_millis(50));
     }
     srv.stop();
-    assert!(
-        dir.join("cache/edge.templates").exists(),
-        "cache saved at shutdown"
-    );
-    let srv = Server::start(&dir, &yaml, &[cp]);
+    assert!(cache_file.exists(), "cache saved at shutdown");
+    let srv = Server::start(dir, &yaml, &[cp]);
     router
         .send_to(&v9(1, false, &flows(20)), ("127.0.0.1", cp))
         .expect("send");
@@ -216,7 +229,7 @@ fn a_restart_keeps_templates_and_loses_no_data() {
     assert_eq!(counter(&status, "edge", "template_misses"), 0, "{status}");
     rx.term();
     assert_eq!(nfdump_records(&dir.join("rx")), 20);
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// Two instances share one port (SO_REUSEPORT); the kernel gives each router to

@@ -453,6 +453,7 @@ fn stale_control_socket_is_replaced_and_a_live_one_refused() {
     let out = Command::new(BIN)
         .args(["server", "--config-file"])
         .arg(&second)
+        .env("STATE_DIRECTORY", dir.join("state2"))
         .output()
         .expect("server");
     assert_eq!(out.status.code(), Some(2));

@@ -149,6 +149,20 @@ impl SamplingState {
 }
 
 impl Template {
+    /// Bytes this template occupies, inline and on the heap (the template cache's
+    /// byte budget counts them).
+    pub fn memory_bytes(&self) -> usize {
+        use std::mem::size_of;
+        size_of::<Template>()
+            + self.fields.capacity() * size_of::<FieldSpec>()
+            + self.targets.capacity() * size_of::<Target>()
+            + self.plan.capacity() * size_of::<(u16, u16, Target)>()
+            + self
+                .layout
+                .as_ref()
+                .map_or(0, |_| size_of::<decode::Layout>())
+    }
+
     /// Build and validate a template. `scope_field_count` is 0 for data templates.
     pub fn new(
         id: u16,

@@ -60,11 +60,26 @@ pub struct Collector {
     pub receive_buffer: usize,
     pub reuse_port: bool,
     pub udp_gro: bool,
+    /// `template_memory`: the template cache's byte budget.
+    pub template_memory: usize,
 }
+
+/// `collectors[].template_memory` when not given.
+pub const DEFAULT_TEMPLATE_MEMORY: u64 = 64 << 20;
+/// The smallest budget accepted: room for a few hundred large templates.
+const MIN_TEMPLATE_MEMORY: u64 = 1 << 20;
 
 impl Collector {
     pub fn instance_name(&self) -> String {
         format!("{}_collector", self.id)
+    }
+
+    /// The template cache's bounds under this configuration.
+    pub fn limits(&self) -> octoflow_proto::Limits {
+        octoflow_proto::Limits {
+            max_template_bytes: self.template_memory,
+            ..octoflow_proto::Limits::default()
+        }
     }
 }
 
@@ -115,6 +130,15 @@ impl Validator {
                 }
             }
         }
+        let template_memory = c.template_memory.unwrap_or(DEFAULT_TEMPLATE_MEMORY);
+        if !(MIN_TEMPLATE_MEMORY..=1 << 40).contains(&template_memory) {
+            self.err(
+                format!("{p}.template_memory"),
+                format!(
+                    "{template_memory} bytes: give between {MIN_TEMPLATE_MEMORY} (1 MiB) and 2^40"
+                ),
+            );
+        }
         let mut mux_to = Vec::new();
         for (j, Scalar(m)) in c.mux_to.unwrap_or_default().into_iter().enumerate() {
             if outputs.contains(&m) {
@@ -155,6 +179,7 @@ impl Validator {
             receive_buffer: c.receive_buffer.unwrap_or(8 << 20).min(1 << 30) as usize,
             reuse_port: c.reuse_port.unwrap_or(false),
             udp_gro: c.udp_gro.unwrap_or(true),
+            template_memory: template_memory as usize,
         })
     }
 }

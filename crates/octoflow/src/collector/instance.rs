@@ -76,7 +76,7 @@ impl Supervised for CollectorInstance {
     fn spawn(&mut self, env: &Env) -> Result<(), String> {
         let sock = socket::bind(&self.cfg)?;
         let dir = env.template_cache_dir.as_deref();
-        let decoder = templates::restore(dir, &self.cfg.id, self.kept.take());
+        let decoder = templates::restore(dir, &self.cfg.id, self.kept.take(), self.cfg.limits());
         let cx = Context {
             routes: self.routes.clone(),
             metrics: self.metrics.clone(),

@@ -67,7 +67,8 @@ pub fn run(
         }
         if last_tick.elapsed() >= Duration::from_secs(1) {
             last_tick = Instant::now();
-            decoder.cache.expire_held(now_ms());
+            decoder.cache.expire(now_ms());
+            m.set_cache(&decoder.cache);
             saver.tick(&decoder, &c.id);
         }
         // Receive.

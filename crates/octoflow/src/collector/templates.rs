@@ -18,29 +18,36 @@ pub fn file(dir: &Path, collector: &str) -> PathBuf {
 /// A collector's decoder: its templates from the last run in this process, else
 /// from the cache file; a missing file is normal, a bad one is reported and
 /// ignored.
-pub fn restore(dir: Option<&Path>, id: &str, kept: Option<TemplateCache>) -> Decoder {
-    if let Some(c) = kept {
+pub fn restore(
+    dir: Option<&Path>,
+    id: &str,
+    kept: Option<TemplateCache>,
+    limits: Limits,
+) -> Decoder {
+    if let Some(mut c) = kept {
+        // A reload may have changed the budget; the next template learnt obeys it.
+        c.limits = limits;
         return Decoder::with_cache(c);
     }
     let Some(dir) = dir else {
-        return Decoder::new(Limits::default());
+        return Decoder::new(limits);
     };
     let f = file(dir, id);
     match std::fs::read(&f) {
-        Ok(bytes) => match TemplateCache::restore(&bytes, Limits::default()) {
+        Ok(bytes) => match TemplateCache::restore(&bytes, limits) {
             Ok(c) => {
                 tracing::info!(collector = %id, file = %f.display(), templates = c.template_count(), "template cache restored");
                 Decoder::with_cache(c)
             }
             Err(e) => {
                 tracing::warn!(collector = %id, file = %f.display(), "template cache not restored ({e}); starting empty");
-                Decoder::new(Limits::default())
+                Decoder::new(limits)
             }
         },
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Decoder::new(Limits::default()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Decoder::new(limits),
         Err(e) => {
             tracing::warn!(collector = %id, file = %f.display(), "cannot read the template cache: {e}");
-            Decoder::new(Limits::default())
+            Decoder::new(limits)
         }
     }
 }

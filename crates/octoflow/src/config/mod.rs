@@ -321,6 +321,51 @@ mod tests {
     }
 
     #[test]
+    fn template_memory_defaults_to_64_mib_and_is_checked_with_its_key_path() {
+        let y = |extra: &str| {
+            format!(
+                "collectors: [{{id: a, listen_port: 9995, nf_version: 9, mux_to: [b]{extra}}}]\n\
+                 exporters: [{{id: b, collector_host: 127.0.0.1, collector_port: 9996, collector_version: 9}}]\n"
+            )
+        };
+        let c = Config::parse(&y("")).expect("loads");
+        assert_eq!(c.collectors[0].template_memory, 64 << 20);
+        assert_eq!(c.collectors[0].limits().max_template_bytes, 64 << 20);
+        let c = Config::parse(&y(", template_memory: 16777216")).expect("loads");
+        assert_eq!(c.collectors[0].limits().max_template_bytes, 16 << 20);
+        assert_eq!(
+            errors(&y(", template_memory: 1000")),
+            vec![
+                "collectors[0].template_memory: 1000 bytes: give between 1048576 (1 MiB) and 2^40"
+            ]
+        );
+    }
+
+    #[test]
+    fn template_persistence_defaults_to_the_state_directory() {
+        use std::path::Path;
+        let mut v = crate::yaml::check::Validator::default();
+        let st = Some("/var/lib/a:/var/lib/b".into());
+        assert_eq!(
+            v.default_template_cache_dir(st, Path::new("/nonexistent/x")),
+            Some("/var/lib/a".into())
+        );
+        let tmp = std::env::temp_dir();
+        assert_eq!(
+            v.default_template_cache_dir(None, &tmp.join("octoflow-default-test")),
+            Some(tmp.join("octoflow-default-test")),
+            "a directory that can be created is the default"
+        );
+        assert!(v.warnings.is_empty());
+        assert_eq!(
+            v.default_template_cache_dir(None, Path::new("/nonexistent/x/y")),
+            None
+        );
+        assert_eq!(v.warnings.len(), 1, "off, with one warning");
+        assert!(v.warnings[0].starts_with("general.template_cache_dir: not set"));
+    }
+
+    #[test]
     fn every_error_names_key_path_and_value() {
         let base = |exp: &str| {
             format!(

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 
 use std::sync::Arc;
 
@@ -17,6 +18,26 @@ use crate::collector::config::{Collector, Versions};
 use crate::output::{Output, OutputKind};
 use crate::yaml::check::Validator;
 use crate::yaml::raw::{RawExporter, RawGeneral, RawSupervisor, Scalar};
+
+/// Where templates are kept by default outside systemd.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/octoflow";
+
+/// Whether `dir` can be written, or created and written: a probe file is made and
+/// removed in it (or in its parent when it does not exist yet).
+fn writable(dir: &Path) -> bool {
+    let at = if dir.is_dir() {
+        dir
+    } else {
+        match dir.parent() {
+            Some(p) if p.is_dir() => p,
+            _ => return false,
+        }
+    };
+    let probe = at.join(format!(".octoflow-probe-{}", std::process::id()));
+    let ok = std::fs::File::create(&probe).is_ok();
+    let _ = std::fs::remove_file(&probe);
+    ok
+}
 
 impl Validator {
     pub(super) fn general(&mut self, g: RawGeneral) -> General {
@@ -36,8 +57,39 @@ impl Validator {
                 .path_of("general.systemd_path", g.systemd_path)
                 .unwrap_or_else(|| "/etc/systemd/system".into()),
             metrics_listen,
-            template_cache_dir: self.path_of("general.template_cache_dir", g.template_cache_dir),
+            template_cache_dir: match g.template_cache_dir {
+                Some(d) if d.trim() == "off" => None,
+                Some(d) => self.path_of("general.template_cache_dir", Some(d)),
+                None => self.default_template_cache_dir(
+                    std::env::var_os("STATE_DIRECTORY"),
+                    Path::new(DEFAULT_STATE_DIR),
+                ),
+            },
         }
+    }
+
+    /// `general.template_cache_dir` when the key is left out: systemd's
+    /// `$STATE_DIRECTORY` (the first, if it lists several), else `fallback`
+    /// (`/var/lib/octoflow`) when it can be written, else off, with one warning.
+    pub(super) fn default_template_cache_dir(
+        &mut self,
+        state_directory: Option<std::ffi::OsString>,
+        fallback: &Path,
+    ) -> Option<PathBuf> {
+        if let Some(first) = state_directory
+            .as_ref()
+            .and_then(|v| std::env::split_paths(v).find(|p| !p.as_os_str().is_empty()))
+        {
+            return Some(first);
+        }
+        if writable(fallback) {
+            return Some(fallback.to_path_buf());
+        }
+        self.warn(format!(
+            "general.template_cache_dir: not set, $STATE_DIRECTORY is not set and {} cannot be written: templates are not kept across restarts",
+            fallback.display()
+        ));
+        None
     }
 
     pub(super) fn supervisor(&mut self, s: RawSupervisor) -> Supervisor {

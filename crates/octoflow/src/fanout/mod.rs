@@ -153,6 +153,8 @@ impl Pool {
     /// Most buffers that may be out with outputs before the pool stops tracking
     /// the oldest (they are then freed by whoever drops them last).
     const MAX_IN_FLIGHT: usize = 16384;
+    /// Most spare buffers kept: a burst that queued more gives the rest back.
+    const MAX_FREE: usize = 256;
 
     pub fn take(&mut self) -> Arc<Decoded> {
         while let Some(front) = self.in_flight.front() {
@@ -160,7 +162,7 @@ impl Pool {
                 break;
             }
             if let Some(r) = self.in_flight.pop_front() {
-                self.free.push(r);
+                self.spare(r);
             }
         }
         self.free.pop().unwrap_or_default()
@@ -168,12 +170,64 @@ impl Pool {
 
     pub fn give(&mut self, r: Arc<Decoded>) {
         if Arc::strong_count(&r) == 1 {
-            self.free.push(r);
+            self.spare(r);
             return;
         }
         if self.in_flight.len() == Self::MAX_IN_FLIGHT {
             self.in_flight.pop_front();
         }
         self.in_flight.push_back(r);
+    }
+
+    /// Keep a buffer nobody else holds for reuse: its batch is cleared so it pins
+    /// no template (the template cache's budget would not see it), and beyond
+    /// [`Pool::MAX_FREE`] it is freed.
+    fn spare(&mut self, mut r: Arc<Decoded>) {
+        if self.free.len() >= Self::MAX_FREE {
+            return;
+        }
+        if let Some(d) = Arc::get_mut(&mut r) {
+            d.batch.clear();
+            self.free.push(r);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use octoflow_proto::{Dialect, FieldSpec, Template};
+
+    #[test]
+    fn a_recycled_buffer_pins_no_template_and_spare_buffers_are_bounded() {
+        let t = Arc::new(
+            Template::new(
+                300,
+                Dialect::Ipfix,
+                0,
+                vec![FieldSpec {
+                    id: 8,
+                    len: 4,
+                    enterprise: 0,
+                }],
+            )
+            .expect("template"),
+        );
+        let mut pool = Pool::default();
+        let mut bufs: Vec<Arc<Decoded>> = (0..Pool::MAX_FREE + 10).map(|_| pool.take()).collect();
+        for b in &mut bufs {
+            if let Some(d) = Arc::get_mut(b) {
+                d.batch.templates.push(t.clone());
+            }
+        }
+        for b in bufs {
+            pool.give(b);
+        }
+        assert_eq!(
+            Arc::strong_count(&t),
+            1,
+            "a spare buffer keeps an evicted template alive"
+        );
+        assert_eq!(pool.free.len(), Pool::MAX_FREE);
     }
 }

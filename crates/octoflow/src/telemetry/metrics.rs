@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
-use octoflow_proto::DecodeError;
+use octoflow_proto::{DecodeError, TemplateCache};
 
 /// Per exporting device (router/switch) as a collector sees it.
 #[derive(Debug, Default, Clone, Copy)]
@@ -21,6 +21,8 @@ pub struct DeviceStats {
     /// Units (v5 flows, v9 packets, IPFIX records, sFlow datagrams) missing from
     /// the device's sequence numbers: loss upstream of octoflow.
     pub sequence_gaps: u64,
+    /// Templates of this device the template cache evicted to stay in its bounds.
+    pub templates_evicted: u64,
 }
 
 #[derive(Debug, Default)]
@@ -37,7 +39,28 @@ pub struct CollectorMetrics {
     pub sets_skipped: AtomicU64,
     pub templates_learnt: AtomicU64,
     pub receive_errors: AtomicU64,
+    /// The template cache's own counters and sizes, copied from the collector's
+    /// cache once a second ([`CollectorMetrics::set_cache`]).
+    pub cache: CacheMetrics,
     pub devices: Mutex<BTreeMap<IpAddr, DeviceStats>>,
+}
+
+/// What a collector's template cache did and holds (`octoflow_proto::CacheStats`).
+#[derive(Debug, Default)]
+pub struct CacheMetrics {
+    pub templates_withdrawn: AtomicU64,
+    pub templates_expired: AtomicU64,
+    pub templates_evicted: AtomicU64,
+    pub template_overflow: AtomicU64,
+    pub scope_overflow: AtomicU64,
+    pub scopes_expired: AtomicU64,
+    pub scopes_evicted: AtomicU64,
+    pub held: AtomicU64,
+    pub held_released: AtomicU64,
+    pub held_dropped: AtomicU64,
+    pub templates: AtomicU64,
+    pub template_bytes: AtomicU64,
+    pub scopes: AtomicU64,
 }
 
 impl CollectorMetrics {
@@ -52,6 +75,34 @@ impl CollectorMetrics {
         let r = e.reason();
         if let Some(i) = DecodeError::REASONS.iter().position(|&x| x == r) {
             self.decode_errors[i].fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Copy the template cache's counters, sizes and evictions per device.
+    pub fn set_cache(&self, cache: &TemplateCache) {
+        let st = &cache.stats;
+        let m = &self.cache;
+        for (a, v) in [
+            (&m.templates_withdrawn, st.templates_withdrawn),
+            (&m.templates_expired, st.templates_expired),
+            (&m.templates_evicted, st.templates_evicted),
+            (&m.template_overflow, st.template_overflow),
+            (&m.scope_overflow, st.scope_overflow),
+            (&m.scopes_expired, st.scopes_expired),
+            (&m.scopes_evicted, st.scopes_evicted),
+            (&m.held, st.held),
+            (&m.held_released, st.released),
+            (&m.held_dropped, st.held_dropped),
+            (&m.templates, cache.template_count() as u64),
+            (&m.template_bytes, cache.template_bytes() as u64),
+            (&m.scopes, cache.scope_count() as u64),
+        ] {
+            a.store(v, Relaxed);
+        }
+        if let Ok(mut d) = self.devices.lock() {
+            for (addr, n) in cache.evictions_by_device() {
+                d.entry(addr).or_default().templates_evicted = n;
+            }
         }
     }
 
@@ -135,6 +186,71 @@ const COLLECTOR_COUNTERS: &[(&str, &str, CounterFn<CollectorMetrics>)] = &[
     ("receive_errors", "Socket receive errors", |m| {
         m.receive_errors.load(Relaxed)
     }),
+    (
+        "templates_withdrawn",
+        "Templates withdrawn by their router (IPFIX)",
+        |m| m.cache.templates_withdrawn.load(Relaxed),
+    ),
+    (
+        "templates_expired",
+        "Templates forgotten after not being refreshed within the timeout",
+        |m| m.cache.templates_expired.load(Relaxed),
+    ),
+    (
+        "templates_evicted",
+        "Templates evicted to make room (a full scope, or template_memory)",
+        |m| m.cache.templates_evicted.load(Relaxed),
+    ),
+    (
+        "template_overflow",
+        "Templates refused: larger than the whole template_memory",
+        |m| m.cache.template_overflow.load(Relaxed),
+    ),
+    (
+        "scope_overflow",
+        "Router scopes (address, version, domain) refused by the template cache",
+        |m| m.cache.scope_overflow.load(Relaxed),
+    ),
+    (
+        "scopes_expired",
+        "Router scopes forgotten after being idle",
+        |m| m.cache.scopes_expired.load(Relaxed),
+    ),
+    (
+        "scopes_evicted",
+        "Router scopes evicted for another (their address was over its fair share)",
+        |m| m.cache.scopes_evicted.load(Relaxed),
+    ),
+    ("held", "Data sets held until their template arrives", |m| {
+        m.cache.held.load(Relaxed)
+    }),
+    (
+        "held_released",
+        "Held data sets decoded once their template arrived",
+        |m| m.cache.held_released.load(Relaxed),
+    ),
+    (
+        "held_dropped",
+        "Held data sets dropped (too old, too many, too many bytes)",
+        |m| m.cache.held_dropped.load(Relaxed),
+    ),
+];
+
+/// Collector gauges: what the template cache holds now.
+const COLLECTOR_GAUGES: &[(&str, &str, CounterFn<CollectorMetrics>)] = &[
+    ("templates", "Templates in the template cache", |m| {
+        m.cache.templates.load(Relaxed)
+    }),
+    (
+        "template_bytes",
+        "Bytes the cached templates occupy (bounded by template_memory)",
+        |m| m.cache.template_bytes.load(Relaxed),
+    ),
+    (
+        "template_scopes",
+        "Router scopes in the template cache",
+        |m| m.cache.scopes.load(Relaxed),
+    ),
 ];
 
 const EXPORTER_COUNTERS: &[(&str, &str, CounterFn<OutputMetrics>)] = &[
@@ -198,6 +314,18 @@ impl Registry {
                 );
             }
         }
+        for (name, help, f) in COLLECTOR_GAUGES {
+            let _ = writeln!(s, "# HELP octoflow_collector_{name} {help}");
+            let _ = writeln!(s, "# TYPE octoflow_collector_{name} gauge");
+            for c in &self.collectors {
+                let _ = writeln!(
+                    s,
+                    "octoflow_collector_{name}{{collector=\"{}\"}} {}",
+                    c.id,
+                    f(c)
+                );
+            }
+        }
         let _ = writeln!(s, "# HELP octoflow_collector_decode_errors_total Datagrams refused as malformed, by reason");
         let _ = writeln!(s, "# TYPE octoflow_collector_decode_errors_total counter");
         for c in &self.collectors {
@@ -211,7 +339,7 @@ impl Registry {
             }
         }
         type DevFn = fn(&DeviceStats) -> u64;
-        let dev: [(&str, &str, DevFn); 3] = [
+        let dev: [(&str, &str, DevFn); 4] = [
             ("device_datagrams", "Datagrams per exporting device", |d| {
                 d.datagrams
             }),
@@ -222,6 +350,11 @@ impl Registry {
                 "device_sequence_gaps",
                 "Units missing from each device's sequence numbers (loss upstream)",
                 |d| d.sequence_gaps,
+            ),
+            (
+                "device_templates_evicted",
+                "Templates of each device evicted by the template cache",
+                |d| d.templates_evicted,
             ),
         ];
         for (name, help, f) in dev {
@@ -274,7 +407,7 @@ impl Registry {
                 s.push(',');
             }
             let _ = write!(s, "\"{}\":{{", c.id);
-            for (name, _, f) in COLLECTOR_COUNTERS {
+            for (name, _, f) in COLLECTOR_COUNTERS.iter().chain(COLLECTOR_GAUGES) {
                 let _ = write!(s, "\"{name}\":{},", f(c));
             }
             s.push_str("\"decode_errors\":{");
@@ -297,8 +430,8 @@ impl Registry {
                     }
                     let _ = write!(
                         s,
-                        "\"{a}\":{{\"datagrams\":{},\"flows\":{},\"sequence_gaps\":{}}}",
-                        st.datagrams, st.flows, st.sequence_gaps
+                        "\"{a}\":{{\"datagrams\":{},\"flows\":{},\"sequence_gaps\":{},\"templates_evicted\":{}}}",
+                        st.datagrams, st.flows, st.sequence_gaps, st.templates_evicted
                     );
                 }
             }
@@ -354,9 +487,43 @@ mod tests {
             "{j}"
         );
         assert!(
-            j.contains("\"192.0.2.1\":{\"datagrams\":1,\"flows\":25,\"sequence_gaps\":7}"),
+            j.contains("\"192.0.2.1\":{\"datagrams\":1,\"flows\":25,\"sequence_gaps\":7,\"templates_evicted\":0}"),
             "{j}"
         );
         assert!(j.contains("\"foo\":{\"flows_matched\":0,"), "{j}");
+    }
+
+    #[test]
+    fn the_template_cache_counters_reach_metrics_and_status() {
+        use octoflow_proto::template_cache::Limits;
+        use octoflow_proto::{Batch, Decoder};
+        // A scope table of one: a second domain from the same address evicts the first.
+        let mut dec = Decoder::new(Limits {
+            max_scopes: 1,
+            ..Limits::default()
+        });
+        let a: IpAddr = "192.0.2.1".parse().expect("ip");
+        let mut out = Batch::default();
+        for domain in [1u32, 2] {
+            let mut m = vec![0, 9, 0, 20, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1];
+            m.extend_from_slice(&domain.to_be_bytes());
+            dec.decode(a, &m, 1000, &mut out).expect("decodes");
+        }
+        let c = CollectorMetrics::new("edge");
+        c.set_cache(&dec.cache);
+        let r = Registry {
+            collectors: vec![c],
+            outputs: vec![],
+        };
+        let p = r.prometheus();
+        assert!(
+            p.contains("octoflow_collector_scopes_evicted_total{collector=\"edge\"} 1"),
+            "{p}"
+        );
+        assert!(p.contains("octoflow_collector_template_scopes{collector=\"edge\"} 1"));
+        assert!(p.contains("octoflow_collector_held_dropped_total{collector=\"edge\"} 0"));
+        let j = r.status_json();
+        assert!(j.contains("\"scopes_evicted\":1,"), "{j}");
+        assert!(j.contains("\"template_bytes\":0,"), "{j}");
     }
 }

@@ -131,6 +131,9 @@ pub(crate) struct RawCollector {
     pub(crate) reuse_port: Option<bool>,
     /// Extension: UDP GRO, coalesced runs of datagrams per receive.
     pub(crate) udp_gro: Option<bool>,
+    /// Extension: bytes the collector's templates may occupy; beyond, the least
+    /// recently used are evicted.
+    pub(crate) template_memory: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -133,6 +133,9 @@ impl Server {
             Command::new(BIN)
                 .args(["server", "--config-file"])
                 .arg(&conf)
+                // Templates persist by default (in $STATE_DIRECTORY, else
+                // /var/lib/octoflow): each test server keeps its own.
+                .env("STATE_DIRECTORY", dir.join("state"))
                 .stdout(Stdio::null())
                 .stderr(std::fs::File::create(&log).expect("log"))
                 .spawn()
