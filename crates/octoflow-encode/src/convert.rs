@@ -46,7 +46,11 @@ impl Encoder {
                 continue;
             }
             let mut r = *r;
-            if scaling && r.sampling_interval > 1 {
+            // A v5 header states at most a 14-bit interval: larger ones are scaled
+            // into the counters (and the datagram says unsampled) rather than
+            // capped, which would understate the traffic.
+            let v5_cannot = v5 && r.sampling_interval > crate::V5_MAX_INTERVAL;
+            if (scaling || v5_cannot) && r.sampling_interval > 1 {
                 r.packets = r.scaled_packets();
                 r.bytes = r.scaled_bytes();
                 r.sampling_interval = 1;

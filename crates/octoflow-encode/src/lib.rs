@@ -113,8 +113,8 @@ pub struct Encoder {
     /// The path of each input version (indexed by [`version_index`]).
     paths: [Path; 4],
     streams: Streams,
-    /// The time the encoder started: the base of the synthetic sysUptime of
-    /// re-encoded v9 and v5 headers.
+    /// The pretended boot time of the synthetic sysUptime of re-encoded v9 and
+    /// v5 headers: [`UPTIME_AT_START_MS`] before the encoder started.
     started_ms: u64,
     /// octoflow's own templates (IPv4, IPv6, sampling options) in the output
     /// dialect, for conversions to v9/IPFIX.
@@ -122,6 +122,40 @@ pub struct Encoder {
     /// One input datagram's same-version part, collected before it joins the held
     /// message (kept to reuse its buffers).
     scratch: Open,
+}
+
+/// The synthetic sysUptime of re-encoded v9 and v5 headers at the encoder's start.
+///
+/// Records carry their times as sysUptime stamps (RFC 3954 §8 FIRST_SWITCHED /
+/// LAST_SWITCHED; the v5 record's First/Last), and collectors such as nfdump take
+/// boot time = export time − sysUptime and add the stamp without wrapping, so a
+/// flow that ended before the pretended boot comes out 49.7 days in the future.
+/// Pretending the exporter booted a day before the output started keeps every
+/// flow time positive that is up to a day old when the output starts or is
+/// reloaded: far beyond any router's active timeout (minutes to an hour) plus
+/// queueing and held data (seconds). It leaves 48.7 days before the 32-bit
+/// uptime wraps, as it would on a real exporter.
+pub const UPTIME_AT_START_MS: u64 = 24 * 3_600_000;
+
+/// The largest sampling interval a v5 header can state (14 bits).
+const V5_MAX_INTERVAL: u32 = 0x3fff;
+
+/// The length of the message that starts `datagram`, when the version states it:
+/// IPFIX's header length (RFC 7011 §3.1), v5's 24 + 48 × count. Bytes after it are
+/// not part of the message (nor, over TCP, of the next one: RFC 7011 §10.4).
+fn message_len(v: Version, datagram: &[u8]) -> usize {
+    let len = match v {
+        Version::Ipfix if datagram.len() >= 4 => {
+            u16::from_be_bytes([datagram[2], datagram[3]]) as usize
+        }
+        Version::V5 if datagram.len() >= 4 => {
+            let count = u16::from_be_bytes([datagram[2], datagram[3]]) as usize;
+            octoflow_proto::netflow_v5::HEADER_LEN + octoflow_proto::netflow_v5::RECORD_LEN * count
+        }
+        // v9 (RFC 3954 §5.1) and sFlow state no length: the datagram is the message.
+        _ => datagram.len(),
+    };
+    len.min(datagram.len())
 }
 
 fn version_index(v: Version) -> usize {
@@ -149,11 +183,12 @@ impl Encoder {
         });
         let paths =
             [Version::V5, Version::V9, Version::Ipfix, Version::Sflow].map(|v| Path::of(v, &cfg));
+        let streams = Streams::new(cfg.version);
         Encoder {
             cfg,
             paths,
-            streams: Streams::default(),
-            started_ms: now_ms,
+            streams,
+            started_ms: now_ms.wrapping_sub(UPTIME_AT_START_MS),
             own,
             scratch: Open::default(),
         }
@@ -183,13 +218,14 @@ impl Encoder {
         let si = self.streams.find(Streams::key(batch));
         let mut path = self.paths[version_index(vin)];
         if path == Path::Whole {
-            if self.streams.all[si].identity && datagram.len() <= self.cfg.max_datagram.max(65507) {
+            let msg = &datagram[..message_len(vin, datagram)];
+            if self.streams.all[si].identity && msg.len() <= self.cfg.max_datagram.max(65507) {
                 let n = batch.records.len() as u64;
                 st.matched = n;
                 st.sent = n;
-                let s = out.begin(datagram.len());
-                out.buf[s..].copy_from_slice(datagram);
-                out.commit(s, datagram.len());
+                let s = out.begin(msg.len());
+                out.buf[s..].copy_from_slice(msg);
+                out.commit(s, msg.len());
                 return st;
             }
             path = Path::records(vin, &self.cfg);
