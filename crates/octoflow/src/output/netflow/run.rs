@@ -54,7 +54,10 @@ pub fn run(
             match rx.recv_timeout(wait) {
                 Ok(r) => Some(r),
                 Err(RecvTimeoutError::Timeout) => {
-                    tx.idle();
+                    if tx.idle() {
+                        // A new TCP session: templates before any data.
+                        encoder.reset_templates();
+                    }
                     if encoder.has_pending() {
                         out.clear();
                         last_flush = Instant::now();
