@@ -231,16 +231,19 @@ impl TemplateCache {
         Ok(arc)
     }
 
-    /// IPFIX template withdrawal (RFC 7011 §8.1): `None` withdraws all templates of
-    /// the scope (template id 2/3 with field count 0).
-    pub fn withdraw(&mut self, key: &ScopeKey, id: Option<u16>) {
+    /// IPFIX template withdrawal (RFC 7011 §8.1): `None` withdraws all the scope's
+    /// data templates (`options` false: id 2 in a template set) or all its options
+    /// templates (`options` true: id 3 in an options template set).
+    pub fn withdraw(&mut self, key: &ScopeKey, id: Option<u16>, options: bool) {
         if let Some(scope) = self.scopes.get_mut(key) {
             let n = match id {
                 Some(id) => scope.templates.remove(&id).is_some() as u64,
                 None => {
-                    let n = scope.templates.len() as u64;
-                    scope.templates.clear();
-                    n
+                    let n = scope.templates.len();
+                    scope
+                        .templates
+                        .retain(|_, e| e.template.is_options() != options);
+                    (n - scope.templates.len()) as u64
                 }
             };
             self.stats.templates_withdrawn += n;
