@@ -61,6 +61,10 @@ pub struct EncoderConfig {
     pub sampling_scaling: bool,
     pub forward_counters: bool,
     pub forward_options: bool,
+    /// The receiver is a session (IPFIX over TCP): template withdrawals are
+    /// forwarded to it, and a template id the router redefines is withdrawn before
+    /// the new definition (RFC 7011 §8.1). Never over UDP (RFC 7011 §8.4).
+    pub withdrawals: bool,
 }
 
 /// Which records of a decoded datagram are the tenant's.

@@ -83,6 +83,7 @@ fn cfg(version: Version, filters: &[&str]) -> EncoderConfig {
         sampling_scaling: false,
         forward_counters: filters.is_empty(),
         forward_options: true,
+        withdrawals: true,
     }
 }
 
@@ -593,5 +594,101 @@ fn v5_sampling_intervals_beyond_14_bits_are_scaled_not_capped() {
     for r in &got {
         assert_eq!(r.scaled_packets(), 3 * 20_000);
         assert_eq!(r.scaled_bytes(), 300 * 20_000);
+    }
+}
+
+/// An IPFIX message of raw sets (id, body) from the router, domain 1.
+fn ipfix_sets(sets: &[(u16, &[u8])]) -> Vec<u8> {
+    let mut m = vec![0, 10, 0, 0];
+    m.extend_from_slice(&((NOW / 1000) as u32).to_be_bytes());
+    m.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 1]);
+    for (id, body) in sets {
+        m.extend_from_slice(&id.to_be_bytes());
+        m.extend_from_slice(&((body.len() + 4) as u16).to_be_bytes());
+        m.extend_from_slice(body);
+    }
+    let l = m.len() as u16;
+    m[2..4].copy_from_slice(&l.to_be_bytes());
+    m
+}
+
+/// What a receiver learns from our datagrams: templates (ids), withdrawals.
+fn announced(dgs: &[Vec<u8>]) -> (Vec<u16>, Vec<u16>) {
+    let (mut t, mut w) = (Vec::new(), Vec::new());
+    let mut rx = Decoder::new(Limits::default());
+    for o in dgs {
+        let mut ob = Batch::default();
+        rx.decode(exporter(), o, NOW, &mut ob).expect("decodes");
+        t.extend(ob.templates.iter().map(|x| x.id));
+        w.extend(ob.withdrawn.iter().copied());
+    }
+    (t, w)
+}
+
+/// RFC 7011 §8.1: a withdrawal reaches a receiver that was given the template
+/// (over TCP; §8.4: never over UDP), an ID the router reuses is withdrawn before
+/// its new definition, and an all-withdrawal also ends our refreshes of those
+/// templates to that receiver.
+#[test]
+fn ipfix_withdrawals_reach_receivers_that_were_given_the_template() {
+    let tenant = ["10.0.1.0/24", "2001:db8:1::/48"];
+    for tcp in [true, false] {
+        let mut c = cfg(Version::Ipfix, &tenant);
+        c.withdrawals = tcp;
+        c.refresh_packets = 1;
+        let mut enc = Output::with(c, &tenant);
+        let (mut dec, mut rx) = (
+            Decoder::new(Limits::default()),
+            Decoder::new(Limits::default()),
+        );
+        let (_, dgs, _) = run(
+            &mut enc,
+            &mut rx,
+            &mut dec,
+            &message(Dialect::Ipfix, 0, 1, &flows(), true),
+        );
+        assert_eq!(announced(&dgs).0, vec![300, 301]);
+        // Template 300 withdrawn; 999 was never given.
+        let d = ipfix_sets(&[(2, &[1, 44, 0, 0, 3, 231, 0, 0])]);
+        let (_, dgs, _) = run(&mut enc, &mut rx, &mut dec, &d);
+        let want: &[u16] = if tcp { &[300] } else { &[] };
+        assert_eq!(announced(&dgs).1, want, "tcp {tcp}");
+        // The router redefines 301 (now an IPv4 template): withdrawn first.
+        let mut t = own_template(Dialect::Ipfix, false);
+        t.id = 301;
+        let mut buf = vec![0u8; 2048];
+        let h = MessageHeader {
+            unix_ms: NOW,
+            sys_uptime_ms: 0,
+            sequence: 0,
+            domain: 1,
+        };
+        let mut w = MessageWriter::new(&mut buf, Dialect::Ipfix, h).expect("writer");
+        w.add_template(&t).expect("t");
+        w.add_record(&t, &flows()[0]).expect("rec");
+        let n = w.finish();
+        let (_, dgs, got) = run(&mut enc, &mut rx, &mut dec, &buf[..n]);
+        assert_eq!(got.len(), 1);
+        let (ts, ws) = announced(&dgs);
+        assert_eq!(ts, vec![301], "tcp {tcp}");
+        let want: &[u16] = if tcp { &[301] } else { &[] };
+        assert_eq!(ws, want, "tcp {tcp}");
+        // Every data template withdrawn: no more refreshes of them.
+        let d = ipfix_sets(&[(2, &[0, 2, 0, 0])]);
+        let (_, dgs, _) = run(&mut enc, &mut rx, &mut dec, &d);
+        let want: &[u16] = if tcp { &[2] } else { &[] };
+        assert_eq!(announced(&dgs).1, want, "tcp {tcp}");
+        let d = message(Dialect::Ipfix, 9, 1, &flows()[..1], false);
+        let mut b = Batch::default();
+        let _ = dec.decode(exporter(), &d, NOW, &mut b);
+        let mut out = Out::default();
+        enc.encode(&d, &b, NOW + 60_000, &mut out);
+        enc.flush(NOW + 60_000, &mut out);
+        let dgs: Vec<Vec<u8>> = out.iter().map(|x| x.to_vec()).collect();
+        assert_eq!(
+            announced(&dgs).0,
+            Vec::<u16>::new(),
+            "tcp {tcp}: no refresh of withdrawn templates"
+        );
     }
 }

@@ -134,6 +134,26 @@ impl<'a> MessageWriter<'a> {
         Ok(())
     }
 
+    /// An IPFIX template withdrawal (RFC 7011 §8.1): the template id and a field
+    /// count of 0, in a template set (data templates) or an options template set
+    /// (`options`). `id` 2 (3 with `options`) withdraws every template of the kind.
+    /// v9 has no withdrawals.
+    pub fn add_withdrawal(&mut self, id: u16, options: bool) -> Result<(), EncodeError> {
+        if self.dialect != Dialect::Ipfix {
+            return Err(EncodeError::Unconvertible("withdrawal in NetFlow v9"));
+        }
+        let set = if options {
+            ipfix::OPTIONS_TEMPLATE_SET_ID
+        } else {
+            ipfix::TEMPLATE_SET_ID
+        };
+        self.ensure_set(set, 4)?;
+        self.w.u16(id)?;
+        self.w.u16(0)?;
+        self.records += 1;
+        Ok(())
+    }
+
     /// Encode a canonical record with `t` (one of octoflow's own templates).
     pub fn add_record(&mut self, t: &Template, r: &FlowRecord) -> Result<(), EncodeError> {
         let len = t

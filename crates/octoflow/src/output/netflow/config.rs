@@ -62,6 +62,8 @@ impl NetflowConfig {
             sampling_scaling: self.sampling_scaling,
             forward_counters: self.forward_counters,
             forward_options: self.forward_options,
+            // RFC 7011 §8.4: withdrawals are sent over a session (TCP), never UDP.
+            withdrawals: self.transport == Transport::Tcp,
         }
     }
 
