@@ -692,3 +692,39 @@ fn ipfix_withdrawals_reach_receivers_that_were_given_the_template() {
         );
     }
 }
+
+/// `sampling_scaling`: every path gives the receiver counters multiplied by the
+/// sampling interval, announced as 1-in-1 — also same-version and unfiltered
+/// outputs — and `octoflow check` says so.
+#[test]
+fn sampling_scaling_scales_counters_on_every_path() {
+    let mut recs = flows();
+    for r in &mut recs {
+        r.sampling_interval = 64;
+    }
+    for (dialect, v) in [(Dialect::V9, Version::V9), (Dialect::Ipfix, Version::Ipfix)] {
+        let d = message(dialect, 0, 1, &recs, true);
+        for tenant in [&[][..], &["10.0.1.0/24"][..]] {
+            let mut c = cfg(v, tenant);
+            c.sampling_scaling = true;
+            let path = crate::Path::of(v, &c);
+            let text = path.describe(v, &c);
+            let mut enc = Output::with(c, tenant);
+            let (_, _, got) = run(
+                &mut enc,
+                &mut Decoder::new(Limits::default()),
+                &mut Decoder::new(Limits::default()),
+                &d,
+            );
+            assert!(!got.is_empty());
+            for r in &got {
+                assert_eq!((r.packets, r.bytes), (3 * 64, 300 * 64), "{v:?} {tenant:?}");
+                assert!(r.sampling_interval <= 1, "{v:?} {tenant:?}");
+            }
+            assert!(
+                text.contains("multiplied by the sampling interval"),
+                "{text}"
+            );
+        }
+    }
+}

@@ -70,7 +70,8 @@ impl NetflowConfig {
     /// How input of version `vin` reaches this receiver (the encoder's own
     /// dispatch), in words for `octoflow check`.
     pub fn path_text(&self, vin: Version, unfiltered: bool) -> String {
-        Path::of(vin, &self.encoder_config(unfiltered)).describe(vin, self.version)
+        let c = self.encoder_config(unfiltered);
+        Path::of(vin, &c).describe(vin, &c)
     }
 }
 
