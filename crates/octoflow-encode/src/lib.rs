@@ -100,6 +100,8 @@ pub struct EncodeStats {
     pub unconvertible: u64,
     /// Items larger than an empty datagram (cannot be sent at this MTU).
     pub too_large: u64,
+    /// Output streams dropped after [`STREAM_IDLE_MS`] unused.
+    pub streams_expired: u64,
 }
 
 impl EncodeStats {
@@ -108,6 +110,7 @@ impl EncodeStats {
         self.sent += o.sent;
         self.unconvertible += o.unconvertible;
         self.too_large += o.too_large;
+        self.streams_expired += o.streams_expired;
     }
 }
 
@@ -140,6 +143,9 @@ pub struct Encoder {
 /// queueing and held data (seconds). It leaves 48.7 days before the 32-bit
 /// uptime wraps, as it would on a real exporter.
 pub const UPTIME_AT_START_MS: u64 = 24 * 3_600_000;
+
+/// An output stream unused this long is dropped at the next flush.
+pub const STREAM_IDLE_MS: u64 = 3_600_000;
 
 /// The largest sampling interval a v5 header can state (14 bits).
 const V5_MAX_INTERVAL: u32 = 0x3fff;
@@ -220,6 +226,7 @@ impl Encoder {
         let mut st = EncodeStats::default();
         let vin = batch.version;
         let si = self.streams.find(Streams::key(batch));
+        self.streams.all[si].used_ms = now_ms;
         let mut path = self.paths[version_index(vin)];
         if path == Path::Whole {
             let msg = &datagram[..message_len(vin, datagram)];
@@ -246,7 +253,8 @@ impl Encoder {
         st
     }
 
-    /// Encode every record still waiting, in every stream.
+    /// Encode every record still waiting, in every stream; then drop the streams
+    /// unused for [`STREAM_IDLE_MS`].
     pub fn flush(&mut self, now_ms: u64, out: &mut Out) -> EncodeStats {
         let mut st = EncodeStats::default();
         for si in 0..self.streams.all.len() {
@@ -258,6 +266,7 @@ impl Encoder {
                 self.emit(si, n, now_ms, out, &mut st);
             }
         }
+        st.streams_expired = self.streams.expire(now_ms, STREAM_IDLE_MS);
         st
     }
 

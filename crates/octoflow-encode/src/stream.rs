@@ -34,6 +34,8 @@ pub(crate) struct Stream {
     pub(crate) pending: Vec<FlowRecord>,
     /// Same-version items waiting to fill a message with the same header.
     pub(crate) open: Open,
+    /// When input last came for this stream (for [`Streams::expire`]).
+    pub(crate) used_ms: u64,
 }
 
 impl Stream {
@@ -108,6 +110,27 @@ impl Streams {
         }
     }
 
+    /// Drop the streams unused for `idle_ms` (their held items must have been
+    /// sent): a router that went away, or changed its domain, no longer costs
+    /// memory, and its output domain is free again. Returns how many went.
+    pub(crate) fn expire(&mut self, now_ms: u64, idle_ms: u64) -> u64 {
+        let before = self.all.len();
+        self.all
+            .retain(|s| now_ms.saturating_sub(s.used_ms) < idle_ms);
+        let gone = before - self.all.len();
+        if gone > 0 {
+            self.index = self
+                .all
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (s.key, i))
+                .collect();
+            self.used_domains = self.all.iter().map(|s| s.out_domain).collect();
+            self.last = None;
+        }
+        gone as u64
+    }
+
     /// The index of `key`'s stream, made on first use.
     pub(crate) fn find(&mut self, key: ScopeKey) -> usize {
         if let Some((k, i)) = self.last {
@@ -138,6 +161,7 @@ impl Streams {
                     sampling: 0,
                     pending: Vec::new(),
                     open: Open::default(),
+                    used_ms: 0,
                 });
                 self.index.insert(key, self.all.len() - 1);
                 self.all.len() - 1

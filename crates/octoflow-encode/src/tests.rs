@@ -728,3 +728,36 @@ fn sampling_scaling_scales_counters_on_every_path() {
         }
     }
 }
+
+/// Output streams are per (router, version, domain): one unused for
+/// [`crate::STREAM_IDLE_MS`] is dropped at the next flush (its held records sent
+/// first) and counted, and its output domain is free again.
+#[test]
+fn streams_unused_for_an_hour_are_dropped_at_the_next_flush() {
+    let mut enc = Output::new(Version::Ipfix, &["10.0.1.0/24"]);
+    let d = message(Dialect::Ipfix, 0, 5, &flows(), true);
+    let feed = |enc: &mut Output, ex: &str, now: u64| {
+        let mut b = Batch::default();
+        Decoder::new(Limits::default())
+            .decode(ex.parse().expect("ip"), &d, NOW, &mut b)
+            .expect("decodes");
+        let mut out = Out::default();
+        enc.encode(&d, &b, now, &mut out);
+        let st = enc.flush(now, &mut out);
+        let o = out.iter().next().expect("one datagram");
+        (st, u32::from_be_bytes(o[12..16].try_into().expect("4")))
+    };
+    let (st, dom) = feed(&mut enc, "192.0.2.1", NOW);
+    assert_eq!((st.streams_expired, dom), (0, 5));
+    // Router 2 keeps its stream busy; router 1 goes quiet.
+    let (_, dom2) = feed(&mut enc, "192.0.2.2", NOW + 1000);
+    assert_ne!(dom2, 5);
+    let (st, _) = feed(&mut enc, "192.0.2.2", NOW + 3_599_000);
+    assert_eq!(st.streams_expired, 0, "router 1 idle just under an hour");
+    let (st, _) = feed(&mut enc, "192.0.2.2", NOW + 3_600_500);
+    assert_eq!(st.streams_expired, 1, "router 1's stream dropped");
+    assert_eq!(enc.enc.streams.all.len(), 1);
+    // A new router gets the freed domain.
+    let (st, dom3) = feed(&mut enc, "192.0.2.3", NOW + 3_600_600);
+    assert_eq!((st.streams_expired, dom3), (0, 5));
+}
