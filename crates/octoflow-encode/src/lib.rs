@@ -39,7 +39,9 @@ mod tests;
 
 use std::sync::Arc;
 
-use octoflow_proto::{own_sampling_template, own_template, Batch, Dialect, Template, Version};
+use octoflow_proto::{
+    own_direction_template, own_sampling_template, own_template, Batch, Dialect, Template, Version,
+};
 
 pub use out::Out;
 pub use path::{label as version_label, Path};
@@ -123,9 +125,10 @@ pub struct Encoder {
     /// The pretended boot time of the synthetic sysUptime of re-encoded v9 and
     /// v5 headers: [`UPTIME_AT_START_MS`] before the encoder started.
     started_ms: u64,
-    /// octoflow's own templates (IPv4, IPv6, sampling options) in the output
-    /// dialect, for conversions to v9/IPFIX.
-    own: Option<[Arc<Template>; 3]>,
+    /// octoflow's own templates in the output dialect, for conversions to
+    /// v9/IPFIX: IPv4, IPv6, sampling options, then IPv4 and IPv6 with
+    /// flowDirection (for flows whose direction is known).
+    own: Option<[Arc<Template>; 5]>,
     /// One input datagram's same-version part, collected before it joins the held
     /// message (kept to reuse its buffers).
     scratch: Open,
@@ -189,6 +192,8 @@ impl Encoder {
                 Arc::new(own_template(d, false)),
                 Arc::new(own_template(d, true)),
                 Arc::new(own_sampling_template(d)),
+                Arc::new(own_direction_template(d, false)),
+                Arc::new(own_direction_template(d, true)),
             ]
         });
         let paths =

@@ -354,7 +354,7 @@ fn conversion_to_ipfix_uses_own_templates_and_carries_sampling() {
         .decode(exporter(), &dgs[0], NOW, &mut ob)
         .expect("decodes");
     let ids: Vec<u16> = ob.templates.iter().map(|t| t.id).collect();
-    assert_eq!(ids, vec![256, 257, 258]);
+    assert_eq!(ids, vec![256, 257, 258, 259, 260]);
     assert_eq!(ob.options.len(), 1, "sampling options record sent");
 }
 
@@ -760,4 +760,71 @@ fn streams_unused_for_an_hour_are_dropped_at_the_next_flush() {
     // A new router gets the freed domain.
     let (st, dom3) = feed(&mut enc, "192.0.2.3", NOW + 3_600_600);
     assert_eq!((st.streams_expired, dom3), (0, 5));
+}
+
+/// flowDirection (IE 61; RFC 3954 §8 DIRECTION) has two values, 0 ingress and 1
+/// egress: octoflow's templates give a flow whose direction is unknown no such
+/// field, never 0xff; a known one keeps it.
+#[test]
+fn flow_direction_is_omitted_when_unknown_never_written_as_0xff() {
+    use octoflow_proto::{Direction, FieldSpec, Template};
+    let mut recs = flows()[..2].to_vec();
+    recs[0].src_addr = "10.0.1.2".parse().expect("ip");
+    recs[1].direction = Direction::Egress;
+    for v in [Version::V9, Version::Ipfix] {
+        // Converted (the other version in): the router's template carries
+        // flowDirection, its records are the router's business.
+        let rd = if v == Version::V9 {
+            Dialect::Ipfix
+        } else {
+            Dialect::V9
+        };
+        let mut fields = own_template(rd, false).fields;
+        if !fields.iter().any(|f| f.id == 61) {
+            fields.push(FieldSpec::iana(61, 1));
+        }
+        let t = Template::new(300, rd, 0, fields).expect("template");
+        let mut buf = vec![0u8; 4096];
+        let h = MessageHeader {
+            unix_ms: NOW,
+            sys_uptime_ms: 0,
+            sequence: 0,
+            domain: 1,
+        };
+        let mut w = MessageWriter::new(&mut buf, rd, h).expect("writer");
+        w.add_template(&t).expect("t");
+        for r in &recs {
+            w.add_record(&t, r).expect("rec");
+        }
+        let n = w.finish();
+        let mut enc = Output::new(v, &["10.0.1.0/24"]);
+        let (_, dgs, got) = run(
+            &mut enc,
+            &mut Decoder::new(Limits::default()),
+            &mut Decoder::new(Limits::default()),
+            &buf[..n],
+        );
+        let dirs: Vec<_> = got.iter().map(|r| r.direction).collect();
+        assert_eq!(dirs, vec![Direction::Unknown, Direction::Egress], "{v:?}");
+        let mut rx = Decoder::new(Limits::default());
+        for o in &dgs {
+            let mut ob = Batch::default();
+            rx.decode(exporter(), o, NOW, &mut ob).expect("decodes");
+            for set in &ob.sets {
+                let has = set
+                    .template
+                    .fields
+                    .iter()
+                    .any(|f| f.id == 61 && f.enterprise == 0);
+                for i in set.first..set.first + set.count {
+                    let known = ob.records[i].direction != Direction::Unknown;
+                    assert_eq!(
+                        has, known,
+                        "{v:?}: template {} for {:?}",
+                        set.template.id, ob.records[i].direction
+                    );
+                }
+            }
+        }
+    }
 }
