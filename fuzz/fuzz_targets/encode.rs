@@ -60,9 +60,6 @@ fn check(out: &mut Output, filters: &[Arc<Filter>], o: &[u8], whole: bool) {
             );
         }
     }
-    if whole {
-        return;
-    }
     // The header's sequence number and how many units this datagram counts.
     let be32 = |at: usize| u32::from_be_bytes(o[at..at + 4].try_into().unwrap());
     let (key, seq, units) = match b.version {
@@ -78,8 +75,15 @@ fn check(out: &mut Output, filters: &[Arc<Filter>], o: &[u8], whole: bool) {
             ((0x105, h.sub_agent, Some(h.agent)), h.sequence, 1)
         }
     };
-    if let Some(&want) = out.next.get(&key) {
-        assert_eq!(seq, want, "sequence of stream {key:?}");
+    match out.next.get(&key) {
+        // A datagram equal to its input under the whole path may be the router's
+        // (its numbers), or a record path's copy that came out byte for byte the
+        // same (a stream whose domain was remapped falls back): ours only if it
+        // continues the stream.
+        Some(&want) if whole && seq != want => return,
+        None if whole => return,
+        Some(&want) => assert_eq!(seq, want, "sequence of stream {key:?}"),
+        None => {}
     }
     out.next.insert(key, seq.wrapping_add(units));
 }
