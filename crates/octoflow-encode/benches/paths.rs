@@ -104,6 +104,7 @@ fn paths(c: &mut Criterion) {
             sampling_scaling: false,
             forward_counters: false,
             forward_options: true,
+            withdrawals: false,
         };
         let mut enc = Encoder::new(cfg, NOW);
         let mut out = Out::default();

@@ -1,10 +1,11 @@
 //! Conversions: the tenant's canonical records re-encoded with octoflow's own
-//! templates (v9/IPFIX: 256 IPv4, 257 IPv6, 258 sampling options) or as v5
+//! templates (v9/IPFIX: 256 IPv4, 257 IPv6, 258 sampling options, 259/260 IPv4/IPv6
+//! with flowDirection for flows whose direction is known) or as v5
 //! (IPv6 flows counted as unconvertible). Records wait in their stream until a
 //! datagram's worth is there, or until [`Encoder::flush`].
 
 use octoflow_proto::message::sampling_record;
-use octoflow_proto::{Batch, Dialect, FlowRecord, MessageHeader, Version};
+use octoflow_proto::{Batch, Dialect, Direction, FlowRecord, MessageHeader, Version};
 
 use crate::pack::{pack, Item};
 use crate::v5::{emit_v5, V5Item};
@@ -46,7 +47,11 @@ impl Encoder {
                 continue;
             }
             let mut r = *r;
-            if scaling && r.sampling_interval > 1 {
+            // A v5 header states at most a 14-bit interval: larger ones are scaled
+            // into the counters (and the datagram says unsampled) rather than
+            // capped, which would understate the traffic.
+            let v5_cannot = v5 && r.sampling_interval > crate::V5_MAX_INTERVAL;
+            if (scaling || v5_cannot) && r.sampling_interval > 1 {
                 r.packets = r.scaled_packets();
                 r.bytes = r.scaled_bytes();
                 r.sampling_interval = 1;
@@ -103,9 +108,7 @@ impl Encoder {
         let s = &mut self.streams.all[si];
         let mut items: Vec<Item<'_>> = Vec::with_capacity(records.len() + 4);
         if due {
-            items.push(Item::Template(&own[0]));
-            items.push(Item::Template(&own[1]));
-            items.push(Item::Template(&own[2]));
+            items.extend(own.iter().map(|t| Item::Template(t)));
         }
         let mut announce = None;
         for r in records {
@@ -113,13 +116,20 @@ impl Encoder {
             if iv > 1 && (iv != s.sampling || due) && announce.is_none() {
                 announce = Some(iv);
             }
-            let t = if r.is_ipv4() { &own[0] } else { &own[1] };
+            // flowDirection has no "unknown" value: only flows with a known
+            // direction use the templates that carry it.
+            let t = match (r.is_ipv4(), r.direction == Direction::Unknown) {
+                (true, true) => &own[0],
+                (false, true) => &own[1],
+                (true, false) => &own[3],
+                (false, false) => &own[4],
+            };
             items.push(Item::Own(t, r));
         }
         if let Some(iv) = announce {
             // Sampling options data right after the templates (RFC 7011 §3.4.2.2 /
             // RFC 3954 §6.2), so collectors that read sampling only from there see it.
-            let at = if due { 3 } else { 0 };
+            let at = if due { own.len() } else { 0 };
             items.insert(at, Item::Sampling(sampling_record(iv, false)));
             s.sampling = iv;
         }

@@ -39,7 +39,9 @@ mod tests;
 
 use std::sync::Arc;
 
-use octoflow_proto::{own_sampling_template, own_template, Batch, Dialect, Template, Version};
+use octoflow_proto::{
+    own_direction_template, own_sampling_template, own_template, Batch, Dialect, Template, Version,
+};
 
 pub use out::Out;
 pub use path::{label as version_label, Path};
@@ -61,6 +63,10 @@ pub struct EncoderConfig {
     pub sampling_scaling: bool,
     pub forward_counters: bool,
     pub forward_options: bool,
+    /// The receiver is a session (IPFIX over TCP): template withdrawals are
+    /// forwarded to it, and a template id the router redefines is withdrawn before
+    /// the new definition (RFC 7011 §8.1). Never over UDP (RFC 7011 §8.4).
+    pub withdrawals: bool,
 }
 
 /// Which records of a decoded datagram are the tenant's.
@@ -96,6 +102,8 @@ pub struct EncodeStats {
     pub unconvertible: u64,
     /// Items larger than an empty datagram (cannot be sent at this MTU).
     pub too_large: u64,
+    /// Output streams dropped after [`STREAM_IDLE_MS`] unused.
+    pub streams_expired: u64,
 }
 
 impl EncodeStats {
@@ -104,6 +112,7 @@ impl EncodeStats {
         self.sent += o.sent;
         self.unconvertible += o.unconvertible;
         self.too_large += o.too_large;
+        self.streams_expired += o.streams_expired;
     }
 }
 
@@ -113,15 +122,53 @@ pub struct Encoder {
     /// The path of each input version (indexed by [`version_index`]).
     paths: [Path; 4],
     streams: Streams,
-    /// The time the encoder started: the base of the synthetic sysUptime of
-    /// re-encoded v9 and v5 headers.
+    /// The pretended boot time of the synthetic sysUptime of re-encoded v9 and
+    /// v5 headers: [`UPTIME_AT_START_MS`] before the encoder started.
     started_ms: u64,
-    /// octoflow's own templates (IPv4, IPv6, sampling options) in the output
-    /// dialect, for conversions to v9/IPFIX.
-    own: Option<[Arc<Template>; 3]>,
+    /// octoflow's own templates in the output dialect, for conversions to
+    /// v9/IPFIX: IPv4, IPv6, sampling options, then IPv4 and IPv6 with
+    /// flowDirection (for flows whose direction is known).
+    own: Option<[Arc<Template>; 5]>,
     /// One input datagram's same-version part, collected before it joins the held
     /// message (kept to reuse its buffers).
     scratch: Open,
+}
+
+/// The synthetic sysUptime of re-encoded v9 and v5 headers at the encoder's start.
+///
+/// Records carry their times as sysUptime stamps (RFC 3954 §8 FIRST_SWITCHED /
+/// LAST_SWITCHED; the v5 record's First/Last), and collectors such as nfdump take
+/// boot time = export time − sysUptime and add the stamp without wrapping, so a
+/// flow that ended before the pretended boot comes out 49.7 days in the future.
+/// Pretending the exporter booted a day before the output started keeps every
+/// flow time positive that is up to a day old when the output starts or is
+/// reloaded: far beyond any router's active timeout (minutes to an hour) plus
+/// queueing and held data (seconds). It leaves 48.7 days before the 32-bit
+/// uptime wraps, as it would on a real exporter.
+pub const UPTIME_AT_START_MS: u64 = 24 * 3_600_000;
+
+/// An output stream unused this long is dropped at the next flush.
+pub const STREAM_IDLE_MS: u64 = 3_600_000;
+
+/// The largest sampling interval a v5 header can state (14 bits).
+const V5_MAX_INTERVAL: u32 = 0x3fff;
+
+/// The length of the message that starts `datagram`, when the version states it:
+/// IPFIX's header length (RFC 7011 §3.1), v5's 24 + 48 × count. Bytes after it are
+/// not part of the message (nor, over TCP, of the next one: RFC 7011 §10.4).
+fn message_len(v: Version, datagram: &[u8]) -> usize {
+    let len = match v {
+        Version::Ipfix if datagram.len() >= 4 => {
+            u16::from_be_bytes([datagram[2], datagram[3]]) as usize
+        }
+        Version::V5 if datagram.len() >= 4 => {
+            let count = u16::from_be_bytes([datagram[2], datagram[3]]) as usize;
+            octoflow_proto::netflow_v5::HEADER_LEN + octoflow_proto::netflow_v5::RECORD_LEN * count
+        }
+        // v9 (RFC 3954 §5.1) and sFlow state no length: the datagram is the message.
+        _ => datagram.len(),
+    };
+    len.min(datagram.len())
 }
 
 fn version_index(v: Version) -> usize {
@@ -145,15 +192,18 @@ impl Encoder {
                 Arc::new(own_template(d, false)),
                 Arc::new(own_template(d, true)),
                 Arc::new(own_sampling_template(d)),
+                Arc::new(own_direction_template(d, false)),
+                Arc::new(own_direction_template(d, true)),
             ]
         });
         let paths =
             [Version::V5, Version::V9, Version::Ipfix, Version::Sflow].map(|v| Path::of(v, &cfg));
+        let streams = Streams::new(cfg.version);
         Encoder {
             cfg,
             paths,
-            streams: Streams::default(),
-            started_ms: now_ms,
+            streams,
+            started_ms: now_ms.wrapping_sub(UPTIME_AT_START_MS),
             own,
             scratch: Open::default(),
         }
@@ -181,15 +231,17 @@ impl Encoder {
         let mut st = EncodeStats::default();
         let vin = batch.version;
         let si = self.streams.find(Streams::key(batch));
+        self.streams.all[si].used_ms = now_ms;
         let mut path = self.paths[version_index(vin)];
         if path == Path::Whole {
-            if self.streams.all[si].identity && datagram.len() <= self.cfg.max_datagram.max(65507) {
+            let msg = &datagram[..message_len(vin, datagram)];
+            if self.streams.all[si].identity && msg.len() <= self.cfg.max_datagram.max(65507) {
                 let n = batch.records.len() as u64;
                 st.matched = n;
                 st.sent = n;
-                let s = out.begin(datagram.len());
-                out.buf[s..].copy_from_slice(datagram);
-                out.commit(s, datagram.len());
+                let s = out.begin(msg.len());
+                out.buf[s..].copy_from_slice(msg);
+                out.commit(s, msg.len());
                 return st;
             }
             path = Path::records(vin, &self.cfg);
@@ -206,7 +258,8 @@ impl Encoder {
         st
     }
 
-    /// Encode every record still waiting, in every stream.
+    /// Encode every record still waiting, in every stream; then drop the streams
+    /// unused for [`STREAM_IDLE_MS`].
     pub fn flush(&mut self, now_ms: u64, out: &mut Out) -> EncodeStats {
         let mut st = EncodeStats::default();
         for si in 0..self.streams.all.len() {
@@ -218,6 +271,7 @@ impl Encoder {
                 self.emit(si, n, now_ms, out, &mut st);
             }
         }
+        st.streams_expired = self.streams.expire(now_ms, STREAM_IDLE_MS);
         st
     }
 

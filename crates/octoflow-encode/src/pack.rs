@@ -13,6 +13,8 @@ use crate::{EncodeStats, Out};
 pub(crate) enum Item<'b> {
     /// A template (the router's, or octoflow's own).
     Template(&'b Template),
+    /// An IPFIX template withdrawal: template id, options template or not.
+    Withdrawal(u16, bool),
     /// A record's bytes as the router sent them, under its template id.
     Raw(u16, &'b [u8]),
     /// A record to encode with one of octoflow's templates.
@@ -53,6 +55,7 @@ pub(crate) fn pack(
         while i < items.len() {
             let r = match &items[i] {
                 Item::Template(t) => w.add_template(t),
+                Item::Withdrawal(id, options) => w.add_withdrawal(*id, *options),
                 Item::Raw(id, b) => w.add_raw(*id, b),
                 Item::Own(t, r) => w.add_record(t, r),
                 Item::Sampling(b) => w.add_raw(OWN_SAMPLING_TEMPLATE_ID, b),

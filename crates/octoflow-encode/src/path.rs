@@ -31,6 +31,7 @@ impl Path {
     pub fn of(vin: Version, cfg: &EncoderConfig) -> Path {
         if vin == cfg.version
             && cfg.unfiltered
+            && (!cfg.sampling_scaling || vin == Version::Sflow)
             && cfg.forward_options
             && (vin != Version::Sflow || cfg.forward_counters)
         {
@@ -40,8 +41,21 @@ impl Path {
     }
 
     /// The path that picks records (what [`Path::Whole`] falls back to).
+    ///
+    /// `sampling_scaling` sends v5, v9 and IPFIX input through [`Path::Convert`]:
+    /// scaled counters are re-encoded, not patched into the router's records.
+    /// Patching would mean finding every counter in arbitrary templates (packet
+    /// and octet counts, delta or total, of any reduced size, RFC 7011 §6.2, where
+    /// a scaled value may no longer fit), and rewriting or dropping the router's
+    /// own sampling announcements (options data, RFC 7011 §3.4.2.2 / RFC 3954
+    /// §6.2, or per-record fields), so the receiver does not scale a second time.
+    /// The canonical record already has the interval from wherever the router put
+    /// it; the conversion multiplies once and announces 1-in-1. The cost: fields
+    /// octoflow's templates lack are not carried. sFlow keeps its sampling rate
+    /// (every sFlow receiver scales by it).
     pub fn records(vin: Version, cfg: &EncoderConfig) -> Path {
         match (vin, cfg.version) {
+            (Version::V9 | Version::Ipfix, _) if cfg.sampling_scaling => Path::Convert,
             (Version::V9, Version::V9) | (Version::Ipfix, Version::Ipfix) => Path::SameVersion,
             (_, Version::V9) | (_, Version::Ipfix) => Path::Convert,
             (Version::V5, Version::V5) if !cfg.sampling_scaling => Path::V5Copy,
@@ -52,22 +66,39 @@ impl Path {
     }
 
     /// In words, as `octoflow check` prints it.
-    pub fn describe(self, vin: Version, vout: Version) -> String {
+    pub fn describe(self, vin: Version, cfg: &EncoderConfig) -> String {
+        let vout = cfg.version;
         let (i, o) = (label(vin), label(vout));
+        let scaled = if cfg.sampling_scaling {
+            ", packets and bytes multiplied by the sampling interval, announced 1-in-1"
+        } else {
+            ""
+        };
+        // sFlow receivers always scale by the samples' rate.
+        let keeps = if cfg.sampling_scaling && vin == Version::Sflow {
+            " (sampling rate kept: sampling_scaling does not apply to sFlow)"
+        } else {
+            ""
+        };
         match self {
-            Path::Whole => format!("{i} -> {o}: whole datagrams forwarded unchanged"),
+            Path::Whole => format!("{i} -> {o}: whole datagrams forwarded unchanged{keeps}"),
             Path::SameVersion => format!(
                 "{i} -> {o}: exporter's templates and matching records forwarded byte for byte"
             ),
             Path::V5Copy => "v5 -> v5: matching records copied byte for byte".into(),
-            Path::SflowCopy => "sflow -> sflow: matching flow samples copied, agent kept".into(),
-            Path::Convert if vout == Version::V5 => {
-                format!("{i} -> v5: re-encoded; IPv6 flows counted as unconvertible")
+            Path::SflowCopy => {
+                format!("sflow -> sflow: matching flow samples copied, agent kept{keeps}")
             }
-            Path::Convert if vin == Version::Sflow => {
+            Path::Convert if vout == Version::V5 => {
+                format!("{i} -> v5: re-encoded{scaled}; IPv6 flows counted as unconvertible")
+            }
+            Path::Convert if vin == Version::Sflow && !cfg.sampling_scaling => {
                 format!("sflow -> {o}: each flow sample becomes a flow, sampling rate carried")
             }
-            Path::Convert => format!("{i} -> {o}: re-encoded with octoflow's templates"),
+            Path::Convert if vin == Version::Sflow => {
+                format!("sflow -> {o}: each flow sample becomes a flow{scaled}")
+            }
+            Path::Convert => format!("{i} -> {o}: re-encoded with octoflow's templates{scaled}"),
             Path::Unsupported => {
                 format!("{i} -> {o}: not possible (sFlow is made only from sFlow)")
             }

@@ -5,9 +5,10 @@
 //! Records are held to fill messages: only input datagrams whose header times are
 //! identical share one, up to [`HOLD_MESSAGES`] messages' worth, then packed full.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use octoflow_proto::{Batch, Dialect, MessageHeader, Template, Version};
+use octoflow_proto::{ipfix, Batch, Dialect, MessageHeader, Template, Version};
 
 use crate::pack::{pack, same, Item};
 use crate::{EncodeStats, Encoder, Out, Select};
@@ -34,6 +35,7 @@ pub(crate) struct Open {
 #[derive(Debug)]
 pub(crate) enum OwnedItem {
     Template(Arc<Template>),
+    Withdrawal(u16, bool),
     Raw(u16, usize, usize),
 }
 
@@ -41,6 +43,22 @@ impl Open {
     fn template(&mut self, t: &Arc<Template>) {
         self.size += t.wire_len() + 4;
         self.items.push(OwnedItem::Template(t.clone()));
+    }
+    fn withdrawal(&mut self, id: u16, options: bool) {
+        // At worst in a set of its own.
+        self.size += 4 + 7;
+        self.items.push(OwnedItem::Withdrawal(id, options));
+    }
+    /// Give the receiver `t` (not known to it, or changed). Over a session a
+    /// changed definition of an id it has is withdrawn first (RFC 7011 §8.1: a
+    /// template id is not reused before its withdrawal).
+    fn give(&mut self, sent: &mut HashMap<u16, Arc<Template>>, t: &Arc<Template>, withdraw: bool) {
+        if let Some(old) = sent.insert(t.id, t.clone()) {
+            if withdraw && !same(&old, t) {
+                self.withdrawal(t.id, old.is_options());
+            }
+        }
+        self.template(t);
     }
     fn raw(&mut self, id: u16, b: &[u8]) {
         let at = self.bytes.len();
@@ -96,18 +114,34 @@ impl Encoder {
         if self.streams.all[si].open.header.is_some_and(|h| h != hdr) {
             self.emit_open(si, out, st);
         }
+        let withdraw = self.cfg.withdrawals && batch.version == Version::Ipfix;
         let s = &mut self.streams.all[si];
-        for id in &batch.withdrawn {
-            s.sent.remove(id);
-        }
         // This datagram's part, collected first so it can go into the held message
         // or, when it would overflow it, start the next one.
         let mut new = std::mem::take(&mut self.scratch);
         new.reset();
+        // The router's withdrawals (RFC 7011 §8.1), of what this receiver was given:
+        // it forgets them, and we stop refreshing them to it.
+        for &id in &batch.withdrawn {
+            let options = match id {
+                ipfix::TEMPLATE_SET_ID | ipfix::OPTIONS_TEMPLATE_SET_ID => {
+                    let options = id == ipfix::OPTIONS_TEMPLATE_SET_ID;
+                    let had = s.sent.len();
+                    s.sent.retain(|_, t| t.is_options() != options);
+                    (s.sent.len() < had).then_some(options)
+                }
+                _ => s.sent.remove(&id).map(|t| t.is_options()),
+            };
+            if let Some(options) = options.filter(|_| withdraw) {
+                new.withdrawal(id, options);
+            }
+        }
         if due {
             // The schedule's refresh: everything this receiver has been given.
             for t in s.sent.values() {
-                if fwd_opts || !t.is_options() {
+                // Not what the router redefines now: that follows, as a change.
+                let redefined = batch.templates.iter().any(|b| b.id == t.id && !same(b, t));
+                if (fwd_opts || !t.is_options()) && !redefined {
                     new.template(t);
                 }
             }
@@ -119,10 +153,11 @@ impl Encoder {
                 continue;
             }
             let known = s.sent.get(&t.id).is_some_and(|x| same(x, t));
-            if !known || !due {
+            if !known {
+                new.give(&mut s.sent, t, withdraw);
+            } else if !due {
                 new.template(t);
             }
-            s.sent.insert(t.id, t.clone());
         }
         if fwd_opts {
             for opt in &batch.options {
@@ -130,8 +165,7 @@ impl Encoder {
                     .get(&opt.template.id)
                     .is_none_or(|x| !same(x, &opt.template))
                 {
-                    s.sent.insert(opt.template.id, opt.template.clone());
-                    new.template(&opt.template);
+                    new.give(&mut s.sent, &opt.template, withdraw);
                 }
                 new.raw(opt.template.id, batch.bytes(datagram, opt.raw));
                 new.options += 1;
@@ -148,8 +182,7 @@ impl Encoder {
                         .get(&set.template.id)
                         .is_none_or(|x| !same(x, &set.template))
                     {
-                        s.sent.insert(set.template.id, set.template.clone());
-                        new.template(&set.template);
+                        new.give(&mut s.sent, &set.template, withdraw);
                     }
                     announced = true;
                 }
@@ -204,6 +237,7 @@ impl Encoder {
             .iter()
             .map(|i| match i {
                 OwnedItem::Template(t) => Item::Template(t),
+                OwnedItem::Withdrawal(id, options) => Item::Withdrawal(*id, *options),
                 OwnedItem::Raw(id, at, len) => Item::Raw(*id, &o.bytes[*at..at + len]),
             })
             .collect();

@@ -1,9 +1,10 @@
 //! Output streams: one per (exporting device, version, source id / observation
 //! domain) per receiver, each with its own sequence numbers and template schedule.
 //!
-//! A stream's output domain is its input's unless two devices use the same one;
-//! then the later gets a free number, so the receiver never mixes two routers'
-//! templates.
+//! A stream's output domain is its input's unless two devices use the same one,
+//! or the output version cannot state it (v5 has 16 bits: engine type and engine
+//! id); then the stream gets a free number the version can state, so the receiver
+//! never mixes two routers' templates or flows.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -33,6 +34,8 @@ pub(crate) struct Stream {
     pub(crate) pending: Vec<FlowRecord>,
     /// Same-version items waiting to fill a message with the same header.
     pub(crate) open: Open,
+    /// When input last came for this stream (for [`Streams::expire`]).
+    pub(crate) used_ms: u64,
 }
 
 impl Stream {
@@ -60,7 +63,7 @@ impl Stream {
 }
 
 /// Every output stream of one receiver.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Streams {
     /// Found through `index`; `last` skips the hash lookup while datagrams keep
     /// coming from one router (the usual case).
@@ -68,9 +71,23 @@ pub(crate) struct Streams {
     index: HashMap<ScopeKey, usize>,
     last: Option<(ScopeKey, usize)>,
     used_domains: HashSet<u32>,
+    /// The largest output domain the output version can state.
+    max_domain: u32,
 }
 
 impl Streams {
+    /// No streams yet, for a receiver of version `out`.
+    pub(crate) fn new(out: Version) -> Streams {
+        Streams {
+            all: Vec::new(),
+            index: HashMap::new(),
+            last: None,
+            used_domains: HashSet::new(),
+            // v5: engine type (8 bits) and engine id (8 bits).
+            max_domain: if out == Version::V5 { 0xffff } else { u32::MAX },
+        }
+    }
+
     /// The stream a decoded datagram belongs to: its device (an sFlow agent, else
     /// the sending address), version and domain.
     pub(crate) fn key(batch: &Batch) -> ScopeKey {
@@ -93,6 +110,27 @@ impl Streams {
         }
     }
 
+    /// Drop the streams unused for `idle_ms` (their held items must have been
+    /// sent): a router that went away, or changed its domain, no longer costs
+    /// memory, and its output domain is free again. Returns how many went.
+    pub(crate) fn expire(&mut self, now_ms: u64, idle_ms: u64) -> u64 {
+        let before = self.all.len();
+        self.all
+            .retain(|s| now_ms.saturating_sub(s.used_ms) < idle_ms);
+        let gone = before - self.all.len();
+        if gone > 0 {
+            self.index = self
+                .all
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (s.key, i))
+                .collect();
+            self.used_domains = self.all.iter().map(|s| s.out_domain).collect();
+            self.last = None;
+        }
+        gone as u64
+    }
+
     /// The index of `key`'s stream, made on first use.
     pub(crate) fn find(&mut self, key: ScopeKey) -> usize {
         if let Some((k, i)) = self.last {
@@ -103,11 +141,12 @@ impl Streams {
         let i = match self.index.get(&key) {
             Some(&i) => i,
             None => {
-                let used = &mut self.used_domains;
-                let out_domain = if used.insert(key.domain) {
+                let (used, max) = (&mut self.used_domains, self.max_domain);
+                let out_domain = if key.domain <= max && used.insert(key.domain) {
                     key.domain
                 } else {
-                    let d = (1..).find(|d| !used.contains(d)).unwrap_or(0);
+                    // When all 65535 v5 engines are taken, the streams share 0.
+                    let d = (1..=max).find(|d| !used.contains(d)).unwrap_or(0);
                     used.insert(d);
                     d
                 };
@@ -122,6 +161,7 @@ impl Streams {
                     sampling: 0,
                     pending: Vec::new(),
                     open: Open::default(),
+                    used_ms: 0,
                 });
                 self.index.insert(key, self.all.len() - 1);
                 self.all.len() - 1

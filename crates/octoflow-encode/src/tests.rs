@@ -83,6 +83,7 @@ fn cfg(version: Version, filters: &[&str]) -> EncoderConfig {
         sampling_scaling: false,
         forward_counters: filters.is_empty(),
         forward_options: true,
+        withdrawals: true,
     }
 }
 
@@ -353,7 +354,7 @@ fn conversion_to_ipfix_uses_own_templates_and_carries_sampling() {
         .decode(exporter(), &dgs[0], NOW, &mut ob)
         .expect("decodes");
     let ids: Vec<u16> = ob.templates.iter().map(|t| t.id).collect();
-    assert_eq!(ids, vec![256, 257, 258]);
+    assert_eq!(ids, vec![256, 257, 258, 259, 260]);
     assert_eq!(ob.options.len(), 1, "sampling options record sent");
 }
 
@@ -465,4 +466,365 @@ fn two_routers_with_one_domain_get_distinct_output_domains() {
     }
     assert_eq!(domains[0], 5);
     assert_ne!(domains[1], 5);
+}
+
+/// RFC 7011 §3.1: the message is the header's length; anything after it in the
+/// datagram is not part of it and must not reach a receiver (over TCP the length
+/// frames the stream, RFC 7011 §10.4).
+#[test]
+fn whole_datagram_forwards_exactly_the_ipfix_message_length() {
+    let msg = message(Dialect::Ipfix, 0, 7, &flows(), true);
+    let mut d = msg.clone();
+    d.extend_from_slice(&[0x00, 0x0a, 0x00, 0x10, 0xde, 0xad, 0xbe, 0xef]);
+    let mut enc = Output::new(Version::Ipfix, &[]);
+    let (st, dgs, got) = run(
+        &mut enc,
+        &mut Decoder::new(Limits::default()),
+        &mut Decoder::new(Limits::default()),
+        &d,
+    );
+    assert_eq!(dgs, vec![msg]);
+    assert_eq!((got.len(), st.sent), (5, 5));
+}
+
+/// (first, last) of each record of a v9 datagram made with octoflow's own IPv4
+/// template (256), or of a v5 datagram, computed as nfdump does: boot time =
+/// export time − sysUptime, then boot + the record's uptime stamp, unsigned.
+fn uptime_times_as_nfdump_reads_them(o: &[u8]) -> Vec<(u64, u64)> {
+    let be32 = |at: usize| u32::from_be_bytes(o[at..at + 4].try_into().expect("4")) as u64;
+    let boot = (be32(8) * 1000).wrapping_sub(be32(4));
+    let mut times = Vec::new();
+    if o[1] == 5 {
+        for i in 0..be32(0) & 0xffff {
+            let at = 24 + 48 * i as usize;
+            times.push((boot + be32(at + 24), boot + be32(at + 28)));
+        }
+        return times;
+    }
+    let mut pos = 20;
+    while pos + 4 <= o.len() {
+        let id = u16::from_be_bytes([o[pos], o[pos + 1]]);
+        let len = u16::from_be_bytes([o[pos + 2], o[pos + 3]]) as usize;
+        if id == 256 {
+            let per = own_template(Dialect::V9, false).fixed_len.expect("fixed");
+            let mut at = pos + 4;
+            while at + per <= pos + len {
+                times.push((boot + be32(at + 36), boot + be32(at + 40)));
+                at += per;
+            }
+        }
+        pos += len.max(4);
+    }
+    times
+}
+
+/// A flow that ended before the output started must not look 49.7 days in the
+/// future: the synthetic sysUptime of re-encoded v9 (and v5) headers starts far
+/// enough from 0 that such a flow's uptime stamps do not wrap.
+#[test]
+fn v9_output_times_of_flows_older_than_the_output_stay_in_the_past() {
+    let mut recs = flows();
+    for r in &mut recs {
+        r.first_ms = NOW - 3 * 3_600_000;
+        r.last_ms = NOW - 3_600_000;
+    }
+    let d = message(Dialect::Ipfix, 0, 1, &recs, true);
+    for v in [Version::V9, Version::V5] {
+        let mut enc = Output::new(v, &["10.0.1.0/24"]);
+        let (_, dgs, _) = run(
+            &mut enc,
+            &mut Decoder::new(Limits::default()),
+            &mut Decoder::new(Limits::default()),
+            &d,
+        );
+        let times: Vec<_> = dgs
+            .iter()
+            .flat_map(|o| uptime_times_as_nfdump_reads_them(o))
+            .collect();
+        assert_eq!(times.len(), 3, "{v:?}");
+        for (first, last) in times {
+            assert!(
+                first.abs_diff(NOW - 3 * 3_600_000) < 1000,
+                "{v:?} first {first}"
+            );
+            assert!(last.abs_diff(NOW - 3_600_000) < 1000, "{v:?} last {last}");
+        }
+    }
+}
+
+/// v5 has 16 bits of engine type and id: two routers whose domains differ only
+/// above them must still reach a v5 receiver as two streams.
+#[test]
+fn v5_output_streams_are_allocated_within_engine_type_and_id() {
+    let mut enc = Output::new(Version::V5, &["10.0.1.0/24"]);
+    let mut engines = Vec::new();
+    for (ex, domain) in [("192.0.2.1", 0x0001_0005), ("192.0.2.2", 0x0002_0005)] {
+        let d = message(Dialect::Ipfix, 0, domain, &flows(), true);
+        let mut b = Batch::default();
+        Decoder::new(Limits::default())
+            .decode(ex.parse().expect("ip"), &d, NOW, &mut b)
+            .expect("decodes");
+        let mut out = Out::default();
+        enc.encode(&d, &b, NOW, &mut out);
+        enc.flush(NOW, &mut out);
+        let o = out.iter().next().expect("one datagram");
+        engines.push((o[20], o[21]));
+    }
+    assert_ne!(engines[0], engines[1]);
+}
+
+/// The v5 header has 14 bits of sampling interval: a larger interval cannot be
+/// announced, so the counters are scaled and the datagram says "unsampled"
+/// rather than understating the traffic 1-in-16383.
+#[test]
+fn v5_sampling_intervals_beyond_14_bits_are_scaled_not_capped() {
+    let mut recs = flows();
+    for r in &mut recs {
+        r.sampling_interval = 20_000;
+    }
+    let d = message(Dialect::Ipfix, 0, 1, &recs, true);
+    let mut enc = Output::new(Version::V5, &["10.0.1.0/24"]);
+    let (_, _, got) = run(
+        &mut enc,
+        &mut Decoder::new(Limits::default()),
+        &mut Decoder::new(Limits::default()),
+        &d,
+    );
+    assert_eq!(got.len(), 3);
+    for r in &got {
+        assert_eq!(r.scaled_packets(), 3 * 20_000);
+        assert_eq!(r.scaled_bytes(), 300 * 20_000);
+    }
+}
+
+/// An IPFIX message of raw sets (id, body) from the router, domain 1.
+fn ipfix_sets(sets: &[(u16, &[u8])]) -> Vec<u8> {
+    let mut m = vec![0, 10, 0, 0];
+    m.extend_from_slice(&((NOW / 1000) as u32).to_be_bytes());
+    m.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 1]);
+    for (id, body) in sets {
+        m.extend_from_slice(&id.to_be_bytes());
+        m.extend_from_slice(&((body.len() + 4) as u16).to_be_bytes());
+        m.extend_from_slice(body);
+    }
+    let l = m.len() as u16;
+    m[2..4].copy_from_slice(&l.to_be_bytes());
+    m
+}
+
+/// What a receiver learns from our datagrams: templates (ids), withdrawals.
+fn announced(dgs: &[Vec<u8>]) -> (Vec<u16>, Vec<u16>) {
+    let (mut t, mut w) = (Vec::new(), Vec::new());
+    let mut rx = Decoder::new(Limits::default());
+    for o in dgs {
+        let mut ob = Batch::default();
+        rx.decode(exporter(), o, NOW, &mut ob).expect("decodes");
+        t.extend(ob.templates.iter().map(|x| x.id));
+        w.extend(ob.withdrawn.iter().copied());
+    }
+    (t, w)
+}
+
+/// RFC 7011 §8.1: a withdrawal reaches a receiver that was given the template
+/// (over TCP; §8.4: never over UDP), an ID the router reuses is withdrawn before
+/// its new definition, and an all-withdrawal also ends our refreshes of those
+/// templates to that receiver.
+#[test]
+fn ipfix_withdrawals_reach_receivers_that_were_given_the_template() {
+    let tenant = ["10.0.1.0/24", "2001:db8:1::/48"];
+    for tcp in [true, false] {
+        let mut c = cfg(Version::Ipfix, &tenant);
+        c.withdrawals = tcp;
+        c.refresh_packets = 1;
+        let mut enc = Output::with(c, &tenant);
+        let (mut dec, mut rx) = (
+            Decoder::new(Limits::default()),
+            Decoder::new(Limits::default()),
+        );
+        let (_, dgs, _) = run(
+            &mut enc,
+            &mut rx,
+            &mut dec,
+            &message(Dialect::Ipfix, 0, 1, &flows(), true),
+        );
+        assert_eq!(announced(&dgs).0, vec![300, 301]);
+        // Template 300 withdrawn; 999 was never given.
+        let d = ipfix_sets(&[(2, &[1, 44, 0, 0, 3, 231, 0, 0])]);
+        let (_, dgs, _) = run(&mut enc, &mut rx, &mut dec, &d);
+        let want: &[u16] = if tcp { &[300] } else { &[] };
+        assert_eq!(announced(&dgs).1, want, "tcp {tcp}");
+        // The router redefines 301 (now an IPv4 template): withdrawn first.
+        let mut t = own_template(Dialect::Ipfix, false);
+        t.id = 301;
+        let mut buf = vec![0u8; 2048];
+        let h = MessageHeader {
+            unix_ms: NOW,
+            sys_uptime_ms: 0,
+            sequence: 0,
+            domain: 1,
+        };
+        let mut w = MessageWriter::new(&mut buf, Dialect::Ipfix, h).expect("writer");
+        w.add_template(&t).expect("t");
+        w.add_record(&t, &flows()[0]).expect("rec");
+        let n = w.finish();
+        let (_, dgs, got) = run(&mut enc, &mut rx, &mut dec, &buf[..n]);
+        assert_eq!(got.len(), 1);
+        let (ts, ws) = announced(&dgs);
+        assert_eq!(ts, vec![301], "tcp {tcp}");
+        let want: &[u16] = if tcp { &[301] } else { &[] };
+        assert_eq!(ws, want, "tcp {tcp}");
+        // Every data template withdrawn: no more refreshes of them.
+        let d = ipfix_sets(&[(2, &[0, 2, 0, 0])]);
+        let (_, dgs, _) = run(&mut enc, &mut rx, &mut dec, &d);
+        let want: &[u16] = if tcp { &[2] } else { &[] };
+        assert_eq!(announced(&dgs).1, want, "tcp {tcp}");
+        let d = message(Dialect::Ipfix, 9, 1, &flows()[..1], false);
+        let mut b = Batch::default();
+        let _ = dec.decode(exporter(), &d, NOW, &mut b);
+        let mut out = Out::default();
+        enc.encode(&d, &b, NOW + 60_000, &mut out);
+        enc.flush(NOW + 60_000, &mut out);
+        let dgs: Vec<Vec<u8>> = out.iter().map(|x| x.to_vec()).collect();
+        assert_eq!(
+            announced(&dgs).0,
+            Vec::<u16>::new(),
+            "tcp {tcp}: no refresh of withdrawn templates"
+        );
+    }
+}
+
+/// `sampling_scaling`: every path gives the receiver counters multiplied by the
+/// sampling interval, announced as 1-in-1 — also same-version and unfiltered
+/// outputs — and `octoflow check` says so.
+#[test]
+fn sampling_scaling_scales_counters_on_every_path() {
+    let mut recs = flows();
+    for r in &mut recs {
+        r.sampling_interval = 64;
+    }
+    for (dialect, v) in [(Dialect::V9, Version::V9), (Dialect::Ipfix, Version::Ipfix)] {
+        let d = message(dialect, 0, 1, &recs, true);
+        for tenant in [&[][..], &["10.0.1.0/24"][..]] {
+            let mut c = cfg(v, tenant);
+            c.sampling_scaling = true;
+            let path = crate::Path::of(v, &c);
+            let text = path.describe(v, &c);
+            let mut enc = Output::with(c, tenant);
+            let (_, _, got) = run(
+                &mut enc,
+                &mut Decoder::new(Limits::default()),
+                &mut Decoder::new(Limits::default()),
+                &d,
+            );
+            assert!(!got.is_empty());
+            for r in &got {
+                assert_eq!((r.packets, r.bytes), (3 * 64, 300 * 64), "{v:?} {tenant:?}");
+                assert!(r.sampling_interval <= 1, "{v:?} {tenant:?}");
+            }
+            assert!(
+                text.contains("multiplied by the sampling interval"),
+                "{text}"
+            );
+        }
+    }
+}
+
+/// Output streams are per (router, version, domain): one unused for
+/// [`crate::STREAM_IDLE_MS`] is dropped at the next flush (its held records sent
+/// first) and counted, and its output domain is free again.
+#[test]
+fn streams_unused_for_an_hour_are_dropped_at_the_next_flush() {
+    let mut enc = Output::new(Version::Ipfix, &["10.0.1.0/24"]);
+    let d = message(Dialect::Ipfix, 0, 5, &flows(), true);
+    let feed = |enc: &mut Output, ex: &str, now: u64| {
+        let mut b = Batch::default();
+        Decoder::new(Limits::default())
+            .decode(ex.parse().expect("ip"), &d, NOW, &mut b)
+            .expect("decodes");
+        let mut out = Out::default();
+        enc.encode(&d, &b, now, &mut out);
+        let st = enc.flush(now, &mut out);
+        let o = out.iter().next().expect("one datagram");
+        (st, u32::from_be_bytes(o[12..16].try_into().expect("4")))
+    };
+    let (st, dom) = feed(&mut enc, "192.0.2.1", NOW);
+    assert_eq!((st.streams_expired, dom), (0, 5));
+    // Router 2 keeps its stream busy; router 1 goes quiet.
+    let (_, dom2) = feed(&mut enc, "192.0.2.2", NOW + 1000);
+    assert_ne!(dom2, 5);
+    let (st, _) = feed(&mut enc, "192.0.2.2", NOW + 3_599_000);
+    assert_eq!(st.streams_expired, 0, "router 1 idle just under an hour");
+    let (st, _) = feed(&mut enc, "192.0.2.2", NOW + 3_600_500);
+    assert_eq!(st.streams_expired, 1, "router 1's stream dropped");
+    assert_eq!(enc.enc.streams.all.len(), 1);
+    // A new router gets the freed domain.
+    let (st, dom3) = feed(&mut enc, "192.0.2.3", NOW + 3_600_600);
+    assert_eq!((st.streams_expired, dom3), (0, 5));
+}
+
+/// flowDirection (IE 61; RFC 3954 §8 DIRECTION) has two values, 0 ingress and 1
+/// egress: octoflow's templates give a flow whose direction is unknown no such
+/// field, never 0xff; a known one keeps it.
+#[test]
+fn flow_direction_is_omitted_when_unknown_never_written_as_0xff() {
+    use octoflow_proto::{Direction, FieldSpec, Template};
+    let mut recs = flows()[..2].to_vec();
+    recs[0].src_addr = "10.0.1.2".parse().expect("ip");
+    recs[1].direction = Direction::Egress;
+    for v in [Version::V9, Version::Ipfix] {
+        // Converted (the other version in): the router's template carries
+        // flowDirection, its records are the router's business.
+        let rd = if v == Version::V9 {
+            Dialect::Ipfix
+        } else {
+            Dialect::V9
+        };
+        let mut fields = own_template(rd, false).fields;
+        if !fields.iter().any(|f| f.id == 61) {
+            fields.push(FieldSpec::iana(61, 1));
+        }
+        let t = Template::new(300, rd, 0, fields).expect("template");
+        let mut buf = vec![0u8; 4096];
+        let h = MessageHeader {
+            unix_ms: NOW,
+            sys_uptime_ms: 0,
+            sequence: 0,
+            domain: 1,
+        };
+        let mut w = MessageWriter::new(&mut buf, rd, h).expect("writer");
+        w.add_template(&t).expect("t");
+        for r in &recs {
+            w.add_record(&t, r).expect("rec");
+        }
+        let n = w.finish();
+        let mut enc = Output::new(v, &["10.0.1.0/24"]);
+        let (_, dgs, got) = run(
+            &mut enc,
+            &mut Decoder::new(Limits::default()),
+            &mut Decoder::new(Limits::default()),
+            &buf[..n],
+        );
+        let dirs: Vec<_> = got.iter().map(|r| r.direction).collect();
+        assert_eq!(dirs, vec![Direction::Unknown, Direction::Egress], "{v:?}");
+        let mut rx = Decoder::new(Limits::default());
+        for o in &dgs {
+            let mut ob = Batch::default();
+            rx.decode(exporter(), o, NOW, &mut ob).expect("decodes");
+            for set in &ob.sets {
+                let has = set
+                    .template
+                    .fields
+                    .iter()
+                    .any(|f| f.id == 61 && f.enterprise == 0);
+                for i in set.first..set.first + set.count {
+                    let known = ob.records[i].direction != Direction::Unknown;
+                    assert_eq!(
+                        has, known,
+                        "{v:?}: template {} for {:?}",
+                        set.template.id, ob.records[i].direction
+                    );
+                }
+            }
+        }
+    }
 }

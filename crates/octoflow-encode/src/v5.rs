@@ -65,7 +65,9 @@ pub(crate) fn emit_v5(
             flow_sequence: s.sequence.current(),
             engine_type: (s.out_domain >> 8) as u8,
             engine_id: s.out_domain as u8,
-            sampling_interval: iv.min(0x3fff) as u16,
+            // Conversions scale intervals above 14 bits (`convert`); v5 input
+            // has at most 14.
+            sampling_interval: iv.min(crate::V5_MAX_INTERVAL) as u16,
         };
         let start = out.begin(max);
         let Ok(mut w) = V5Writer::new(&mut out.buf[start..start + max], h) else {

@@ -73,9 +73,16 @@ pub(crate) fn decode(
                 let r = parse_templates(body, id == OPTIONS_TEMPLATE_SET_ID, |t| match t {
                     Parsed::Template(t) => data_set::learn(cache, key, t, now_ms, out),
                     Parsed::Withdraw(tid) => {
-                        // §8.1: id 2 (or 3) with no fields withdraws every template of the set's kind.
-                        let which = (tid >= 256).then_some(tid);
-                        cache.withdraw(&key, which);
+                        // §8.1: a template id withdraws that template; the set's own
+                        // id (2 in a template set, 3 in an options template set)
+                        // withdraws every template of the set's kind. Any other id
+                        // below 256 names no template (§3.4.1): nothing to withdraw.
+                        let which = match tid {
+                            256.. => Some(tid),
+                            _ if tid == id => None,
+                            _ => return Ok(()),
+                        };
+                        cache.withdraw(&key, which, id == OPTIONS_TEMPLATE_SET_ID);
                         out.withdrawn.push(tid);
                         Ok(())
                     }

@@ -47,7 +47,9 @@ mod wire;
 pub use batch::{Batch, OptionsRecord, RawRef, SetRef, Version};
 pub use decoder::Decoder;
 pub use error::{DecodeError, EncodeError};
-pub use message::{own_sampling_template, own_template, MessageHeader, MessageWriter};
+pub use message::{
+    own_direction_template, own_sampling_template, own_template, MessageHeader, MessageWriter,
+};
 pub use record::{Direction, FlowRecord};
 pub use template::{Dialect, FieldSpec, Template};
 pub use template_cache::{Limits, ScopeKey, TemplateCache};

@@ -134,6 +134,26 @@ impl<'a> MessageWriter<'a> {
         Ok(())
     }
 
+    /// An IPFIX template withdrawal (RFC 7011 §8.1): the template id and a field
+    /// count of 0, in a template set (data templates) or an options template set
+    /// (`options`). `id` 2 (3 with `options`) withdraws every template of the kind.
+    /// v9 has no withdrawals.
+    pub fn add_withdrawal(&mut self, id: u16, options: bool) -> Result<(), EncodeError> {
+        if self.dialect != Dialect::Ipfix {
+            return Err(EncodeError::Unconvertible("withdrawal in NetFlow v9"));
+        }
+        let set = if options {
+            ipfix::OPTIONS_TEMPLATE_SET_ID
+        } else {
+            ipfix::TEMPLATE_SET_ID
+        };
+        self.ensure_set(set, 4)?;
+        self.w.u16(id)?;
+        self.w.u16(0)?;
+        self.records += 1;
+        Ok(())
+    }
+
     /// Encode a canonical record with `t` (one of octoflow's own templates).
     pub fn add_record(&mut self, t: &Template, r: &FlowRecord) -> Result<(), EncodeError> {
         let len = t
@@ -174,8 +194,14 @@ pub const OWN_V6_TEMPLATE_ID: u16 = 257;
 /// Template id of octoflow's sampling options template.
 pub const OWN_SAMPLING_TEMPLATE_ID: u16 = 258;
 
+/// Template id of octoflow's own IPv4 data template with flowDirection.
+pub const OWN_V4_DIRECTION_TEMPLATE_ID: u16 = 259;
+/// Template id of octoflow's own IPv6 data template with flowDirection.
+pub const OWN_V6_DIRECTION_TEMPLATE_ID: u16 = 260;
+
 /// octoflow's own data template for `dialect`, IPv4 or IPv6: every canonical field
-/// (timestamps as sysUptime in v9, as flowStart/EndMilliseconds in IPFIX).
+/// (timestamps as sysUptime in v9, as flowStart/EndMilliseconds in IPFIX) but the
+/// direction, for flows whose direction is unknown.
 pub fn own_template(dialect: Dialect, ipv6: bool) -> Template {
     let id = if ipv6 {
         OWN_V6_TEMPLATE_ID
@@ -184,6 +210,21 @@ pub fn own_template(dialect: Dialect, ipv6: bool) -> Template {
     };
     Template::new(id, dialect, 0, own_fields(dialect, ipv6).to_vec())
         .expect("octoflow's own template is valid")
+}
+
+/// [`own_template`] with flowDirection (IE 61; v9 DIRECTION) last, for flows whose
+/// direction is known. The field has two values, 0 ingress and 1 egress (RFC 5102
+/// §5.11.6, RFC 3954 §8): an unknown direction has none, so those flows go out
+/// in [`own_template`], without the field.
+pub fn own_direction_template(dialect: Dialect, ipv6: bool) -> Template {
+    let id = if ipv6 {
+        OWN_V6_DIRECTION_TEMPLATE_ID
+    } else {
+        OWN_V4_DIRECTION_TEMPLATE_ID
+    };
+    let mut fields = own_fields(dialect, ipv6).to_vec();
+    fields.push(FieldSpec::iana(crate::ie::id::FLOW_DIRECTION, 1));
+    Template::new(id, dialect, 0, fields).expect("octoflow's own template is valid")
 }
 
 /// octoflow's sampling options template: scope = the exporting system (v9 scope

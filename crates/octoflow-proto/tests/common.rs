@@ -3,10 +3,10 @@
 
 use std::net::IpAddr;
 
-use octoflow_proto::message::{own_template, MessageHeader, MessageWriter};
+use octoflow_proto::message::{own_direction_template, own_template, MessageHeader, MessageWriter};
 use octoflow_proto::netflow_v5::{V5Header, V5Writer};
 use octoflow_proto::sflow::{DatagramWriter, SflowHeader};
-use octoflow_proto::{Batch, Decoder, Dialect, FlowRecord, Limits};
+use octoflow_proto::{Batch, Decoder, Dialect, Direction, FlowRecord, Limits};
 
 pub const EXPORTER: &str = "192.0.2.7";
 pub const NOW_MS: u64 = 1_767_225_600_123;
@@ -28,15 +28,21 @@ pub fn encode_message(dialect: Dialect, recs: &[FlowRecord], seq: u32, templates
         domain: 42,
     };
     let mut w = MessageWriter::new(&mut buf, dialect, h).unwrap();
-    let t4 = own_template(dialect, false);
-    let t6 = own_template(dialect, true);
+    // As the encoder does: flowDirection only for flows whose direction is known.
+    let own = [false, true].map(|v6| own_template(dialect, v6));
+    let dir = [false, true].map(|v6| own_direction_template(dialect, v6));
     if templates {
-        w.add_template(&t4).unwrap();
-        w.add_template(&t6).unwrap();
+        for t in own.iter().chain(dir.iter()) {
+            w.add_template(t).unwrap();
+        }
     }
     for r in recs {
-        w.add_record(if r.is_ipv4() { &t4 } else { &t6 }, r)
-            .unwrap();
+        let ts = if r.direction == Direction::Unknown {
+            &own
+        } else {
+            &dir
+        };
+        w.add_record(&ts[!r.is_ipv4() as usize], r).unwrap();
     }
     let n = w.finish();
     buf.truncate(n);

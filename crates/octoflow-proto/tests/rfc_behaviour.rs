@@ -149,6 +149,55 @@ fn ipfix_template_withdrawal_removes_template() {
     assert_eq!(b.template_misses, 1);
 }
 
+/// RFC 7011 §8.1: template id 2 in a template set withdraws every data template,
+/// id 3 in an options template set every options template; any other id below
+/// 256 is no template and withdraws nothing.
+#[test]
+fn ipfix_all_withdrawals_remove_only_their_kind_and_invalid_ids_nothing() {
+    // Options template 400: scope observationDomainId, then samplingInterval.
+    let opt_t = set(3, &[1, 144, 0, 2, 0, 1, 0, 149, 0, 4, 0, 34, 0, 4]);
+    let opt_d = set(400, &[0, 0, 0, 1, 0, 0, 0, 64]);
+    let data = set(300, &enterprise_record(b"x"));
+    let known = |dec: &mut Decoder| {
+        let b = decode_all(dec, &ipfix_msg(0, 1, &[data.clone(), opt_d.clone()]));
+        (b.records.len() == 1, b.options.len() == 1)
+    };
+    let mut dec = decoder();
+    let learn = |dec: &mut Decoder| {
+        decode_all(
+            dec,
+            &ipfix_msg(0, 1, &[enterprise_template(), opt_t.clone()]),
+        );
+    };
+    learn(&mut dec);
+    assert_eq!(known(&mut dec), (true, true));
+    let b = decode_all(&mut dec, &ipfix_msg(0, 1, &[set(3, &[0, 3, 0, 0])]));
+    assert_eq!(b.withdrawn, vec![3]);
+    assert_eq!(
+        known(&mut dec),
+        (true, false),
+        "id 3 withdraws options templates only"
+    );
+    learn(&mut dec);
+    decode_all(&mut dec, &ipfix_msg(0, 1, &[set(2, &[0, 2, 0, 0])]));
+    assert_eq!(
+        known(&mut dec),
+        (false, true),
+        "id 2 withdraws data templates only"
+    );
+    learn(&mut dec);
+    let b = decode_all(
+        &mut dec,
+        &ipfix_msg(0, 1, &[set(2, &[0, 4, 0, 0]), set(3, &[0, 2, 0, 0])]),
+    );
+    assert!(b.withdrawn.is_empty(), "{:?}", b.withdrawn);
+    assert_eq!(
+        known(&mut dec),
+        (true, true),
+        "invalid ids withdraw nothing"
+    );
+}
+
 #[test]
 fn templates_are_scoped_per_exporter_and_domain() {
     let mut dec = decoder();
@@ -259,7 +308,7 @@ fn template_cache_survives_a_restart() {
     decode_all(&mut dec, &encode_v9_or_ipfix(Dialect::V9, &[], 0));
     let saved = dec.cache.save();
     let restored = TemplateCache::restore(&saved, Limits::default()).unwrap();
-    assert_eq!(restored.template_count(), 3);
+    assert_eq!(restored.template_count(), 5);
     assert_eq!(restored.save(), saved);
     let mut dec2 = Decoder::with_cache(restored);
     let b = decode_all(

@@ -55,7 +55,7 @@ proptest! {
         let d = encode_v9_or_ipfix(Dialect::V9, &recs, 7);
         let b = decode_all(&mut decoder(), &d);
         prop_assert_eq!(&b.records, &recs);
-        prop_assert_eq!(b.templates.len(), 2);
+        prop_assert_eq!(b.templates.len(), 4);
     }
 
     #[test]

@@ -168,11 +168,9 @@ fn encode_own(dialect: Dialect, v6: bool, r: &FlowRecord, tb: &TimeBase, b: &mut
     p.n(r.src_port.to_be_bytes());
     p.n(r.dst_port.to_be_bytes());
     p.n([r.tcp_flags, r.proto, r.tos, r.src_mask, r.dst_mask]);
-    p.n([match r.direction {
-        crate::record::Direction::Ingress => 0,
-        crate::record::Direction::Egress => 1,
-        crate::record::Direction::Unknown => 0xff,
-    }]);
+    // No flowDirection: it has no value for "unknown" (RFC 5102 §5.11.6 defines
+    // 0 ingress, 1 egress); flows with a known direction use the template with it
+    // (`own_direction_template`).
     p.n(r.src_as.to_be_bytes());
     p.n(r.dst_as.to_be_bytes());
     p.n(r.src_vlan.to_be_bytes());
@@ -186,7 +184,7 @@ fn encode_own(dialect: Dialect, v6: bool, r: &FlowRecord, tb: &TimeBase, b: &mut
 
 /// The fields of octoflow's own data template, in order. [`Template::new`] recognises
 /// exactly this list and then encodes records in straight-line code.
-pub(crate) fn own_fields(dialect: Dialect, ipv6: bool) -> [FieldSpec; 25] {
+pub(crate) fn own_fields(dialect: Dialect, ipv6: bool) -> [FieldSpec; 24] {
     use crate::ie::id::*;
     let (src, dst, nh, smask, dmask, icmp) = if ipv6 {
         (
@@ -234,7 +232,6 @@ pub(crate) fn own_fields(dialect: Dialect, ipv6: bool) -> [FieldSpec; 25] {
         FieldSpec::iana(IP_CLASS_OF_SERVICE, 1),
         smask,
         dmask,
-        FieldSpec::iana(FLOW_DIRECTION, 1),
         FieldSpec::iana(BGP_SOURCE_AS_NUMBER, 4),
         FieldSpec::iana(BGP_DESTINATION_AS_NUMBER, 4),
         FieldSpec::iana(VLAN_ID, 2),

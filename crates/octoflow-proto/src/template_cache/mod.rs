@@ -348,13 +348,19 @@ impl TemplateCache {
         Ok(arc)
     }
 
-    /// IPFIX template withdrawal (RFC 7011 §8.1): `None` withdraws all templates of
-    /// the scope (template id 2/3 with field count 0).
-    pub fn withdraw(&mut self, key: &ScopeKey, id: Option<u16>) {
+    /// IPFIX template withdrawal (RFC 7011 §8.1): `None` withdraws all the scope's
+    /// data templates (`options` false: id 2 in a template set) or all its options
+    /// templates (`options` true: id 3 in an options template set).
+    pub fn withdraw(&mut self, key: &ScopeKey, id: Option<u16>, options: bool) {
         let ids: Vec<u16> = match (id, self.scopes.get(key)) {
             (_, None) => return,
             (Some(id), Some(_)) => vec![id],
-            (None, Some(s)) => s.templates.keys().copied().collect(),
+            (None, Some(s)) => s
+                .templates
+                .iter()
+                .filter(|(_, e)| e.template.is_options() == options)
+                .map(|(id, _)| *id)
+                .collect(),
         };
         for id in ids {
             if self.remove_template(key, id) {

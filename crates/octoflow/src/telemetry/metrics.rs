@@ -133,6 +133,8 @@ pub struct OutputMetrics {
     pub disconnected_drops: AtomicU64,
     pub unconvertible: AtomicU64,
     pub too_large: AtomicU64,
+    /// Output streams (one per router and domain) dropped after an hour unused.
+    pub streams_expired: AtomicU64,
     /// 1 while a TCP connection is up (always 1 for UDP).
     pub connected: AtomicU64,
 }
@@ -295,6 +297,11 @@ const EXPORTER_COUNTERS: &[(&str, &str, CounterFn<OutputMetrics>)] = &[
         "too_large",
         "Records or samples larger than a datagram at this MTU",
         |m| m.too_large.load(Relaxed),
+    ),
+    (
+        "streams_expired",
+        "Output streams (one per router and domain) dropped after an hour unused",
+        |m| m.streams_expired.load(Relaxed),
     ),
 ];
 

@@ -62,6 +62,8 @@ impl NetflowConfig {
             sampling_scaling: self.sampling_scaling,
             forward_counters: self.forward_counters,
             forward_options: self.forward_options,
+            // RFC 7011 §8.4: withdrawals are sent over a session (TCP), never UDP.
+            withdrawals: self.transport == Transport::Tcp,
         }
     }
 
@@ -81,7 +83,8 @@ impl NetflowConfig {
     /// How input of version `vin` reaches this receiver (the encoder's own
     /// dispatch), in words for `octoflow check`.
     pub fn path_text(&self, vin: Version, unfiltered: bool) -> String {
-        Path::of(vin, &self.encoder_config(unfiltered)).describe(vin, self.version)
+        let c = self.encoder_config(unfiltered);
+        Path::of(vin, &c).describe(vin, &c)
     }
 }
 

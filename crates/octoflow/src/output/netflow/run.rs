@@ -54,14 +54,17 @@ pub fn run(
             match rx.recv_timeout(wait) {
                 Ok(r) => Some(r),
                 Err(RecvTimeoutError::Timeout) => {
-                    tx.idle();
-                    if encoder.has_pending() {
-                        out.clear();
-                        last_flush = Instant::now();
-                        let st = encoder.flush(now_ms(), &mut out);
-                        if tx.send_all(&out) {
-                            m.flows_sent.fetch_add(st.sent, Relaxed);
-                        }
+                    if tx.idle() {
+                        // A new TCP session: templates before any data.
+                        encoder.reset_templates();
+                    }
+                    // Also when nothing waits: a flush expires unused streams.
+                    out.clear();
+                    last_flush = Instant::now();
+                    let st = encoder.flush(now_ms(), &mut out);
+                    m.streams_expired.fetch_add(st.streams_expired, Relaxed);
+                    if tx.send_all(&out) {
+                        m.flows_sent.fetch_add(st.sent, Relaxed);
                     }
                     continue;
                 }
@@ -84,13 +87,14 @@ pub fn run(
             st.add(encoder.encode(&d.datagram, &d.batch, sel, now, &mut out));
         }
         drop(shipment);
-        if encoder.has_pending() && last_flush.elapsed() >= FLUSH_EVERY {
+        if last_flush.elapsed() >= FLUSH_EVERY {
             st.add(encoder.flush(now, &mut out));
             last_flush = Instant::now();
         }
         m.flows_matched.fetch_add(st.matched, Relaxed);
         m.unconvertible.fetch_add(st.unconvertible, Relaxed);
         m.too_large.fetch_add(st.too_large, Relaxed);
+        m.streams_expired.fetch_add(st.streams_expired, Relaxed);
         if tx.send_all(&out) {
             m.flows_sent.fetch_add(st.sent, Relaxed);
         }

@@ -94,6 +94,7 @@ impl Transport {
 
     /// Called before encoding: connects TCP when due. True when a new connection
     /// was made (the encoder must send templates again).
+    #[must_use = "a new session needs templates again (RFC 7011 §8)"]
     pub fn prepare(&mut self) -> bool {
         match self {
             Transport::Udp {
@@ -143,9 +144,12 @@ impl Transport {
     }
 
     /// Nothing to send for a while: reconnect a dropped TCP session in the meantime.
-    pub fn idle(&mut self) {
-        if let Transport::Tcp { stream: None, .. } = self {
-            self.prepare();
+    /// True when a new connection was made (as [`Transport::prepare`]).
+    #[must_use = "a new session needs templates again (RFC 7011 §8)"]
+    pub fn idle(&mut self) -> bool {
+        match self {
+            Transport::Tcp { stream: None, .. } => self.prepare(),
+            _ => false,
         }
     }
 

@@ -1,0 +1,159 @@
+//! Any bytes as a router's datagrams (split on 0xF5, from three routers), decoded
+//! and encoded for outputs of every version — unfiltered and two tenants, several
+//! configurations — through the collector's verdict table, as the daemon does.
+//! Then, for every output datagram:
+//! - it decodes (a receiver can read everything octoflow sends);
+//! - its sequence number continues its stream's (v9: packets, IPFIX: data records,
+//!   v5: flows, sFlow: datagrams), except whole datagrams (the router's numbers);
+//! - each of its flows belongs to the output's tenant (verdict bit set).
+#![no_main]
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use libfuzzer_sys::fuzz_target;
+use octoflow_encode::{Encoder, EncoderConfig, Out, Path, Select};
+use octoflow_prefix::{Entry, Filter, Verdicts};
+use octoflow_proto::{Batch, Decoder, Limits, Version};
+
+const NOW: u64 = 1_700_000_000_000;
+const TENANTS: [&[&str]; 2] = [&["10.0.0.0/8", "!10.0.1.254"], &["::/0", "192.0.2.0/24"]];
+
+struct Output {
+    enc: Encoder,
+    cfg: EncoderConfig,
+    /// The tenant (its bit is 1 << tenant), or none: unfiltered.
+    tenant: Option<usize>,
+    rx: Decoder,
+    /// Next sequence number per (version, domain) of this output's streams.
+    next: HashMap<(u16, u32, Option<IpAddr>), u32>,
+}
+
+fn config(version: Version, unfiltered: bool, flags: u8) -> EncoderConfig {
+    EncoderConfig {
+        version,
+        unfiltered,
+        max_datagram: if flags & 1 != 0 { 512 } else { 1472 },
+        refresh_ms: 20_000,
+        refresh_packets: if flags & 2 != 0 { 2 } else { 100 },
+        sampling_scaling: flags & 4 != 0,
+        forward_counters: flags & 8 != 0,
+        forward_options: flags & 16 != 0,
+        withdrawals: flags & 32 != 0,
+    }
+}
+
+/// Check one output datagram `o` (not a whole input datagram).
+fn check(out: &mut Output, filters: &[Arc<Filter>], o: &[u8], whole: bool) {
+    let mut b = Batch::default();
+    let us: IpAddr = "198.51.100.1".parse().unwrap();
+    if let Err(e) = out.rx.decode(us, o, NOW, &mut b) {
+        panic!("output datagram does not decode: {e:?} {o:02x?}");
+    }
+    if let Some(t) = out.tenant {
+        for r in &b.records {
+            assert!(
+                filters[t].flow(r.src_addr, r.dst_addr),
+                "tenant {t} got {} -> {}",
+                r.src_addr,
+                r.dst_addr
+            );
+        }
+    }
+    // The header's sequence number and how many units this datagram counts.
+    let be32 = |at: usize| u32::from_be_bytes(o[at..at + 4].try_into().unwrap());
+    let (key, seq, units) = match b.version {
+        Version::V5 => ((5, b.domain, None), be32(16), b.records.len() as u32),
+        Version::V9 => ((9, b.domain, None), be32(12), 1),
+        Version::Ipfix => (
+            (10, b.domain, None),
+            be32(8),
+            (b.records.len() + b.options.len()) as u32,
+        ),
+        Version::Sflow => {
+            let h = b.sflow.as_ref().expect("sFlow header");
+            ((0x105, h.sub_agent, Some(h.agent)), h.sequence, 1)
+        }
+    };
+    match out.next.get(&key) {
+        // A datagram equal to its input under the whole path may be the router's
+        // (its numbers), or a record path's copy that came out byte for byte the
+        // same (a stream whose domain was remapped falls back): ours only if it
+        // continues the stream.
+        Some(&want) if whole && seq != want => return,
+        None if whole => return,
+        Some(&want) => assert_eq!(seq, want, "sequence of stream {key:?}"),
+        None => {}
+    }
+    out.next.insert(key, seq.wrapping_add(units));
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&flags, data)) = data.split_first() else {
+        return;
+    };
+    let filters: Vec<Arc<Filter>> = TENANTS
+        .iter()
+        .map(|t| {
+            let e: Vec<Entry> = t.iter().map(|s| s.parse().unwrap()).collect();
+            Arc::new(Filter::new(&e))
+        })
+        .collect();
+    let table = Verdicts::new(filters.clone()).unwrap();
+    let mut outputs = Vec::new();
+    for v in [Version::V5, Version::V9, Version::Ipfix, Version::Sflow] {
+        for tenant in [None, Some(0), Some(1)] {
+            let cfg = config(v, tenant.is_none(), flags);
+            outputs.push(Output {
+                enc: Encoder::new(cfg.clone(), NOW),
+                cfg,
+                tenant,
+                rx: Decoder::new(Limits::default()),
+                next: HashMap::new(),
+            });
+        }
+    }
+    let routers: [IpAddr; 3] = [
+        "192.0.2.1".parse().unwrap(),
+        "192.0.2.2".parse().unwrap(),
+        "2001:db8::1".parse().unwrap(),
+    ];
+    let mut dec = Decoder::new(Limits::default());
+    let mut b = Batch::default();
+    let mut words = Vec::new();
+    let mut out = Out::default();
+    let mut now = NOW;
+    for (i, d) in data.split(|&x| x == 0xF5).enumerate() {
+        now += 1000;
+        let router = routers[i % 3];
+        if dec.decode(router, d, now, &mut b).is_err() {
+            continue;
+        }
+        words.clear();
+        words.extend(b.records.iter().map(|r| table.flow(r.src_addr, r.dst_addr)));
+        for o in outputs.iter_mut() {
+            let sel = match o.tenant {
+                Some(t) => Select::Bit(&words, 1 << t),
+                None => Select::All,
+            };
+            out.clear();
+            o.enc.encode(d, &b, sel, now, &mut out);
+            if i % 4 == 3 {
+                o.enc.flush(now, &mut out);
+            }
+            // Whole datagrams keep the router's sequence numbers. (A record path's
+            // datagram may equal its input byte for byte: not a whole one.)
+            let whole = Path::of(b.version, &o.cfg) == Path::Whole;
+            for x in out.iter() {
+                check(o, &filters, x, whole && d.starts_with(x));
+            }
+        }
+    }
+    for o in outputs.iter_mut() {
+        out.clear();
+        o.enc.flush(now + 3_600_000, &mut out);
+        for x in out.iter() {
+            check(o, &filters, x, false);
+        }
+    }
+});
