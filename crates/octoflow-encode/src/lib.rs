@@ -104,6 +104,9 @@ pub struct EncodeStats {
     pub too_large: u64,
     /// Output streams dropped after [`STREAM_IDLE_MS`] unused.
     pub streams_expired: u64,
+    /// Templates dropped from the output's state because the template cache no
+    /// longer has them (at most once per [`FORGET_EVERY_MS`], in `flush`).
+    pub templates_forgotten: u64,
 }
 
 impl EncodeStats {
@@ -113,6 +116,7 @@ impl EncodeStats {
         self.unconvertible += o.unconvertible;
         self.too_large += o.too_large;
         self.streams_expired += o.streams_expired;
+        self.templates_forgotten += o.templates_forgotten;
     }
 }
 
@@ -132,7 +136,12 @@ pub struct Encoder {
     /// One input datagram's same-version part, collected before it joins the held
     /// message (kept to reuse its buffers).
     scratch: Open,
+    /// When [`Encoder::flush`] next drops the templates the cache no longer has.
+    next_forget_ms: u64,
 }
+
+/// How often [`Encoder::flush`] looks for templates only this output still holds.
+pub const FORGET_EVERY_MS: u64 = 1000;
 
 /// The synthetic sysUptime of re-encoded v9 and v5 headers at the encoder's start.
 ///
@@ -206,6 +215,7 @@ impl Encoder {
             started_ms: now_ms.wrapping_sub(UPTIME_AT_START_MS),
             own,
             scratch: Open::default(),
+            next_forget_ms: now_ms.saturating_add(FORGET_EVERY_MS),
         }
     }
 
@@ -215,6 +225,7 @@ impl Encoder {
         for s in self.streams.all.iter_mut() {
             s.templates_ms = None;
             s.sent.clear();
+            s.forgotten.clear();
             s.sampling = 0;
         }
     }
@@ -272,6 +283,10 @@ impl Encoder {
             }
         }
         st.streams_expired = self.streams.expire(now_ms, STREAM_IDLE_MS);
+        if now_ms >= self.next_forget_ms {
+            self.next_forget_ms = now_ms.saturating_add(FORGET_EVERY_MS);
+            st.templates_forgotten = self.streams.forget_unshared(self.cfg.withdrawals);
+        }
         st
     }
 

@@ -5,12 +5,12 @@
 //! Records are held to fill messages: only input datagrams whose header times are
 //! identical share one, up to [`HOLD_MESSAGES`] messages' worth, then packed full.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use octoflow_proto::{ipfix, Batch, Dialect, MessageHeader, Template, Version};
 
 use crate::pack::{pack, same, Item};
+use crate::stream::Stream;
 use crate::{EncodeStats, Encoder, Out, Select};
 
 /// How many messages' worth of same-version records a stream holds before it packs
@@ -52,10 +52,15 @@ impl Open {
     /// Give the receiver `t` (not known to it, or changed). Over a session a
     /// changed definition of an id it has is withdrawn first (RFC 7011 §8.1: a
     /// template id is not reused before its withdrawal).
-    fn give(&mut self, sent: &mut HashMap<u16, Arc<Template>>, t: &Arc<Template>, withdraw: bool) {
-        if let Some(old) = sent.insert(t.id, t.clone()) {
+    fn give(&mut self, s: &mut Stream, t: &Arc<Template>, withdraw: bool) {
+        if let Some(old) = s.sent.insert(t.id, t.clone()) {
             if withdraw && !same(&old, t) {
                 self.withdrawal(t.id, old.is_options());
+            }
+        } else if let Some(options) = s.forgotten.remove(&t.id) {
+            // Given once and forgotten since: its definition may differ.
+            if withdraw {
+                self.withdrawal(t.id, options);
             }
         }
         self.template(t);
@@ -126,11 +131,16 @@ impl Encoder {
             let options = match id {
                 ipfix::TEMPLATE_SET_ID | ipfix::OPTIONS_TEMPLATE_SET_ID => {
                     let options = id == ipfix::OPTIONS_TEMPLATE_SET_ID;
-                    let had = s.sent.len();
+                    let had = s.sent.len() + s.forgotten.len();
                     s.sent.retain(|_, t| t.is_options() != options);
-                    (s.sent.len() < had).then_some(options)
+                    s.forgotten.retain(|_, &mut o| o != options);
+                    (s.sent.len() + s.forgotten.len() < had).then_some(options)
                 }
-                _ => s.sent.remove(&id).map(|t| t.is_options()),
+                _ => s
+                    .sent
+                    .remove(&id)
+                    .map(|t| t.is_options())
+                    .or_else(|| s.forgotten.remove(&id)),
             };
             if let Some(options) = options.filter(|_| withdraw) {
                 new.withdrawal(id, options);
@@ -147,16 +157,21 @@ impl Encoder {
             }
             s.templates_sent(now_ms);
         }
-        // Templates the router sent now (its own refresh, or a change).
+        // Templates the router sent now: its own refresh, or a change, of what this
+        // receiver has. A template it does not have is given with the first record
+        // (or options data) of it that the receiver gets, below: the router's
+        // templates for data this tenant never gets cost the receiver nothing, and
+        // a template flood costs this output nothing.
         for t in &batch.templates {
             if !fwd_opts && t.is_options() {
                 continue;
             }
-            let known = s.sent.get(&t.id).is_some_and(|x| same(x, t));
-            if !known {
-                new.give(&mut s.sent, t, withdraw);
-            } else if !due {
-                new.template(t);
+            match s.sent.get(&t.id) {
+                None => {}
+                // Already in this message when the schedule's refresh is due.
+                Some(x) if same(x, t) && !due => new.template(t),
+                Some(x) if same(x, t) => {}
+                Some(_) => new.give(s, t, withdraw),
             }
         }
         if fwd_opts {
@@ -165,7 +180,7 @@ impl Encoder {
                     .get(&opt.template.id)
                     .is_none_or(|x| !same(x, &opt.template))
                 {
-                    new.give(&mut s.sent, &opt.template, withdraw);
+                    new.give(s, &opt.template, withdraw);
                 }
                 new.raw(opt.template.id, batch.bytes(datagram, opt.raw));
                 new.options += 1;
@@ -182,7 +197,7 @@ impl Encoder {
                         .get(&set.template.id)
                         .is_none_or(|x| !same(x, &set.template))
                     {
-                        new.give(&mut s.sent, &set.template, withdraw);
+                        new.give(s, &set.template, withdraw);
                     }
                     announced = true;
                 }

@@ -27,6 +27,10 @@ pub(crate) struct Stream {
     pub(crate) since_templates: u32,
     /// Foreign templates this receiver has (same-version paths).
     pub(crate) sent: HashMap<u16, Arc<Template>>,
+    /// Ids of templates this receiver was given and [`Streams::forget_unshared`]
+    /// dropped from `sent`, with whether each was an options template: over a
+    /// session with withdrawals, a later definition of the id is withdrawn first.
+    pub(crate) forgotten: HashMap<u16, bool>,
     /// The sampling interval last announced in options data (conversions).
     pub(crate) sampling: u32,
     /// Re-encoded records waiting to fill a datagram (conversions), sent when a
@@ -131,6 +135,34 @@ impl Streams {
         gone as u64
     }
 
+    /// Drop from every stream the templates nothing else holds any more: the
+    /// template cache evicted, expired or replaced them. So a router's template
+    /// flood cannot grow an output's memory past the cache's byte budget; a
+    /// template the router uses again is given to the receiver again. With
+    /// `remember` (a session with withdrawals) the ids are kept, 3 bytes each, so
+    /// a new definition is still withdrawn first. Returns how many went.
+    pub(crate) fn forget_unshared(&mut self, remember: bool) -> u64 {
+        let mut gone = 0u64;
+        for s in &mut self.all {
+            let before = s.sent.len();
+            s.sent.retain(|&id, t| {
+                let keep = Arc::strong_count(t) > 1;
+                if !keep && remember {
+                    s.forgotten.insert(id, t.is_options());
+                }
+                keep
+            });
+            let n = before - s.sent.len();
+            if n > 0 {
+                gone += n as u64;
+                if s.sent.capacity() > 4 * s.sent.len().max(8) {
+                    s.sent.shrink_to_fit();
+                }
+            }
+        }
+        gone
+    }
+
     /// The index of `key`'s stream, made on first use.
     pub(crate) fn find(&mut self, key: ScopeKey) -> usize {
         if let Some((k, i)) = self.last {
@@ -158,6 +190,7 @@ impl Streams {
                     templates_ms: None,
                     since_templates: 0,
                     sent: HashMap::new(),
+                    forgotten: HashMap::new(),
                     sampling: 0,
                     pending: Vec::new(),
                     open: Open::default(),

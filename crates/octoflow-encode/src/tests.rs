@@ -693,6 +693,83 @@ fn ipfix_withdrawals_reach_receivers_that_were_given_the_template() {
     }
 }
 
+/// Same version: a router template the receiver does not have reaches it with the
+/// first record of it the tenant gets, never alone; templates for data the tenant
+/// never gets (and a flood of templates without data) cost the receiver nothing.
+#[test]
+fn a_template_reaches_a_receiver_only_with_data_of_it() {
+    let tenant = ["10.0.1.0/24"];
+    let mut enc = Output::new(Version::Ipfix, &tenant);
+    let (mut dec, mut rx) = (
+        Decoder::new(Limits::default()),
+        Decoder::new(Limits::default()),
+    );
+    // Templates 300 (IPv4) and 301 (IPv6), no records: nothing to send.
+    let (_, dgs, _) = run(
+        &mut enc,
+        &mut rx,
+        &mut dec,
+        &message(Dialect::Ipfix, 0, 1, &[], true),
+    );
+    assert!(dgs.is_empty(), "templates alone are not sent");
+    // IPv4 records of the tenant: 300 only (301 is for data it does not get).
+    let (_, dgs, got) = run(
+        &mut enc,
+        &mut rx,
+        &mut dec,
+        &message(Dialect::Ipfix, 0, 1, &flows()[..3], true),
+    );
+    assert_eq!(got.len(), 3);
+    assert_eq!(announced(&dgs).0, vec![300]);
+}
+
+/// A template the cache no longer holds (evicted under its byte budget, expired,
+/// or the collector restarted) is dropped from the output's state within
+/// [`crate::FORGET_EVERY_MS`], so a template flood cannot grow an output past the
+/// cache's budget; if the router uses the id again, the receiver is given it again
+/// (over TCP withdrawn first: its definition may have changed, RFC 7011 §8.1).
+#[test]
+fn templates_the_cache_dropped_are_forgotten_and_given_again() {
+    let tenant = ["10.0.1.0/24", "2001:db8:1::/48"];
+    for tcp in [true, false] {
+        let mut c = cfg(Version::Ipfix, &tenant);
+        c.withdrawals = tcp;
+        let mut enc = Output::with(c, &tenant);
+        let d = message(Dialect::Ipfix, 0, 1, &flows(), true);
+        {
+            let mut cache = Decoder::new(Limits::default());
+            let (_, dgs, _) = run(
+                &mut enc,
+                &mut Decoder::new(Limits::default()),
+                &mut cache,
+                &d,
+            );
+            assert_eq!(announced(&dgs).0, vec![300, 301]);
+            // Still in the cache: nothing to forget.
+            let st = enc.flush(NOW + 1000, &mut Out::default());
+            assert_eq!(st.templates_forgotten, 0, "tcp {tcp}");
+        }
+        // The cache is gone: only the output holds the templates.
+        let st = enc.flush(NOW + 2000, &mut Out::default());
+        assert_eq!(st.templates_forgotten, 2, "tcp {tcp}");
+        // The router's next templates reach the receiver again.
+        let mut cache = Decoder::new(Limits::default());
+        let d = message(Dialect::Ipfix, 5, 1, &flows(), true);
+        let mut b = Batch::default();
+        cache.decode(exporter(), &d, NOW, &mut b).expect("decodes");
+        let mut out = Out::default();
+        enc.encode(&d, &b, NOW + 2000, &mut out);
+        enc.flush(NOW + 2000, &mut out);
+        let dgs: Vec<Vec<u8>> = out.iter().map(|x| x.to_vec()).collect();
+        let (ts, ws) = announced(&dgs);
+        assert_eq!(ts, vec![300, 301], "tcp {tcp}");
+        let want: &[u16] = if tcp { &[300, 301] } else { &[] };
+        let mut ws = ws;
+        ws.sort_unstable();
+        assert_eq!(ws, want, "tcp {tcp}");
+    }
+}
+
 /// `sampling_scaling`: every path gives the receiver counters multiplied by the
 /// sampling interval, announced as 1-in-1 — also same-version and unfiltered
 /// outputs — and `octoflow check` says so.

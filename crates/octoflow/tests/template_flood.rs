@@ -109,11 +109,10 @@ fn a_template_flood_from_one_address_stays_in_budget_and_another_routers_tenant_
         "general: {{metrics_listen: 127.0.0.1:{pm}, template_cache_dir: {}/cache}}\ncollectors:\n  - {{id: edge, listen_host: 127.0.0.1, listen_port: {cp}, nf_version: auto, mux_to: [foo]}}\nexporters:\n",
         dir.display()
     );
-    // IPFIX in, v9 out: the encoder re-encodes with octoflow's templates. On the
-    // same-version path (IPFIX out) the encoder keeps every foreign template it
-    // forwarded, per receiver and (device, domain) stream, without bound: that is the
-    // encoder's to bound (`octoflow-encode/src/stream.rs`), not the cache's.
-    yaml += &exporter_yaml("foo", foo, "9", FOO, "udp");
+    // IPFIX in, IPFIX out: the same-version path, where the output keeps the
+    // router's templates it forwarded, per (device, domain) stream. It lets go of
+    // those the cache evicted (`templates_forgotten`), so the budget bounds both.
+    yaml += &exporter_yaml("foo", foo, "10", FOO, "udp");
     let srv = Server::start(&dir, &yaml, &[cp]);
     let pid = srv.child.0.id();
     let rss_start = vm_rss_mb(pid);

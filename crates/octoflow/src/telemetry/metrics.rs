@@ -135,6 +135,9 @@ pub struct OutputMetrics {
     pub too_large: AtomicU64,
     /// Output streams (one per router and domain) dropped after an hour unused.
     pub streams_expired: AtomicU64,
+    /// Router templates dropped from the output's state once the collector's
+    /// template cache no longer held them.
+    pub templates_forgotten: AtomicU64,
     /// 1 while a TCP connection is up (always 1 for UDP).
     pub connected: AtomicU64,
 }
@@ -302,6 +305,11 @@ const EXPORTER_COUNTERS: &[(&str, &str, CounterFn<OutputMetrics>)] = &[
         "streams_expired",
         "Output streams (one per router and domain) dropped after an hour unused",
         |m| m.streams_expired.load(Relaxed),
+    ),
+    (
+        "templates_forgotten",
+        "Router templates dropped from the output's state after the template cache dropped them (given to the receiver again if used again)",
+        |m| m.templates_forgotten.load(Relaxed),
     ),
 ];
 

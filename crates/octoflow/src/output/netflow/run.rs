@@ -63,6 +63,8 @@ pub fn run(
                     last_flush = Instant::now();
                     let st = encoder.flush(now_ms(), &mut out);
                     m.streams_expired.fetch_add(st.streams_expired, Relaxed);
+                    m.templates_forgotten
+                        .fetch_add(st.templates_forgotten, Relaxed);
                     if tx.send_all(&out) {
                         m.flows_sent.fetch_add(st.sent, Relaxed);
                     }
@@ -95,6 +97,8 @@ pub fn run(
         m.unconvertible.fetch_add(st.unconvertible, Relaxed);
         m.too_large.fetch_add(st.too_large, Relaxed);
         m.streams_expired.fetch_add(st.streams_expired, Relaxed);
+        m.templates_forgotten
+            .fetch_add(st.templates_forgotten, Relaxed);
         if tx.send_all(&out) {
             m.flows_sent.fetch_add(st.sent, Relaxed);
         }
