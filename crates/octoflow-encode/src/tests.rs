@@ -172,6 +172,16 @@ fn run(
     (st, dgs, got)
 }
 
+/// [`run`] with a new router-side decoder and a new receiver.
+fn run_fresh(enc: &mut Output, d: &[u8]) -> (EncodeStats, Vec<Vec<u8>>, Vec<FlowRecord>) {
+    run(
+        enc,
+        &mut Decoder::new(Limits::default()),
+        &mut Decoder::new(Limits::default()),
+        d,
+    )
+}
+
 fn key(r: &FlowRecord) -> (IpAddr, IpAddr, u16, u64, u64) {
     (r.src_addr, r.dst_addr, r.src_port, r.packets, r.bytes)
 }
@@ -245,12 +255,7 @@ fn each_tenant_gets_exactly_its_records_on_every_path() {
 fn unfiltered_same_version_forwards_the_datagram_unchanged() {
     let d = message(Dialect::Ipfix, 0, 7, &flows(), true);
     let mut enc = Output::new(Version::Ipfix, &[]);
-    let (st, dgs, got) = run(
-        &mut enc,
-        &mut Decoder::new(Limits::default()),
-        &mut Decoder::new(Limits::default()),
-        &d,
-    );
+    let (st, dgs, got) = run_fresh(&mut enc, &d);
     assert_eq!(dgs, vec![d]);
     assert_eq!(got.len(), 5);
     assert_eq!((st.matched, st.sent), (5, 5));
@@ -325,12 +330,7 @@ fn ipfix_sequence_counts_data_records_per_receiver() {
 fn conversion_to_v5_counts_ipv6_as_unconvertible() {
     let d = message(Dialect::Ipfix, 0, 1, &flows(), true);
     let mut enc = Output::new(Version::V5, &["0.0.0.0/0", "::/0"]);
-    let (st, dgs, got) = run(
-        &mut enc,
-        &mut Decoder::new(Limits::default()),
-        &mut Decoder::new(Limits::default()),
-        &d,
-    );
+    let (st, dgs, got) = run_fresh(&mut enc, &d);
     assert_eq!((st.matched, st.sent, st.unconvertible), (5, 4, 1));
     assert_eq!(got.len(), 4);
     assert_eq!(dgs[0][0..2], [0, 5]);
@@ -477,12 +477,7 @@ fn whole_datagram_forwards_exactly_the_ipfix_message_length() {
     let mut d = msg.clone();
     d.extend_from_slice(&[0x00, 0x0a, 0x00, 0x10, 0xde, 0xad, 0xbe, 0xef]);
     let mut enc = Output::new(Version::Ipfix, &[]);
-    let (st, dgs, got) = run(
-        &mut enc,
-        &mut Decoder::new(Limits::default()),
-        &mut Decoder::new(Limits::default()),
-        &d,
-    );
+    let (st, dgs, got) = run_fresh(&mut enc, &d);
     assert_eq!(dgs, vec![msg]);
     assert_eq!((got.len(), st.sent), (5, 5));
 }
@@ -531,12 +526,7 @@ fn v9_output_times_of_flows_older_than_the_output_stay_in_the_past() {
     let d = message(Dialect::Ipfix, 0, 1, &recs, true);
     for v in [Version::V9, Version::V5] {
         let mut enc = Output::new(v, &["10.0.1.0/24"]);
-        let (_, dgs, _) = run(
-            &mut enc,
-            &mut Decoder::new(Limits::default()),
-            &mut Decoder::new(Limits::default()),
-            &d,
-        );
+        let (_, dgs, _) = run_fresh(&mut enc, &d);
         let times: Vec<_> = dgs
             .iter()
             .flat_map(|o| uptime_times_as_nfdump_reads_them(o))
@@ -584,12 +574,7 @@ fn v5_sampling_intervals_beyond_14_bits_are_scaled_not_capped() {
     }
     let d = message(Dialect::Ipfix, 0, 1, &recs, true);
     let mut enc = Output::new(Version::V5, &["10.0.1.0/24"]);
-    let (_, _, got) = run(
-        &mut enc,
-        &mut Decoder::new(Limits::default()),
-        &mut Decoder::new(Limits::default()),
-        &d,
-    );
+    let (_, _, got) = run_fresh(&mut enc, &d);
     assert_eq!(got.len(), 3);
     for r in &got {
         assert_eq!(r.scaled_packets(), 3 * 20_000);
@@ -787,12 +772,7 @@ fn sampling_scaling_scales_counters_on_every_path() {
             let path = crate::Path::of(v, &c);
             let text = path.describe(v, &c);
             let mut enc = Output::with(c, tenant);
-            let (_, _, got) = run(
-                &mut enc,
-                &mut Decoder::new(Limits::default()),
-                &mut Decoder::new(Limits::default()),
-                &d,
-            );
+            let (_, _, got) = run_fresh(&mut enc, &d);
             assert!(!got.is_empty());
             for r in &got {
                 assert_eq!((r.packets, r.bytes), (3 * 64, 300 * 64), "{v:?} {tenant:?}");
@@ -875,12 +855,7 @@ fn flow_direction_is_omitted_when_unknown_never_written_as_0xff() {
         }
         let n = w.finish();
         let mut enc = Output::new(v, &["10.0.1.0/24"]);
-        let (_, dgs, got) = run(
-            &mut enc,
-            &mut Decoder::new(Limits::default()),
-            &mut Decoder::new(Limits::default()),
-            &buf[..n],
-        );
+        let (_, dgs, got) = run_fresh(&mut enc, &buf[..n]);
         let dirs: Vec<_> = got.iter().map(|r| r.direction).collect();
         assert_eq!(dirs, vec![Direction::Unknown, Direction::Egress], "{v:?}");
         let mut rx = Decoder::new(Limits::default());

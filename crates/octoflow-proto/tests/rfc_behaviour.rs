@@ -8,26 +8,6 @@ use common::*;
 use octoflow_proto::template_cache::Limits;
 use octoflow_proto::{Batch, DecodeError, Decoder, Dialect, FlowRecord, TemplateCache};
 
-fn ipfix_msg(seq: u32, domain: u32, sets: &[Vec<u8>]) -> Vec<u8> {
-    let mut m = vec![0, 10, 0, 0];
-    m.extend_from_slice(&1_767_225_600u32.to_be_bytes());
-    m.extend_from_slice(&seq.to_be_bytes());
-    m.extend_from_slice(&domain.to_be_bytes());
-    for s in sets {
-        m.extend_from_slice(s);
-    }
-    let l = m.len() as u16;
-    m[2..4].copy_from_slice(&l.to_be_bytes());
-    m
-}
-
-fn set(id: u16, body: &[u8]) -> Vec<u8> {
-    let mut s = id.to_be_bytes().to_vec();
-    s.extend_from_slice(&((body.len() + 4) as u16).to_be_bytes());
-    s.extend_from_slice(body);
-    s
-}
-
 /// Template 300: sourceIPv4Address, destinationIPv4Address, an enterprise field
 /// (PEN 9, id 1, 4 bytes), a variable-length field (PEN 9, id 2), octetDeltaCount.
 fn enterprise_template() -> Vec<u8> {

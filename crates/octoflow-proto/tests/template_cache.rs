@@ -10,26 +10,6 @@ use std::net::IpAddr;
 use octoflow_proto::template_cache::{Limits, ScopeKey};
 use octoflow_proto::{Batch, Decoder, TemplateCache};
 
-fn ipfix_msg(seq: u32, domain: u32, sets: &[Vec<u8>]) -> Vec<u8> {
-    let mut m = vec![0, 10, 0, 0];
-    m.extend_from_slice(&1_767_225_600u32.to_be_bytes());
-    m.extend_from_slice(&seq.to_be_bytes());
-    m.extend_from_slice(&domain.to_be_bytes());
-    for s in sets {
-        m.extend_from_slice(s);
-    }
-    let l = m.len() as u16;
-    m[2..4].copy_from_slice(&l.to_be_bytes());
-    m
-}
-
-fn set(id: u16, body: &[u8]) -> Vec<u8> {
-    let mut s = id.to_be_bytes().to_vec();
-    s.extend_from_slice(&((body.len() + 4) as u16).to_be_bytes());
-    s.extend_from_slice(body);
-    s
-}
-
 /// Template record `id`: sourceIPv4Address, destinationIPv4Address, octetDeltaCount.
 fn template_record(id: u16) -> Vec<u8> {
     let mut b = vec![];
