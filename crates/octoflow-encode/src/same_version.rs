@@ -5,12 +5,12 @@
 //! Records are held to fill messages: only input datagrams whose header times are
 //! identical share one, up to [`HOLD_MESSAGES`] messages' worth, then packed full.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use octoflow_proto::{ipfix, Batch, Dialect, MessageHeader, Template, Version};
 
 use crate::pack::{pack, same, Item};
-use crate::stream::Stream;
 use crate::{EncodeStats, Encoder, Out, Select};
 
 /// How many messages' worth of same-version records a stream holds before it packs
@@ -52,12 +52,18 @@ impl Open {
     /// Give the receiver `t` (not known to it, or changed). Over a session a
     /// changed definition of an id it has is withdrawn first (RFC 7011 §8.1: a
     /// template id is not reused before its withdrawal).
-    fn give(&mut self, s: &mut Stream, t: &Arc<Template>, withdraw: bool) {
-        if let Some(old) = s.sent.insert(t.id, t.clone()) {
+    fn give(
+        &mut self,
+        sent: &mut HashMap<u16, Arc<Template>>,
+        forgotten: &mut HashMap<u16, bool>,
+        t: &Arc<Template>,
+        withdraw: bool,
+    ) {
+        if let Some(old) = sent.insert(t.id, t.clone()) {
             if withdraw && !same(&old, t) {
                 self.withdrawal(t.id, old.is_options());
             }
-        } else if let Some(options) = s.forgotten.remove(&t.id) {
+        } else if let Some(options) = forgotten.remove(&t.id) {
             // Given once and forgotten since: its definition may differ.
             if withdraw {
                 self.withdrawal(t.id, options);
@@ -171,7 +177,7 @@ impl Encoder {
                 // Already in this message when the schedule's refresh is due.
                 Some(x) if same(x, t) && !due => new.template(t),
                 Some(x) if same(x, t) => {}
-                Some(_) => new.give(s, t, withdraw),
+                Some(_) => new.give(&mut s.sent, &mut s.forgotten, t, withdraw),
             }
         }
         if fwd_opts {
@@ -180,7 +186,7 @@ impl Encoder {
                     .get(&opt.template.id)
                     .is_none_or(|x| !same(x, &opt.template))
                 {
-                    new.give(s, &opt.template, withdraw);
+                    new.give(&mut s.sent, &mut s.forgotten, &opt.template, withdraw);
                 }
                 new.raw(opt.template.id, batch.bytes(datagram, opt.raw));
                 new.options += 1;
@@ -197,7 +203,7 @@ impl Encoder {
                         .get(&set.template.id)
                         .is_none_or(|x| !same(x, &set.template))
                     {
-                        new.give(s, &set.template, withdraw);
+                        new.give(&mut s.sent, &mut s.forgotten, &set.template, withdraw);
                     }
                     announced = true;
                 }
