@@ -252,6 +252,9 @@ fn an_active_active_pair_survives_losing_one() {
         );
         servers.push(Server::start(&d, &yaml, &[cp]));
     }
+    // Both in the port's group before the router sends: a process joining later
+    // would take some of its datagrams without having seen its template.
+    wait_udp_sockets(cp, 2);
     let gen = |n: u32| -> u64 {
         let out = run_gen(&[
             "--proto",

@@ -52,17 +52,23 @@ pub fn free_port() -> u16 {
 }
 
 pub fn wait_udp(port: u16) {
+    wait_udp_sockets(port, 1);
+}
+
+/// Wait until `n` sockets listen on udp/`port` (SO_REUSEPORT groups: a port that
+/// is listed may still be waiting for its second process).
+pub fn wait_udp_sockets(port: u16, n: usize) {
     for _ in 0..100 {
         let out = Command::new("ss")
             .args(["-Hlun", &format!("sport = :{port}")])
             .output()
             .unwrap();
-        if !out.stdout.is_empty() {
+        if String::from_utf8_lossy(&out.stdout).lines().count() >= n {
             return;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    panic!("nothing listens on udp/{port}");
+    panic!("fewer than {n} sockets listen on udp/{port}");
 }
 
 pub fn tmpdir(tag: &str) -> PathBuf {
