@@ -180,6 +180,10 @@ enum Cmd {
         /// Where to send, HOST:PORT.
         #[arg(long, value_name = "HOST:PORT")]
         target: SocketAddr,
+        /// Send from this HOST:PORT (port 0: any), e.g. 127.0.0.2:0 to act as
+        /// another router on loopback.
+        #[arg(long, value_name = "HOST:PORT")]
+        bind: Option<SocketAddr>,
         /// Export protocol.
         #[arg(long, value_enum, default_value = "v9")]
         proto: gen::Proto,
@@ -380,6 +384,7 @@ fn main() -> ExitCode {
         }),
         Cmd::Gen {
             target,
+            bind,
             proto,
             rate,
             duration,
@@ -397,6 +402,7 @@ fn main() -> ExitCode {
             } else {
                 gen::run(gen::GenArgs {
                     target,
+                    bind,
                     proto,
                     rate,
                     duration,

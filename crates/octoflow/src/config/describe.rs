@@ -23,6 +23,9 @@ impl Config {
                     c.mux_to.join(", ")
                 }
             );
+            if c.admission != Default::default() {
+                let _ = writeln!(s, "      {}", c.admission);
+            }
         }
         let _ = writeln!(s, "exporters:");
         for o in &self.outputs {

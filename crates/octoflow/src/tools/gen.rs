@@ -22,6 +22,8 @@ pub enum Proto {
 
 pub struct GenArgs {
     pub target: SocketAddr,
+    /// The source address (and port) to send from; any when `None`.
+    pub bind: Option<SocketAddr>,
     pub proto: Proto,
     pub rate: f64,
     pub duration: Option<f64>,
@@ -312,14 +314,12 @@ pub fn run(a: GenArgs) -> Result<Sent, String> {
             a.proto
         ));
     }
-    let bind: SocketAddr = if a.target.is_ipv4() {
-        "0.0.0.0:0"
-    } else {
-        "[::]:0"
-    }
-    .parse()
-    .map_err(|e| format!("{e}"))?;
-    let sock = UdpSocket::bind(bind).map_err(|e| format!("binding a UDP socket: {e}"))?;
+    let bind: SocketAddr = match a.bind {
+        Some(b) => b,
+        None if a.target.is_ipv4() => SocketAddr::from(([0, 0, 0, 0], 0)),
+        None => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
+    };
+    let sock = UdpSocket::bind(bind).map_err(|e| format!("binding a UDP socket to {bind}: {e}"))?;
     sock.connect(a.target)
         .map_err(|e| format!("connecting to {}: {e}", a.target))?;
     let _ = nix::sys::socket::setsockopt(

@@ -134,6 +134,10 @@ pub(crate) struct RawCollector {
     /// Extension: bytes the collector's templates may occupy; beyond, the least
     /// recently used are evicted.
     pub(crate) template_memory: Option<u64>,
+    /// Extension: the senders admitted (prefixes, addresses, address:port).
+    pub(crate) allow: Option<Vec<Scalar>>,
+    /// Extension: datagrams per second per sending address.
+    pub(crate) rate_limit: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
