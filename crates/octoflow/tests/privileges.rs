@@ -237,3 +237,47 @@ fn a_server_not_started_as_root_nor_as_general_user_refuses_to_start() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn started_as_general_user_already_the_server_runs_without_dropping() {
+    if !is_root() {
+        eprintln!("skipped: needs root to start the server as another user");
+        return;
+    }
+    // As systemd's User= does: started as nobody, told to be nobody.
+    let dir = tmpdir("privileges-already");
+    let sock_dir = dir.join("nobody");
+    std::fs::create_dir_all(&sock_dir).expect("dir");
+    let nobody = id_of("/etc/passwd", "nobody");
+    std::os::unix::fs::chown(&sock_dir, Some(nobody), None).expect("chown");
+    let conf = dir.join("octoflow.yaml");
+    std::fs::write(
+        &conf,
+        format!(
+            "general: {{user: nobody, template_cache_dir: 'off'}}\nsupervisor: {{unix_socket: {}/o.sock}}\n",
+            sock_dir.display()
+        ),
+    )
+    .expect("conf");
+    let log = dir.join("log");
+    let child = common::Child(
+        Command::new("setpriv")
+            .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", BIN])
+            .args(["server", "--config-file"])
+            .arg(&conf)
+            .stderr(std::fs::File::create(&log).expect("log"))
+            .spawn()
+            .expect("setpriv (util-linux)"),
+    );
+    let want = format!("running as user nobody (uid {nobody}) already: no privileges to drop");
+    let t = Instant::now();
+    let mut text = String::new();
+    while t.elapsed() < Duration::from_secs(10) && !text.contains("octoflow server running") {
+        std::thread::sleep(Duration::from_millis(50));
+        text = std::fs::read_to_string(&log).unwrap_or_default();
+    }
+    assert!(text.contains(&want), "{text}");
+    assert!(text.contains("octoflow server running"), "{text}");
+    child.term();
+    let _ = std::fs::remove_dir_all(&dir);
+}
