@@ -10,6 +10,7 @@ mod control;
 mod fanout;
 mod instance;
 mod output;
+mod privileges;
 mod supervisor;
 mod systemd;
 mod telemetry;
