@@ -133,17 +133,4 @@ for who in "${WHO[@]}"; do
     if [ $ok = 1 ]; then BEST[$who]=$dps; else break; fi
   done
 done
-echo
-echo "highest flood rate turned away with zero loss (datagrams/s):"
-for who in "${WHO[@]}"; do
-  ratio="-"
-  if [ "$who" != octoflow ] && [ "${BEST[$who]}" -gt 0 ]; then
-    ratio=$(awk -v a="${BEST[octoflow]}" -v b="${BEST[$who]}" 'BEGIN{printf "%.1fx", a / b}')
-  fi
-  printf '  %-9s %10s   octoflow / this: %s\n' "$who" "${BEST[$who]}" "$ratio"
-done
-if [ $SMOKE = 1 ]; then
-  for who in "${WHO[@]}"; do
-    [ "${BEST[$who]}" -gt 0 ] || { echo "smoke: $who lost the router's datagrams at ${RATES[0]}/s" >&2; exit 1; }
-  done
-fi
+best_summary "highest flood rate turned away with zero loss (datagrams/s):" "lost the router's datagrams"

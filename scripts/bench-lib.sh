@@ -3,7 +3,8 @@
 # build); makes $RUN, the run's folder; raises net.core.rmem_max for the run when
 # root; and at exit stops every process started with `bg` (by PID), restores
 # rmem_max and removes $RUN. Helpers: bg, stop, wait_udp, rcvbuf_errors, field,
-# and `octoflow sink` receivers (sink, sink_field, sink_flows).
+# `octoflow sink` receivers (sink, sink_field, sink_flows), and the closing table
+# of a sweep (best_summary).
 missing=()
 command -v nfacctd >/dev/null || missing+=(pmacct)
 command -v nfcapd >/dev/null || missing+=(nfdump)
@@ -51,3 +52,24 @@ sink() { bg "$RUN/sink-$1.log" "$BIN" sink --listen 127.0.0.1:$1 --idle 2 --dura
 sink_field() { for _ in $(seq 200); do grep -q '^received' "$RUN/sink-$1.log" && break; sleep 0.1; done; field "$2" <"$RUN/sink-$1.log"; }
 sink_flows() { sink_field "$1" flows; }
 
+
+# best_summary TITLE WHAT: after a sweep, each contender's best rate (BEST[who])
+# and octoflow's ratio to it; with --smoke, fail when a contender had no
+# zero-loss step (WHAT says what it lost).
+best_summary() {
+  echo
+  echo "$1"
+  local who ratio
+  for who in "${WHO[@]}"; do
+    ratio="-"
+    if [ "$who" != octoflow ] && [ "${BEST[$who]}" -gt 0 ] && [ -n "${BEST[octoflow]:-}" ]; then
+      ratio=$(awk -v a="${BEST[octoflow]}" -v b="${BEST[$who]}" 'BEGIN{printf "%.1fx", a / b}')
+    fi
+    printf '  %-13s %10s   octoflow / this: %s\n' "$who" "${BEST[$who]}" "$ratio"
+  done
+  if [ "$SMOKE" = 1 ]; then
+    for who in "${WHO[@]}"; do
+      [ "${BEST[$who]}" -gt 0 ] || { echo "smoke: $who $2 at ${RATES[0]}/s" >&2; exit 1; }
+    done
+  fi
+}

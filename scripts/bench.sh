@@ -163,17 +163,4 @@ for who in "${WHO[@]}"; do
     if [ "$lost" -eq 0 ] && [ "$kd" -eq 0 ]; then BEST[$who]=$fps; else break; fi
   done
 done
-echo
-echo "highest zero-loss rate (flows/s):"
-for who in "${WHO[@]}"; do
-  ratio="-"
-  if [ "$who" != octoflow ] && [ "${BEST[$who]}" -gt 0 ] && [ -n "${BEST[octoflow]:-}" ]; then
-    ratio=$(awk -v a="${BEST[octoflow]}" -v b="${BEST[$who]}" 'BEGIN{printf "%.1fx", a / b}')
-  fi
-  printf '  %-13s %10s   octoflow / this: %s\n' "$who" "${BEST[$who]}" "$ratio"
-done
-if [ $SMOKE = 1 ]; then
-  for who in "${WHO[@]}"; do
-    [ "${BEST[$who]}" -gt 0 ] || { echo "smoke: $who lost flows at ${RATES[0]}/s" >&2; exit 1; }
-  done
-fi
+best_summary "highest zero-loss rate (flows/s):" "lost flows"

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use octoflow_proto::schema::{self, Field, Value};
 use octoflow_proto::{Batch, Decoder, FlowRecord, Limits, Version};
+use octoflow_query::stats::proto_name;
 
 use crate::tools::pcap;
 
@@ -191,19 +192,6 @@ impl<W: Write> Printer<W> {
 
     pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
-    }
-}
-
-fn proto_name(p: u8) -> String {
-    match p {
-        1 => "ICMP".into(),
-        6 => "TCP".into(),
-        17 => "UDP".into(),
-        47 => "GRE".into(),
-        50 => "ESP".into(),
-        58 => "ICMP6".into(),
-        132 => "SCTP".into(),
-        n => n.to_string(),
     }
 }
 
