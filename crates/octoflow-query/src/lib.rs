@@ -21,5 +21,5 @@ pub mod window;
 
 pub use counters::{Counters, Order};
 pub use series::Series;
-pub use stats::{Key, KeyField, StatSpec, Table, TopN};
+pub use stats::{Grouping, Key, KeyField, StatSpec, Table, TopN};
 pub use window::Window;

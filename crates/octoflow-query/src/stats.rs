@@ -112,6 +112,40 @@ impl KeyField {
     }
 }
 
+impl KeyField {
+    /// Put `p` (a value of this field) into `r`: an aggregated flow printed as
+    /// a flow shows its key's fields.
+    pub fn set(self, r: &mut FlowRecord, p: Part) {
+        let n = match p {
+            Part::Num(n) => n,
+            Part::Proto(x) => x as u64,
+            Part::Addr(_) => 0,
+        };
+        let a = match p {
+            Part::Addr(a) => a,
+            _ => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        };
+        match self {
+            KeyField::SrcIp => r.src_addr = a,
+            KeyField::DstIp => r.dst_addr = a,
+            KeyField::NextHop => r.next_hop = a,
+            KeyField::Router => r.exporter = a,
+            KeyField::SrcPort => r.src_port = n as u16,
+            KeyField::DstPort => r.dst_port = n as u16,
+            KeyField::Proto => r.proto = n as u8,
+            KeyField::Tos => r.tos = n as u8,
+            KeyField::SrcAs => r.src_as = n as u32,
+            KeyField::DstAs => r.dst_as = n as u32,
+            KeyField::InIf => r.input_if = n as u32,
+            KeyField::OutIf => r.output_if = n as u32,
+            KeyField::SrcMask => r.src_mask = n as u8,
+            KeyField::DstMask => r.dst_mask = n as u8,
+            KeyField::SrcVlan => r.src_vlan = n as u16,
+            KeyField::DstVlan => r.dst_vlan = n as u16,
+        }
+    }
+}
+
 /// One value of a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Part {
@@ -261,6 +295,37 @@ pub struct Table {
     pub total: Counters,
     /// Groups in all, before cutting to N.
     pub groups: usize,
+}
+
+impl Grouping {
+    /// The title of a one-field table (nfdump's column name); `None` for keys
+    /// of several fields.
+    pub fn title(&self) -> Option<&'static str> {
+        match self {
+            Grouping::One(f) => Some(f.names().1),
+            Grouping::Either(a, _) => Some(match a {
+                KeyField::SrcIp => "IP Addr",
+                KeyField::SrcPort => "Port",
+                KeyField::SrcAs => "AS",
+                KeyField::InIf => "Interface",
+                KeyField::SrcMask => "Mask",
+                _ => "Vlan",
+            }),
+            Grouping::Fields(_) => None,
+        }
+    }
+
+    /// A record holding a key's values (the rest zero), for printing an
+    /// aggregated flow.
+    pub fn record(&self, k: &Key) -> FlowRecord {
+        let mut r = FlowRecord::default();
+        if let Grouping::Fields(fs) = self {
+            for (f, p) in fs.iter().zip(k.parts()) {
+                f.set(&mut r, *p);
+            }
+        }
+        r
+    }
 }
 
 impl TopN {

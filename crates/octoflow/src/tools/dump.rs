@@ -78,6 +78,17 @@ impl Format {
         }
         Ok(Format(out))
     }
+
+    /// Append `r` in this format (`version` for `%ver`).
+    pub fn render(&self, r: &FlowRecord, version: &str, l: &mut String) {
+        for p in &self.0 {
+            match p {
+                Piece::Lit(s) => l.push_str(s),
+                Piece::Field(f) => f.render(r, l),
+                Piece::Version => l.push_str(version),
+            }
+        }
+    }
 }
 
 /// What `dump` counts, printed on stderr at the end.
@@ -118,13 +129,7 @@ impl<W: Write> Printer<W> {
         let l = &mut self.line;
         l.clear();
         if let Some(fmt) = &self.format {
-            for p in &fmt.0 {
-                match p {
-                    Piece::Lit(s) => l.push_str(s),
-                    Piece::Field(f) => f.render(r, l),
-                    Piece::Version => l.push_str(v.name()),
-                }
-            }
+            fmt.render(r, v.name(), l);
         } else {
             match self.output {
                 Output::Csv => {
