@@ -5,6 +5,13 @@
 //! equal-size datagrams goes down the stack as one buffer that the kernel (or the
 //! NIC) cuts into datagrams at the end, so the per-datagram cost of the IP stack is
 //! paid once per run.
+//!
+//! Besides: [`raw`] sends datagrams with a router's source address and port
+//! through a raw socket (`exporters[].preserve_source`), with headers from the
+//! sans-IO [`spoof`].
+
+pub mod raw;
+pub mod spoof;
 
 use std::io::{self, IoSlice, IoSliceMut};
 use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
