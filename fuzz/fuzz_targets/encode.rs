@@ -137,7 +137,7 @@ fuzz_target!(|data: &[u8]| {
                 None => Select::All,
             };
             out.clear();
-            o.enc.encode(d, &b, sel, now, &mut out);
+            o.enc.encode(std::net::SocketAddr::new(router, 2055), d, &b, sel, now, &mut out);
             if i % 4 == 3 {
                 o.enc.flush(now, &mut out);
             }

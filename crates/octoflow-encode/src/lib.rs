@@ -37,13 +37,14 @@ mod v5;
 #[cfg(test)]
 mod tests;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use octoflow_proto::{
     own_direction_template, own_sampling_template, own_template, Batch, Dialect, Template, Version,
 };
 
-pub use out::Out;
+pub use out::{Origin, Out};
 pub use path::{label as version_label, Path};
 
 use same_version::Open;
@@ -230,9 +231,12 @@ impl Encoder {
         }
     }
 
-    /// Encode the tenant's part (`select`) of one decoded datagram into `out`.
+    /// Encode the tenant's part (`select`) of one decoded datagram, received from
+    /// `from` (the router's address and port), into `out`.
+    #[allow(clippy::too_many_arguments)]
     pub fn encode(
         &mut self,
+        from: SocketAddr,
         datagram: &[u8],
         batch: &Batch,
         select: Select<'_>,
@@ -243,6 +247,13 @@ impl Encoder {
         let vin = batch.version;
         let si = self.streams.find(Streams::key(batch));
         self.streams.all[si].used_ms = now_ms;
+        if self.streams.all[si].source != from {
+            // A held message goes out with the source of the datagrams it holds.
+            if !self.streams.all[si].open.is_empty() {
+                self.emit_open(si, out, &mut st);
+            }
+            self.streams.all[si].source = from;
+        }
         let mut path = self.paths[version_index(vin)];
         if path == Path::Whole {
             let msg = &datagram[..message_len(vin, datagram)];
@@ -250,6 +261,7 @@ impl Encoder {
                 let n = batch.records.len() as u64;
                 st.matched = n;
                 st.sent = n;
+                out.from(Origin::Router(from));
                 let s = out.begin(msg.len());
                 out.buf[s..].copy_from_slice(msg);
                 out.commit(s, msg.len());

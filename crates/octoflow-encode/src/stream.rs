@@ -7,6 +7,7 @@
 //! never mixes two routers' templates or flows.
 
 use std::collections::{HashMap, HashSet};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use octoflow_proto::{Batch, FlowRecord, ScopeKey, Template, Version};
@@ -40,6 +41,9 @@ pub(crate) struct Stream {
     pub(crate) open: Open,
     /// When input last came for this stream (for [`Streams::expire`]).
     pub(crate) used_ms: u64,
+    /// The address and port the stream's latest input datagram came from: the
+    /// origin of its same-version datagrams ([`crate::Origin::Router`]).
+    pub(crate) source: SocketAddr,
 }
 
 impl Stream {
@@ -195,6 +199,7 @@ impl Streams {
                     pending: Vec::new(),
                     open: Open::default(),
                     used_ms: 0,
+                    source: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
                 });
                 self.index.insert(key, self.all.len() - 1);
                 self.all.len() - 1
