@@ -46,6 +46,12 @@ impl Config {
                 }
             }
         }
+        if self.needs_net_raw() {
+            let _ = writeln!(
+                s,
+                "needs: CAP_NET_RAW (exporters with preserve_source send through raw sockets)"
+            );
+        }
         s
     }
 }

@@ -1,0 +1,90 @@
+//! `exporters[].preserve_source`: the router's own datagrams (the paths where
+//! `octoflow_encode::Path::preserves_source`: whole datagrams and same-version
+//! copies) go to the receiver with the router's address and port as their
+//! source, as samplicator's `-S` does, so a receiver that tells routers apart by
+//! source address sees each router as if it exported there directly.
+//!
+//! They go through a raw socket (`octoflow_udp::raw`, headers from
+//! `octoflow_udp::spoof`), which needs CAP_NET_RAW and no routing set up; the
+//! alternative, `IP_TRANSPARENT` with a socket bound to each router's address,
+//! needs the same privilege (CAP_NET_ADMIN), a socket per router and policy
+//! routing for replies that never come. What cannot keep its source is counted:
+//! a router of the other address family than the receiver's (sent from
+//! octoflow's own socket instead), and a datagram over the route's MTU (the
+//! kernel does not fragment raw sockets' datagrams: dropped).
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use octoflow_udp::raw::RawSender;
+
+use crate::telemetry::metrics::OutputMetrics;
+use crate::util::RateLimit;
+
+/// The raw socket of a `preserve_source` output.
+pub struct Preserve {
+    raw: RawSender,
+    log: RateLimit,
+    family_log: RateLimit,
+}
+
+/// Open the raw socket when the output starts, so a missing privilege stops it
+/// with a message that names the key and says what to do.
+pub fn open(index: usize, id: &str, target: SocketAddr) -> Result<Preserve, String> {
+    match RawSender::open(target) {
+        Ok(raw) => Ok(Preserve {
+            raw,
+            log: RateLimit::new(Duration::from_secs(60)),
+            family_log: RateLimit::new(Duration::from_secs(60)),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Err(format!(
+            "exporters[{index}].preserve_source (exporter {id:?}): cannot open a raw socket ({e}): sending with the routers' addresses needs CAP_NET_RAW; run octoflow as root, or grant the capability (systemd: AmbientCapabilities=CAP_NET_RAW; otherwise setcap cap_net_raw+ep on the binary), or remove preserve_source"
+        )),
+        Err(e) => Err(format!(
+            "exporters[{index}].preserve_source (exporter {id:?}): cannot open a raw socket to {target}: {e}"
+        )),
+    }
+}
+
+impl Preserve {
+    /// Whether a datagram from `src` can keep its source here (the receiver's
+    /// family); the others are counted and go out from octoflow's socket.
+    pub fn can(&mut self, id: &str, src: SocketAddr, m: &OutputMetrics) -> bool {
+        if self.raw.can_send_from(src) {
+            return true;
+        }
+        m.source_family_mismatch.fetch_add(1, Relaxed);
+        if self.family_log.ready() {
+            tracing::warn!(exporter = %id, router = %src, target = %self.raw.dst(), "preserve_source: the router and the receiver are of different address families; its datagrams go out from octoflow's own address");
+        }
+        false
+    }
+
+    /// Send `d` to the receiver from `src`. False when it was not sent.
+    pub fn send(&mut self, id: &str, src: SocketAddr, d: &[u8], m: &OutputMetrics) -> bool {
+        match self.raw.send(src, d) {
+            Ok(()) => {
+                m.datagrams_sent.fetch_add(1, Relaxed);
+                m.bytes_sent.fetch_add(d.len() as u64, Relaxed);
+                m.datagrams_source_preserved.fetch_add(1, Relaxed);
+                true
+            }
+            Err(e) => {
+                m.send_errors.fetch_add(1, Relaxed);
+                let too_big = e.too_big();
+                if too_big {
+                    m.source_too_big.fetch_add(1, Relaxed);
+                }
+                if self.log.ready() {
+                    if too_big {
+                        tracing::warn!(exporter = %id, router = %src, "preserve_source: a datagram of {} bytes is over the MTU of the route to the receiver and was dropped (a raw socket's datagrams are not fragmented): the router's export size and the exporter's mtu must fit that link", d.len());
+                    } else {
+                        tracing::warn!(exporter = %id, router = %src, "preserve_source: send failed: {e}");
+                    }
+                }
+                false
+            }
+        }
+    }
+}
