@@ -68,6 +68,9 @@ enum Cmd {
         /// Count datagrams and bytes only (no decoding).
         #[arg(long)]
         no_decode: bool,
+        /// Also print the totals per source address and port.
+        #[arg(long)]
+        sources: bool,
     },
     /// Control a running server, with the original octoflow client's flags.
     #[command(group(clap::ArgGroup::new("action").required(true).args(["status", "start", "stop", "restart", "reread", "reload", "shutdown"])))]
@@ -180,6 +183,9 @@ enum Cmd {
         /// Where to send, HOST:PORT.
         #[arg(long, value_name = "HOST:PORT")]
         target: SocketAddr,
+        /// Send from this local HOST:PORT (default: any address, an ephemeral port).
+        #[arg(long, value_name = "HOST:PORT")]
+        bind: Option<SocketAddr>,
         /// Export protocol.
         #[arg(long, value_enum, default_value = "v9")]
         proto: gen::Proto,
@@ -310,17 +316,22 @@ fn main() -> ExitCode {
             idle,
             duration,
             no_decode,
+            sources,
         } => sink::run(sink::SinkArgs {
             listen,
             idle,
             duration,
             no_decode,
+            sources,
         })
         .map(|c| {
             println!(
                 "received datagrams={} flows={} bytes={} errors={}",
                 c.datagrams, c.flows, c.bytes, c.errors
-            )
+            );
+            for (from, s) in &c.per_source {
+                println!("source {from} datagrams={} flows={}", s.datagrams, s.flows);
+            }
         }),
         Cmd::Status { config, name } => {
             return control(&config.config_file, &format!("status {name}"))
@@ -380,6 +391,7 @@ fn main() -> ExitCode {
         }),
         Cmd::Gen {
             target,
+            bind,
             proto,
             rate,
             duration,
@@ -397,6 +409,7 @@ fn main() -> ExitCode {
             } else {
                 gen::run(gen::GenArgs {
                     target,
+                    bind,
                     proto,
                     rate,
                     duration,

@@ -22,6 +22,8 @@ pub enum Proto {
 
 pub struct GenArgs {
     pub target: SocketAddr,
+    /// Send from this address and port (default: any, an ephemeral port).
+    pub bind: Option<SocketAddr>,
     pub proto: Proto,
     pub rate: f64,
     pub duration: Option<f64>,
@@ -312,14 +314,15 @@ pub fn run(a: GenArgs) -> Result<Sent, String> {
             a.proto
         ));
     }
-    let bind: SocketAddr = if a.target.is_ipv4() {
+    let any: SocketAddr = if a.target.is_ipv4() {
         "0.0.0.0:0"
     } else {
         "[::]:0"
     }
     .parse()
     .map_err(|e| format!("{e}"))?;
-    let sock = UdpSocket::bind(bind).map_err(|e| format!("binding a UDP socket: {e}"))?;
+    let bind = a.bind.unwrap_or(any);
+    let sock = UdpSocket::bind(bind).map_err(|e| format!("binding a UDP socket to {bind}: {e}"))?;
     sock.connect(a.target)
         .map_err(|e| format!("connecting to {}: {e}", a.target))?;
     let _ = nix::sys::socket::setsockopt(

@@ -1,0 +1,558 @@
+//! `exporters[].preserve_source` end to end, in network namespaces this test
+//! makes (and deletes, with every process it started, killed by PID, even when
+//! it fails):
+//!
+//! ```text
+//!  router ns                 octoflow ns                          receiver ns
+//!  10.77.1.2  ── veth ──  10.77.1.1 | 10.77.2.1  ── veth ──  10.77.2.2
+//!  fd77:1::2              fd77:1::1 | fd77:2::1              fd77:2::2
+//!  octoflow gen           octoflow server (raw sockets)       octoflow sink --sources
+//! ```
+//!
+//! The router's address exists only in the router's namespace, so a receiver
+//! that sees it as the source got a datagram octoflow sent with it; and it sees
+//! it only if the kernel accepted the headers octoflow wrote (a bad UDP checksum
+//! is dropped). Skipped, with a message, where namespaces cannot be made (not
+//! root, or a kernel that forbids them).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{counter, report, tmpdir, BIN};
+
+/// The namespaces and the processes started in them: dropping it kills each
+/// process by its PID and deletes the namespaces.
+struct Lab {
+    ns: Vec<String>,
+    procs: Vec<std::process::Child>,
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for p in &mut self.procs {
+            let _ = p.kill();
+            let _ = p.wait();
+        }
+        for n in &self.ns {
+            let _ = Command::new("ip").args(["netns", "del", n]).status();
+        }
+    }
+}
+
+/// Run `ip ARGS…`; it must succeed.
+fn ip(args: &[&str]) {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running ip {args:?}: {e} (install iproute2)"));
+    assert!(
+        out.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Lab {
+    /// The three namespaces wired as in the module doc; `None` (after saying why)
+    /// where this kernel or user may not make namespaces.
+    fn build() -> Option<Lab> {
+        let pid = std::process::id();
+        let mut lab = Lab {
+            ns: Vec::new(),
+            procs: Vec::new(),
+        };
+        for role in ["r", "x", "c"] {
+            let name = format!("of-{role}-{pid}");
+            let out = Command::new("ip")
+                .args(["netns", "add", &name])
+                .output()
+                .expect("running ip (install iproute2)");
+            if !out.status.success() {
+                let err = String::from_utf8_lossy(&out.stderr);
+                if err.contains("Permission denied") || err.contains("Operation not permitted") {
+                    eprintln!(
+                        "skipped: network namespaces cannot be made here ({}): preserve_source is tested as root on a kernel that allows them",
+                        err.trim()
+                    );
+                    return None;
+                }
+                panic!("ip netns add {name}: {err}");
+            }
+            lab.ns.push(name);
+        }
+        let (r, x, c) = (lab.r(), lab.x(), lab.c());
+        ip(&[
+            "-n", &r, "link", "add", "vr", "type", "veth", "peer", "name", "vx1", "netns", &x,
+        ]);
+        ip(&[
+            "-n", &x, "link", "add", "vx2", "type", "veth", "peer", "name", "vc", "netns", &c,
+        ]);
+        for (ns, dev, v4, v6) in [
+            (&r, "vr", "10.77.1.2/24", "fd77:1::2/64"),
+            (&x, "vx1", "10.77.1.1/24", "fd77:1::1/64"),
+            (&x, "vx2", "10.77.2.1/24", "fd77:2::1/64"),
+            (&c, "vc", "10.77.2.2/24", "fd77:2::2/64"),
+        ] {
+            ip(&["-n", ns, "addr", "add", v4, "dev", dev]);
+            // No duplicate address detection: the address is usable at once.
+            ip(&["-n", ns, "addr", "add", v6, "dev", dev, "nodad"]);
+            ip(&["-n", ns, "link", "set", dev, "up"]);
+        }
+        for ns in [&r, &x, &c] {
+            ip(&["-n", ns, "link", "set", "lo", "up"]);
+        }
+        // The router reaches the receiver's side through octoflow's namespace and
+        // the receiver the router's (UDP needs no way back; set anyway so reverse
+        // path filtering accepts the router's address on the receiver's link).
+        ip(&["-n", &r, "route", "add", "default", "via", "10.77.1.1"]);
+        ip(&[
+            "-n",
+            &r,
+            "-6",
+            "route",
+            "add",
+            "default",
+            "via",
+            "fd77:1::1",
+        ]);
+        ip(&["-n", &c, "route", "add", "default", "via", "10.77.2.1"]);
+        ip(&[
+            "-n",
+            &c,
+            "-6",
+            "route",
+            "add",
+            "default",
+            "via",
+            "fd77:2::1",
+        ]);
+        // Resolve the neighbours first: a burst sent before that waits in the
+        // kernel's small queue of unresolved packets, and some are dropped.
+        for (ns, to) in [
+            (&r, "10.77.1.1"),
+            (&r, "fd77:1::1"),
+            (&x, "10.77.2.2"),
+            (&x, "fd77:2::2"),
+        ] {
+            lab.resolve(ns, to);
+        }
+        Some(lab)
+    }
+
+    /// Send one datagram from `ns` to `to` (discard port) and wait until the
+    /// neighbour's link address is known.
+    fn resolve(&self, ns: &str, to: &str) {
+        let _ = Command::new("ip")
+            .args(["netns", "exec", ns, "bash", "-c"])
+            .arg(format!("echo probe > /dev/udp/{to}/9"))
+            .status();
+        for _ in 0..100 {
+            let out = Command::new("ip")
+                .args(["-n", ns, "neigh", "show", to])
+                .output()
+                .expect("ip neigh");
+            if String::from_utf8_lossy(&out.stdout).contains("lladdr") {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("{to} does not answer neighbour resolution from {ns}: the namespaces are not wired");
+    }
+
+    fn r(&self) -> String {
+        self.ns[0].clone()
+    }
+    fn x(&self) -> String {
+        self.ns[1].clone()
+    }
+    fn c(&self) -> String {
+        self.ns[2].clone()
+    }
+
+    /// Start `octoflow ARGS…` in namespace `ns`, its output into `out` (stdout)
+    /// and `out`.err; returns its index in `procs`.
+    fn spawn(&mut self, ns: &str, args: &[&str], out: &Path) -> usize {
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns, BIN])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(out).expect("stdout file"))
+            .stderr(std::fs::File::create(out.with_extension("err")).expect("stderr file"))
+            .spawn()
+            .expect("ip netns exec");
+        self.procs.push(child);
+        self.procs.len() - 1
+    }
+
+    /// Wait (at most `limit`) for process `i` to exit by itself; it must succeed.
+    fn wait(&mut self, i: usize, limit: Duration, what: &Path) {
+        let t = Instant::now();
+        loop {
+            if let Some(st) = self.procs[i].try_wait().expect("try_wait") {
+                let err = std::fs::read_to_string(what.with_extension("err")).unwrap_or_default();
+                assert!(st.success(), "{} exited with {st}:\n{err}", what.display());
+                return;
+            }
+            assert!(
+                t.elapsed() < limit,
+                "{} still running after {limit:?}",
+                what.display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Wait until `n` UDP sockets listen on `port` in namespace `ns`.
+    fn wait_udp(&self, ns: &str, port: u16, n: usize) {
+        for _ in 0..200 {
+            let out = Command::new("ip")
+                .args(["netns", "exec", ns, "ss", "-Hlun"])
+                .arg(format!("sport = :{port}"))
+                .output()
+                .expect("ss");
+            if String::from_utf8_lossy(&out.stdout).lines().count() >= n {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("fewer than {n} sockets listen on udp/{port} in {ns}");
+    }
+
+    /// `/status` of the server in namespace `ns` (its endpoint is on that
+    /// namespace's loopback).
+    fn status(&self, ns: &str, port: u16) -> String {
+        let out = Command::new("ip")
+            .args(["netns", "exec", ns, "bash", "-c"])
+            .arg(format!(
+                "exec 3<>/dev/tcp/127.0.0.1/{port}; printf 'GET /status HTTP/1.0\\r\\nHost: x\\r\\n\\r\\n' >&3; cat <&3"
+            ))
+            .output()
+            .expect("status over /dev/tcp");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.split("\r\n\r\n")
+            .nth(1)
+            .unwrap_or_default()
+            .to_string()
+    }
+}
+
+/// What a sink printed: total flows, and (datagrams, flows) per source.
+struct Received {
+    flows: u64,
+    datagrams: u64,
+    sources: BTreeMap<SocketAddr, (u64, u64)>,
+}
+
+fn received(path: &Path) -> Received {
+    let text = std::fs::read_to_string(path).expect("sink output");
+    let mut sources = BTreeMap::new();
+    for l in text.lines() {
+        if let Some(rest) = l.strip_prefix("source ") {
+            let addr: SocketAddr = rest
+                .split_whitespace()
+                .next()
+                .and_then(|a| a.parse().ok())
+                .unwrap_or_else(|| panic!("a source address in {l:?}"));
+            sources.insert(addr, (report(rest, "datagrams"), report(rest, "flows")));
+        }
+    }
+    Received {
+        flows: report(&text, "flows"),
+        datagrams: report(&text, "datagrams"),
+        sources,
+    }
+}
+
+/// What `octoflow gen` sent: (datagrams, flows, flows of the first prefix).
+fn sent(path: &Path) -> (u64, u64, u64) {
+    let text = std::fs::read_to_string(path).expect("gen output");
+    let first = text
+        .lines()
+        .find(|l| l.starts_with("prefix "))
+        .map(|l| report(l, "flows"))
+        .expect("per-prefix line");
+    (report(&text, "datagrams"), report(&text, "flows"), first)
+}
+
+/// The receivers: (exporter id, receiver address).
+const RECEIVERS: [(&str, &str); 7] = [
+    ("whole4", "10.77.2.2:9001"),
+    ("tenant4", "10.77.2.2:9002"),
+    ("conv4", "10.77.2.2:9003"),
+    ("whole6", "[fd77:2::2]:9001"),
+    ("tenant6", "[fd77:2::2]:9002"),
+    ("conv6", "[fd77:2::2]:9003"),
+    // An IPv6 router's datagrams to an IPv4 receiver cannot keep their source.
+    ("cross", "10.77.2.2:9004"),
+];
+
+fn config(dir: &Path, metrics: u16) -> PathBuf {
+    let out = |id: &str, to: &str, version: u8, filters: &str| {
+        let a: SocketAddr = to.parse().expect("receiver");
+        format!(
+            "  - {{id: {id}, collector_host: '{}', collector_port: {}, collector_version: {version}, preserve_source: true{filters}}}\n",
+            a.ip(),
+            a.port()
+        )
+    };
+    let yaml = format!(
+        "general: {{metrics_listen: 127.0.0.1:{metrics}}}\n\
+         supervisor: {{unix_socket: {}/octoflow.sock, loglevel: info}}\n\
+         collectors:\n  \
+         - {{id: c4, listen_host: 10.77.1.1, listen_port: 2055, nf_version: 9, mux_to: [whole4, tenant4, conv4]}}\n  \
+         - {{id: c6, listen_host: 'fd77:1::1', listen_port: 2055, nf_version: 9, mux_to: [whole6, tenant6, conv6, cross]}}\n\
+         exporters:\n{}{}{}{}{}{}{}",
+        dir.display(),
+        out("whole4", RECEIVERS[0].1, 9, ""),
+        out("tenant4", RECEIVERS[1].1, 9, ", filters: ['10.0.1.0/24']"),
+        out("conv4", RECEIVERS[2].1, 10, ""),
+        out("whole6", RECEIVERS[3].1, 9, ""),
+        out("tenant6", RECEIVERS[4].1, 9, ", filters: ['2001:db8:1::/64']"),
+        out("conv6", RECEIVERS[5].1, 10, ""),
+        out("cross", RECEIVERS[6].1, 9, ""),
+    );
+    let path = dir.join("octoflow.yaml");
+    std::fs::write(&path, yaml).expect("config");
+    path
+}
+
+#[test]
+fn receivers_see_the_routers_address_and_port_and_every_flow_on_the_paths_that_keep_it() {
+    let Some(mut lab) = Lab::build() else { return };
+    let (r, x, c) = (lab.r(), lab.x(), lab.c());
+    let dir = tmpdir("preserve");
+    let metrics = 9310;
+    let conf = config(&dir, metrics);
+
+    // The receivers, each reporting what came from which address and port.
+    let mut sinks = Vec::new();
+    for (id, to) in RECEIVERS {
+        let out = dir.join(format!("sink-{id}.txt"));
+        let i = lab.spawn(
+            &c,
+            &[
+                "sink",
+                "--listen",
+                to,
+                "--sources",
+                "--idle",
+                "3",
+                "--duration",
+                "60",
+            ],
+            &out,
+        );
+        sinks.push((id, i, out));
+    }
+    lab.wait_udp(&c, 9001, 2);
+    lab.wait_udp(&c, 9004, 1);
+
+    let server_out = dir.join("server.txt");
+    let conf_s = conf.display().to_string();
+    let state = dir.join("state");
+    std::fs::create_dir_all(&state).expect("state dir");
+    let server = {
+        let child = Command::new("ip")
+            .args(["netns", "exec", &x, "env"])
+            .arg(format!("STATE_DIRECTORY={}", state.display()))
+            .args([BIN, "server", "--config-file", &conf_s])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&server_out).expect("log"))
+            .spawn()
+            .expect("octoflow server");
+        lab.procs.push(child);
+        lab.procs.len() - 1
+    };
+    lab.wait_udp(&x, 2055, 2);
+
+    // The router: IPv4 and IPv6 NetFlow v9 from known ports, two address ranges
+    // each (the tenants take the first), in datagrams that fit the links' MTU (a
+    // router's would; larger ones cannot keep their source: `source_too_big`).
+    let gen = |lab: &mut Lab, target: &str, bind: &str, prefixes: [&str; 2], out: &Path| {
+        lab.spawn(
+            &r,
+            &[
+                "gen",
+                "--proto",
+                "v9",
+                "--target",
+                target,
+                "--bind",
+                bind,
+                "--count",
+                "300",
+                "--rate",
+                "1000",
+                "--records",
+                "10",
+                "--prefix",
+                prefixes[0],
+                "--prefix",
+                prefixes[1],
+            ],
+            out,
+        )
+    };
+    let (g4_out, g6_out) = (dir.join("gen4.txt"), dir.join("gen6.txt"));
+    let g4 = gen(
+        &mut lab,
+        "10.77.1.1:2055",
+        "10.77.1.2:40001",
+        ["10.0.1.0/24", "10.0.2.0/24"],
+        &g4_out,
+    );
+    let g6 = gen(
+        &mut lab,
+        "[fd77:1::1]:2055",
+        "[fd77:1::2]:40002",
+        ["2001:db8:1::/64", "2001:db8:2::/64"],
+        &g6_out,
+    );
+    lab.wait(g4, Duration::from_secs(30), &g4_out);
+    lab.wait(g6, Duration::from_secs(30), &g6_out);
+    for (_, i, out) in &sinks {
+        lab.wait(*i, Duration::from_secs(60), out);
+    }
+    let status = lab.status(&x, metrics);
+    // SIGTERM: the server stops cleanly.
+    let _ = Command::new("kill")
+        .arg(lab.procs[server].id().to_string())
+        .status();
+    let st = lab.procs[server].wait().expect("server exit");
+    let log = std::fs::read_to_string(&server_out).unwrap_or_default();
+    assert!(st.success(), "octoflow server exited with {st}:\n{log}");
+
+    let (d4, f4, first4) = sent(&g4_out);
+    let (d6, f6, first6) = sent(&g6_out);
+    assert!(f4 > 0 && f6 > 0 && first4 > 0 && first6 > 0);
+    let router4: SocketAddr = "10.77.1.2:40001".parse().expect("addr");
+    let router6: SocketAddr = "[fd77:1::2]:40002".parse().expect("addr");
+    let got: BTreeMap<&str, Received> = sinks
+        .iter()
+        .map(|(id, _, out)| (*id, received(out)))
+        .collect();
+    let only = |id: &str, from: SocketAddr| {
+        let g = &got[id];
+        let froms: Vec<&SocketAddr> = g.sources.keys().collect();
+        assert_eq!(
+            froms,
+            vec![&from],
+            "{id}: every datagram from the router\n{log}"
+        );
+    };
+    let own = |id: &str, octoflow: &str| {
+        let g = &got[id];
+        assert!(!g.sources.is_empty(), "{id} got nothing\n{log}");
+        for a in g.sources.keys() {
+            assert_eq!(
+                a.ip().to_string(),
+                octoflow,
+                "{id}: re-encoded datagrams come from octoflow's own address\n{log}"
+            );
+        }
+    };
+
+    // Same version, no filter: the router's datagrams unchanged, from the router.
+    only("whole4", router4);
+    assert_eq!((got["whole4"].datagrams, got["whole4"].flows), (d4, f4));
+    only("whole6", router6);
+    assert_eq!((got["whole6"].datagrams, got["whole6"].flows), (d6, f6));
+    // Same version, filtered: the tenant's records, still from the router.
+    only("tenant4", router4);
+    assert_eq!(got["tenant4"].flows, first4);
+    only("tenant6", router6);
+    assert_eq!(got["tenant6"].flows, first6);
+    // Conversions are octoflow's datagrams: from octoflow's own address.
+    own("conv4", "10.77.2.1");
+    assert_eq!(got["conv4"].flows, f4);
+    own("conv6", "fd77:2::1");
+    assert_eq!(got["conv6"].flows, f6);
+    // An IPv6 router to an IPv4 receiver: octoflow's address, counted.
+    own("cross", "10.77.2.1");
+    assert_eq!(got["cross"].flows, f6);
+
+    // The counters say the same.
+    assert_eq!(counter(&status, "whole4", "datagrams_source_preserved"), d4);
+    assert_eq!(counter(&status, "whole4", "datagrams_source_own"), 0);
+    assert_eq!(counter(&status, "conv4", "datagrams_source_preserved"), 0);
+    assert!(counter(&status, "conv4", "datagrams_source_own") > 0);
+    assert_eq!(counter(&status, "cross", "source_family_mismatch"), d6);
+    for (id, _) in RECEIVERS {
+        assert_eq!(counter(&status, id, "send_errors"), 0, "{id}\n{status}");
+        assert_eq!(counter(&status, id, "source_too_big"), 0, "{id}");
+    }
+    drop(lab);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn without_cap_net_raw_the_output_does_not_start_and_says_what_to_do() {
+    let dir = tmpdir("preserve-eperm");
+    let (cp, rp, mp) = (
+        common::free_port(),
+        common::free_port(),
+        common::free_port(),
+    );
+    let conf = dir.join("octoflow.yaml");
+    std::fs::write(
+        &conf,
+        format!(
+            "general: {{metrics_listen: 127.0.0.1:{mp}}}\n\
+             supervisor: {{unix_socket: {}/octoflow.sock}}\n\
+             collectors: [{{id: c, listen_host: 127.0.0.1, listen_port: {cp}, nf_version: 9, mux_to: [a]}}]\n\
+             exporters: [{{id: a, collector_host: 127.0.0.1, collector_port: {rp}, collector_version: 9, preserve_source: true}}]\n",
+            dir.display()
+        ),
+    )
+    .expect("config");
+    let log = dir.join("server.log");
+    // As root, drop CAP_NET_RAW from the bounding set first; anyone else lacks it.
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let mut cmd = if root {
+        let mut c = Command::new("setpriv");
+        c.args(["--bounding-set=-net_raw", "--inh-caps=-net_raw", BIN]);
+        c
+    } else {
+        Command::new(BIN)
+    };
+    let server = common::Child(
+        cmd.args(["server", "--config-file"])
+            .arg(&conf)
+            .env("STATE_DIRECTORY", dir.join("state"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log"))
+            .spawn()
+            .expect("octoflow server under setpriv"),
+    );
+    let want = "exporters[0].preserve_source (exporter \"a\"): cannot open a raw socket";
+    let t = Instant::now();
+    let mut text = String::new();
+    while t.elapsed() < Duration::from_secs(10) {
+        text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains(want) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(server);
+    assert!(text.contains(want), "{text}");
+    assert!(
+        text.contains("needs CAP_NET_RAW; run octoflow as root, or grant the capability (systemd: AmbientCapabilities=CAP_NET_RAW"),
+        "{text}"
+    );
+    assert!(
+        text.contains("collector running"),
+        "the collector runs on: {text}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
