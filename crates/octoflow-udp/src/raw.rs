@@ -2,7 +2,9 @@
 //! so the receiver sees the datagram as the router's own), through a raw socket:
 //! `socket(AF_INET, SOCK_RAW, IPPROTO_RAW)`, which implies `IP_HDRINCL` (raw(7)),
 //! or `socket(AF_INET6, SOCK_RAW, IPPROTO_RAW)`, which Linux treats the same way
-//! (the IPv6 header is the caller's). The headers come from [`crate::spoof`].
+//! (the IPv6 header is the caller's). The headers come from [`crate::spoof`];
+//! [`RawSender::send_some`] hands the kernel up to [`RAW_BATCH`] datagrams in one
+//! `sendmmsg`, each as two pieces (its headers, its payload: not copied).
 //!
 //! Opening one needs `CAP_NET_RAW`. It receives nothing (an `IPPROTO_RAW` socket
 //! is send-only), so nothing accumulates in its receive buffer.
@@ -16,19 +18,63 @@ use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use nix::sys::socket::{
-    sendmsg, socket, AddressFamily, MsgFlags, SockFlag, SockProtocol, SockType, SockaddrIn,
-    SockaddrIn6,
+    sendmmsg, sendmsg, socket, AddressFamily, MsgFlags, MultiHeaders, SockFlag, SockProtocol,
+    SockType, SockaddrIn, SockaddrIn6, SockaddrStorage,
 };
 
 use crate::spoof::{write_headers, HeaderError, MAX_HEADERS};
 
-/// A raw socket sending to one receiver from any source of the receiver's family.
+/// Most datagrams [`RawSender::send_some`] hands the kernel in one `sendmmsg`.
+pub const RAW_BATCH: usize = 64;
+
+/// A raw socket to one receiver, opened (so a missing privilege shows) before
+/// the thread that sends on it, which makes a [`RawSender`] of it.
 #[derive(Debug)]
+pub struct RawSocket {
+    fd: OwnedFd,
+    dst: SocketAddr,
+}
+
+impl RawSocket {
+    /// A raw socket of `dst`'s family. Fails with `EPERM` (`io::ErrorKind::
+    /// PermissionDenied`) without `CAP_NET_RAW`.
+    pub fn open(dst: SocketAddr) -> io::Result<RawSocket> {
+        let dst = SocketAddr::new(dst.ip().to_canonical(), dst.port());
+        let family = match dst.ip() {
+            IpAddr::V4(_) => AddressFamily::Inet,
+            IpAddr::V6(_) => AddressFamily::Inet6,
+        };
+        let fd = socket(
+            family,
+            SockType::Raw,
+            SockFlag::SOCK_CLOEXEC,
+            SockProtocol::Raw,
+        )
+        .map_err(io::Error::from)?;
+        Ok(RawSocket { fd, dst })
+    }
+}
+
+/// Sends on a [`RawSocket`] from any source of the receiver's family (not `Send`:
+/// it lives in the thread that sends).
 pub struct RawSender {
     fd: OwnedFd,
     dst: SocketAddr,
     /// The headers of the datagram being sent (the payload is not copied).
     hdr: [u8; MAX_HEADERS],
+    /// The headers of a batch, one slot per datagram, and their lengths.
+    hdrs: Vec<[u8; MAX_HEADERS]>,
+    lens: Vec<usize>,
+    /// `sendmmsg`'s message headers, and the receiver (port 0, see
+    /// [`RawSender::send`]) once per message.
+    batch: MultiHeaders<SockaddrStorage>,
+    to: Vec<Option<SockaddrStorage>>,
+}
+
+impl std::fmt::Debug for RawSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawSender").field("dst", &self.dst).finish()
+    }
 }
 
 /// Why [`RawSender::send`] did not send.
@@ -57,31 +103,76 @@ impl std::fmt::Display for RawError {
     }
 }
 
+/// The receiver as a raw socket's destination: its port must be 0 (or, for IPv6,
+/// the protocol: raw(7), ipv6(7)); the UDP header carries the receiver's port.
+fn raw_dst(dst: SocketAddr) -> SocketAddr {
+    match dst {
+        SocketAddr::V4(d) => SocketAddr::V4(std::net::SocketAddrV4::new(*d.ip(), 0)),
+        SocketAddr::V6(d) => {
+            SocketAddr::V6(std::net::SocketAddrV6::new(*d.ip(), 0, 0, d.scope_id()))
+        }
+    }
+}
+
 fn libc_emsgsize() -> i32 {
     nix::errno::Errno::EMSGSIZE as i32
 }
 
 impl RawSender {
-    /// A raw socket of `dst`'s family. Fails with `EPERM` (`io::ErrorKind::
-    /// PermissionDenied`) without `CAP_NET_RAW`.
-    pub fn open(dst: SocketAddr) -> io::Result<RawSender> {
-        let dst = SocketAddr::new(dst.ip().to_canonical(), dst.port());
-        let family = match dst.ip() {
-            IpAddr::V4(_) => AddressFamily::Inet,
-            IpAddr::V6(_) => AddressFamily::Inet6,
-        };
-        let fd = socket(
-            family,
-            SockType::Raw,
-            SockFlag::SOCK_CLOEXEC,
-            SockProtocol::Raw,
-        )
-        .map_err(io::Error::from)?;
-        Ok(RawSender {
+    /// The sender of an open socket.
+    pub fn new(sock: RawSocket) -> RawSender {
+        let RawSocket { fd, dst } = sock;
+        let to = SockaddrStorage::from(raw_dst(dst));
+        RawSender {
             fd,
             dst,
             hdr: [0; MAX_HEADERS],
-        })
+            hdrs: vec![[0; MAX_HEADERS]; RAW_BATCH],
+            lens: vec![0; RAW_BATCH],
+            batch: MultiHeaders::preallocate(RAW_BATCH, None),
+            to: vec![Some(to); RAW_BATCH],
+        }
+    }
+
+    /// Send from the front of `ds` (each a source and a payload) in one
+    /// `sendmmsg` of at most [`RAW_BATCH`]; returns how many went (0 only when
+    /// `ds` is empty). An error concerns the first datagram: the caller counts it
+    /// and goes on after it.
+    pub fn send_some(&mut self, ds: &[(SocketAddr, &[u8])]) -> Result<usize, RawError> {
+        let n = ds.len().min(RAW_BATCH);
+        let mut ok = 0;
+        for (i, &(src, payload)) in ds[..n].iter().enumerate() {
+            match write_headers(&mut self.hdrs[i], src, self.dst, payload) {
+                Ok(len) => {
+                    self.lens[i] = len;
+                    ok += 1;
+                }
+                Err(e) if i == 0 => return Err(RawError::Header(e)),
+                // Send those before it; it comes first next time.
+                Err(_) => break,
+            }
+        }
+        if ok == 0 {
+            return Ok(0);
+        }
+        let iovs: Vec<[IoSlice<'_>; 2]> = (0..ok)
+            .map(|i| {
+                [
+                    IoSlice::new(&self.hdrs[i][..self.lens[i]]),
+                    IoSlice::new(ds[i].1),
+                ]
+            })
+            .collect();
+        let res = sendmmsg(
+            self.fd.as_raw_fd(),
+            &mut self.batch,
+            iovs.iter(),
+            &self.to[..ok],
+            [],
+            MsgFlags::empty(),
+        )
+        .map_err(|e| RawError::Io(io::Error::from(e)))?;
+        Ok(res.count())
     }
 
     /// The receiver.
@@ -99,17 +190,17 @@ impl RawSender {
         let n = write_headers(&mut self.hdr, src, self.dst, payload).map_err(RawError::Header)?;
         let iov = [IoSlice::new(&self.hdr[..n]), IoSlice::new(payload)];
         let fd = self.fd.as_raw_fd();
-        // The port of a raw socket's destination must be 0 (or, for IPv6, the
-        // protocol): the UDP header carries the receiver's port.
-        let res = match self.dst {
+        let res = match raw_dst(self.dst) {
             SocketAddr::V4(d) => {
-                let a = SockaddrIn::from(std::net::SocketAddrV4::new(*d.ip(), 0));
-                sendmsg(fd, &iov, &[], MsgFlags::empty(), Some(&a))
+                sendmsg(fd, &iov, &[], MsgFlags::empty(), Some(&SockaddrIn::from(d)))
             }
-            SocketAddr::V6(d) => {
-                let a = SockaddrIn6::from(std::net::SocketAddrV6::new(*d.ip(), 0, 0, d.scope_id()));
-                sendmsg(fd, &iov, &[], MsgFlags::empty(), Some(&a))
-            }
+            SocketAddr::V6(d) => sendmsg(
+                fd,
+                &iov,
+                &[],
+                MsgFlags::empty(),
+                Some(&SockaddrIn6::from(d)),
+            ),
         };
         res.map(|_| ())
             .map_err(|e| RawError::Io(io::Error::from(e)))
@@ -129,8 +220,8 @@ mod tests {
         rx.set_read_timeout(Some(Duration::from_secs(2)))
             .expect("timeout");
         let dst = rx.local_addr().expect("local address");
-        let mut tx = match RawSender::open(dst) {
-            Ok(t) => t,
+        let mut tx = match RawSocket::open(dst) {
+            Ok(t) => RawSender::new(t),
             Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
                 eprintln!("skipped: raw sockets need CAP_NET_RAW ({e})");
                 return None;
@@ -165,11 +256,44 @@ mod tests {
     }
 
     #[test]
-    fn a_source_of_the_other_family_is_refused_before_the_kernel() {
-        let Ok(mut tx) = RawSender::open("127.0.0.1:9".parse().expect("addr")) else {
+    fn a_batch_arrives_in_order_each_datagram_from_its_own_source() {
+        let rx = UdpSocket::bind("127.0.0.1:0").expect("bind on loopback");
+        rx.set_read_timeout(Some(Duration::from_secs(2)))
+            .expect("timeout");
+        let Ok(sock) = RawSocket::open(rx.local_addr().expect("local address")) else {
             eprintln!("skipped: raw sockets need CAP_NET_RAW");
             return;
         };
+        let mut tx = RawSender::new(sock);
+        let srcs: Vec<SocketAddr> = (0..RAW_BATCH + 3)
+            .map(|i| SocketAddr::from(([127, 0, 0, 70 + (i % 5) as u8], 40000 + i as u16)))
+            .collect();
+        let payloads: Vec<Vec<u8>> = (0..srcs.len()).map(|i| vec![i as u8; 1 + i]).collect();
+        let ds: Vec<(SocketAddr, &[u8])> = srcs
+            .iter()
+            .zip(&payloads)
+            .map(|(s, p)| (*s, p.as_slice()))
+            .collect();
+        let mut at = 0;
+        while at < ds.len() {
+            let n = tx.send_some(&ds[at..]).expect("sent");
+            assert!(n > 0 && n <= RAW_BATCH);
+            at += n;
+        }
+        let mut buf = [0u8; 256];
+        for (src, p) in &ds {
+            let (n, from) = rx.recv_from(&mut buf).expect("received");
+            assert_eq!((&buf[..n], from), (*p, *src));
+        }
+    }
+
+    #[test]
+    fn a_source_of_the_other_family_is_refused_before_the_kernel() {
+        let Ok(sock) = RawSocket::open("127.0.0.1:9".parse().expect("addr")) else {
+            eprintln!("skipped: raw sockets need CAP_NET_RAW");
+            return;
+        };
+        let mut tx = RawSender::new(sock);
         assert!(!tx.can_send_from("[fd00::1]:1".parse().expect("addr")));
         assert!(tx.can_send_from("[::ffff:10.0.0.1]:1".parse().expect("addr")));
         assert!(matches!(

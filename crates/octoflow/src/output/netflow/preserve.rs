@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
-use octoflow_udp::raw::RawSender;
+use octoflow_udp::raw::{RawSender, RawSocket};
 
 use crate::telemetry::metrics::OutputMetrics;
 use crate::util::RateLimit;
@@ -31,13 +31,9 @@ pub struct Preserve {
 
 /// Open the raw socket when the output starts, so a missing privilege stops it
 /// with a message that names the key and says what to do.
-pub fn open(index: usize, id: &str, target: SocketAddr) -> Result<Preserve, String> {
-    match RawSender::open(target) {
-        Ok(raw) => Ok(Preserve {
-            raw,
-            log: RateLimit::new(Duration::from_secs(60)),
-            family_log: RateLimit::new(Duration::from_secs(60)),
-        }),
+pub fn open(index: usize, id: &str, target: SocketAddr) -> Result<RawSocket, String> {
+    match RawSocket::open(target) {
+        Ok(s) => Ok(s),
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Err(format!(
             "exporters[{index}].preserve_source (exporter {id:?}): cannot open a raw socket ({e}): sending with the routers' addresses needs CAP_NET_RAW; run octoflow as root, or grant the capability (systemd: AmbientCapabilities=CAP_NET_RAW; otherwise setcap cap_net_raw+ep on the binary), or remove preserve_source"
         )),
@@ -48,6 +44,15 @@ pub fn open(index: usize, id: &str, target: SocketAddr) -> Result<Preserve, Stri
 }
 
 impl Preserve {
+    /// The sender of the socket [`open`] opened (in the output's thread).
+    pub fn new(sock: RawSocket) -> Preserve {
+        Preserve {
+            raw: RawSender::new(sock),
+            log: RateLimit::new(Duration::from_secs(60)),
+            family_log: RateLimit::new(Duration::from_secs(60)),
+        }
+    }
+
     /// Whether a datagram from `src` can keep its source here (the receiver's
     /// family); the others are counted and go out from octoflow's socket.
     pub fn can(&mut self, id: &str, src: SocketAddr, m: &OutputMetrics) -> bool {
@@ -61,30 +66,41 @@ impl Preserve {
         false
     }
 
-    /// Send `d` to the receiver from `src`. False when it was not sent.
-    pub fn send(&mut self, id: &str, src: SocketAddr, d: &[u8], m: &OutputMetrics) -> bool {
-        match self.raw.send(src, d) {
-            Ok(()) => {
-                m.datagrams_sent.fetch_add(1, Relaxed);
-                m.bytes_sent.fetch_add(d.len() as u64, Relaxed);
-                m.datagrams_source_preserved.fetch_add(1, Relaxed);
-                true
-            }
-            Err(e) => {
-                m.send_errors.fetch_add(1, Relaxed);
-                let too_big = e.too_big();
-                if too_big {
-                    m.source_too_big.fetch_add(1, Relaxed);
+    /// Send each datagram of `run` to the receiver from its source, in as few
+    /// `sendmmsg` calls as the batch size allows. False when one was not sent.
+    pub fn send_run(&mut self, id: &str, run: &[(SocketAddr, &[u8])], m: &OutputMetrics) -> bool {
+        let mut ok = true;
+        let mut at = 0;
+        while at < run.len() {
+            match self.raw.send_some(&run[at..]) {
+                Ok(0) => break,
+                Ok(n) => {
+                    let bytes: usize = run[at..at + n].iter().map(|x| x.1.len()).sum();
+                    m.datagrams_sent.fetch_add(n as u64, Relaxed);
+                    m.bytes_sent.fetch_add(bytes as u64, Relaxed);
+                    m.datagrams_source_preserved.fetch_add(n as u64, Relaxed);
+                    at += n;
                 }
-                if self.log.ready() {
+                Err(e) => {
+                    // About the datagram at `at`: count it and go on after it.
+                    ok = false;
+                    let (src, d) = run[at];
+                    m.send_errors.fetch_add(1, Relaxed);
+                    let too_big = e.too_big();
                     if too_big {
-                        tracing::warn!(exporter = %id, router = %src, "preserve_source: a datagram of {} bytes is over the MTU of the route to the receiver and was dropped (a raw socket's datagrams are not fragmented): the router's export size and the exporter's mtu must fit that link", d.len());
-                    } else {
-                        tracing::warn!(exporter = %id, router = %src, "preserve_source: send failed: {e}");
+                        m.source_too_big.fetch_add(1, Relaxed);
                     }
+                    if self.log.ready() {
+                        if too_big {
+                            tracing::warn!(exporter = %id, router = %src, "preserve_source: a datagram of {} bytes is over the MTU of the route to the receiver and was dropped (a raw socket's datagrams are not fragmented): the router's export size and the exporter's mtu must fit that link", d.len());
+                        } else {
+                            tracing::warn!(exporter = %id, router = %src, "preserve_source: send failed: {e}");
+                        }
+                    }
+                    at += 1;
                 }
-                false
             }
         }
+        ok
     }
 }

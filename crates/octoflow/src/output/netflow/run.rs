@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use octoflow_encode::{EncodeStats, Encoder, Out, Select};
 
 use super::config::NetflowConfig;
-use super::preserve::Preserve;
 use super::send::Transport;
 use crate::fanout::queue::QueueRx;
 use crate::instance::ThreadCtl;
@@ -27,7 +26,7 @@ pub fn run(
     id: String,
     e: NetflowConfig,
     unfiltered: bool,
-    preserve: Option<Preserve>,
+    preserve: Option<octoflow_udp::raw::RawSocket>,
     rx: QueueRx,
     m: Arc<OutputMetrics>,
     ctl: ThreadCtl,

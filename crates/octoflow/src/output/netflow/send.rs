@@ -23,6 +23,7 @@ use super::config::{NetflowConfig, Transport as Proto};
 use super::preserve::Preserve;
 use crate::telemetry::metrics::OutputMetrics;
 use crate::util::RateLimit;
+use octoflow_udp::raw::RawSocket;
 
 const TCP_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 const TCP_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -70,7 +71,7 @@ impl Transport {
         id: &str,
         e: &NetflowConfig,
         m: Arc<OutputMetrics>,
-        preserve: Option<Preserve>,
+        preserve: Option<RawSocket>,
     ) -> Transport {
         match e.transport {
             Proto::Udp => {
@@ -91,7 +92,7 @@ impl Transport {
                     target: e.target,
                     m,
                     log,
-                    preserve: preserve.map(Box::new),
+                    preserve: preserve.map(|s| Box::new(Preserve::new(s))),
                 }
             }
             Proto::Tcp => Transport::Tcp {
@@ -270,11 +271,11 @@ impl Transport {
                         .position(|x| x.1.is_some() != raw)
                         .map_or(all.len(), |n| at + n);
                     if raw {
-                        for &(d, src) in &all[at..end] {
-                            if let Some(src) = src {
-                                ok &= p.send(id, src, d, m);
-                            }
-                        }
+                        let run: Vec<(SocketAddr, &[u8])> = all[at..end]
+                            .iter()
+                            .filter_map(|&(d, src)| src.map(|s| (s, d)))
+                            .collect();
+                        ok &= p.send_run(id, &run, m);
                     } else {
                         let own: Vec<&[u8]> = all[at..end].iter().map(|x| x.0).collect();
                         ok &= send_own(id, sock.as_ref(), sender, m, log, &own);
