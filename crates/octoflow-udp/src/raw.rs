@@ -9,9 +9,11 @@
 //! Opening one needs `CAP_NET_RAW`. It receives nothing (an `IPPROTO_RAW` socket
 //! is send-only), so nothing accumulates in its receive buffer.
 //!
-//! The kernel does not fragment what a raw socket sends with its own header: a
-//! datagram larger than the route's MTU fails with `EMSGSIZE`
-//! ([`RawError::too_big`]); the caller counts it.
+//! The kernel does not fragment what a raw socket sends with its own header, so
+//! a datagram whose packet exceeds the MTU the sender was given goes out in
+//! fragments made here ([`crate::spoof::fragments`]); one (or a fragment) larger
+//! than the route's MTU fails with `EMSGSIZE` ([`RawError::too_big`]) and the
+//! caller counts it.
 
 use std::io::{self, IoSlice};
 use std::net::{IpAddr, SocketAddr};
@@ -22,7 +24,10 @@ use nix::sys::socket::{
     SockType, SockaddrIn, SockaddrIn6, SockaddrStorage,
 };
 
-use crate::spoof::{write_headers, HeaderError, MAX_HEADERS};
+use crate::spoof::{
+    fragments, write_fragment_header, write_headers, HeaderError, MAX_FRAGMENT_HEADERS,
+    MAX_HEADERS, UDP_HEADER,
+};
 
 /// Most datagrams [`RawSender::send_some`] hands the kernel in one `sendmmsg`.
 pub const RAW_BATCH: usize = 64;
@@ -60,6 +65,12 @@ impl RawSocket {
 pub struct RawSender {
     fd: OwnedFd,
     dst: SocketAddr,
+    /// Largest packet sent whole; larger ones are fragmented.
+    mtu: usize,
+    /// The identification of the next fragmented datagram.
+    next_id: u32,
+    /// A fragment's IP (and IPv6 Fragment) header.
+    frag: [u8; MAX_FRAGMENT_HEADERS],
     /// The headers of the datagram being sent (the payload is not copied).
     hdr: [u8; MAX_HEADERS],
     /// The headers of a batch, one slot per datagram, and their lengths.
@@ -87,8 +98,8 @@ pub enum RawError {
 }
 
 impl RawError {
-    /// The datagram is larger than the route's MTU (the kernel does not fragment
-    /// raw sockets' datagrams).
+    /// The packet is larger than the route's MTU (the kernel does not fragment
+    /// raw sockets' datagrams: the sender's MTU is larger than the route's).
     pub fn too_big(&self) -> bool {
         matches!(self, RawError::Io(e) if e.raw_os_error() == Some(libc_emsgsize()))
     }
@@ -119,13 +130,17 @@ fn libc_emsgsize() -> i32 {
 }
 
 impl RawSender {
-    /// The sender of an open socket.
-    pub fn new(sock: RawSocket) -> RawSender {
+    /// The sender of an open socket; datagrams whose packet would exceed `mtu`
+    /// bytes go out in fragments of at most that.
+    pub fn new(sock: RawSocket, mtu: usize) -> RawSender {
         let RawSocket { fd, dst } = sock;
         let to = SockaddrStorage::from(raw_dst(dst));
         RawSender {
             fd,
             dst,
+            mtu,
+            next_id: 1,
+            frag: [0; MAX_FRAGMENT_HEADERS],
             hdr: [0; MAX_HEADERS],
             hdrs: vec![[0; MAX_HEADERS]; RAW_BATCH],
             lens: vec![0; RAW_BATCH],
@@ -143,6 +158,13 @@ impl RawSender {
         let mut ok = 0;
         for (i, &(src, payload)) in ds[..n].iter().enumerate() {
             match write_headers(&mut self.hdrs[i], src, self.dst, payload) {
+                Ok(len) if len + payload.len() > self.mtu => {
+                    if i == 0 {
+                        return self.send_fragmented(src, payload).map(|()| 1);
+                    }
+                    // Alone, next time.
+                    break;
+                }
                 Ok(len) => {
                     self.lens[i] = len;
                     ok += 1;
@@ -185,25 +207,54 @@ impl RawSender {
         src.ip().to_canonical().is_ipv4() == self.dst.is_ipv4()
     }
 
+    /// Send a datagram larger than the MTU in fragments (RFC 791 §2.3, RFC 8200
+    /// §4.5), one `sendmsg` each: the IP header, then the fragment's part of the
+    /// UDP header and payload (not copied).
+    fn send_fragmented(&mut self, src: SocketAddr, payload: &[u8]) -> Result<(), RawError> {
+        let n = write_headers(&mut self.hdr, src, self.dst, payload).map_err(RawError::Header)?;
+        let udp = &self.hdr[n - UDP_HEADER..n];
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1).max(1);
+        let to = raw_dst(self.dst);
+        for f in fragments(self.dst.is_ipv6(), payload.len() + UDP_HEADER, self.mtu) {
+            let h = write_fragment_header(&mut self.frag, src.ip(), self.dst.ip(), f, id)
+                .map_err(RawError::Header)?;
+            let end = f.offset + f.len;
+            // The UDP header is the datagram's first 8 bytes: all in the first
+            // fragment (at least 8 bytes long).
+            let iov_first;
+            let iov_rest;
+            let iov: &[IoSlice<'_>] = if f.offset == 0 {
+                iov_first = [
+                    IoSlice::new(&self.frag[..h]),
+                    IoSlice::new(udp),
+                    IoSlice::new(&payload[..end - UDP_HEADER]),
+                ];
+                &iov_first
+            } else {
+                iov_rest = [
+                    IoSlice::new(&self.frag[..h]),
+                    IoSlice::new(&payload[f.offset - UDP_HEADER..end - UDP_HEADER]),
+                ];
+                &iov_rest
+            };
+            let fd = self.fd.as_raw_fd();
+            let res = match to {
+                SocketAddr::V4(d) => {
+                    sendmsg(fd, iov, &[], MsgFlags::empty(), Some(&SockaddrIn::from(d)))
+                }
+                SocketAddr::V6(d) => {
+                    sendmsg(fd, iov, &[], MsgFlags::empty(), Some(&SockaddrIn6::from(d)))
+                }
+            };
+            res.map_err(|e| RawError::Io(io::Error::from(e)))?;
+        }
+        Ok(())
+    }
+
     /// Send `payload` to the receiver as a UDP datagram from `src`.
     pub fn send(&mut self, src: SocketAddr, payload: &[u8]) -> Result<(), RawError> {
-        let n = write_headers(&mut self.hdr, src, self.dst, payload).map_err(RawError::Header)?;
-        let iov = [IoSlice::new(&self.hdr[..n]), IoSlice::new(payload)];
-        let fd = self.fd.as_raw_fd();
-        let res = match raw_dst(self.dst) {
-            SocketAddr::V4(d) => {
-                sendmsg(fd, &iov, &[], MsgFlags::empty(), Some(&SockaddrIn::from(d)))
-            }
-            SocketAddr::V6(d) => sendmsg(
-                fd,
-                &iov,
-                &[],
-                MsgFlags::empty(),
-                Some(&SockaddrIn6::from(d)),
-            ),
-        };
-        res.map(|_| ())
-            .map_err(|e| RawError::Io(io::Error::from(e)))
+        self.send_some(&[(src, payload)]).map(|_| ())
     }
 }
 
@@ -216,12 +267,22 @@ mod tests {
     /// Send from a made-up source to a socket on loopback; `None` when raw sockets
     /// are not permitted here (no CAP_NET_RAW).
     fn roundtrip(listen: &str, src: &str) -> Option<(Vec<u8>, SocketAddr)> {
+        roundtrip_with(listen, src, b"flow datagram", 1500)
+    }
+
+    /// [`roundtrip`] of `payload`, fragmented above `mtu`.
+    fn roundtrip_with(
+        listen: &str,
+        src: &str,
+        payload: &[u8],
+        mtu: usize,
+    ) -> Option<(Vec<u8>, SocketAddr)> {
         let rx = UdpSocket::bind(listen).expect("bind on loopback");
         rx.set_read_timeout(Some(Duration::from_secs(2)))
             .expect("timeout");
         let dst = rx.local_addr().expect("local address");
         let mut tx = match RawSocket::open(dst) {
-            Ok(t) => RawSender::new(t),
+            Ok(t) => RawSender::new(t, mtu),
             Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
                 eprintln!("skipped: raw sockets need CAP_NET_RAW ({e})");
                 return None;
@@ -229,8 +290,8 @@ mod tests {
             Err(e) => panic!("raw socket: {e}"),
         };
         let src: SocketAddr = src.parse().expect("source");
-        tx.send(src, b"flow datagram").expect("sent");
-        let mut buf = [0u8; 64];
+        tx.send(src, payload).expect("sent");
+        let mut buf = [0u8; 65536];
         let (n, from) = rx.recv_from(&mut buf).expect("received");
         Some((buf[..n].to_vec(), from))
     }
@@ -256,6 +317,25 @@ mod tests {
     }
 
     #[test]
+    fn datagrams_over_the_mtu_are_fragmented_and_reassembled_whole() {
+        // The receiving kernel reassembles only fragments that agree: offsets,
+        // more-fragments flags, identification, lengths and the UDP checksum.
+        let payload: Vec<u8> = (0..5000u32).map(|i| (i * 31 % 251) as u8).collect();
+        if let Some((d, from)) = roundtrip_with("127.0.0.1:0", "127.0.0.77:40001", &payload, 1500) {
+            assert_eq!(d, payload);
+            assert_eq!(from, "127.0.0.77:40001".parse().expect("addr"));
+        }
+        if UdpSocket::bind("[::1]:0").is_err() {
+            eprintln!("skipped: no IPv6 loopback");
+            return;
+        }
+        if let Some((d, from)) = roundtrip_with("[::1]:0", "[::1]:40002", &payload, 1280) {
+            assert_eq!(d, payload);
+            assert_eq!(from, "[::1]:40002".parse().expect("addr"));
+        }
+    }
+
+    #[test]
     fn a_batch_arrives_in_order_each_datagram_from_its_own_source() {
         let rx = UdpSocket::bind("127.0.0.1:0").expect("bind on loopback");
         rx.set_read_timeout(Some(Duration::from_secs(2)))
@@ -264,7 +344,7 @@ mod tests {
             eprintln!("skipped: raw sockets need CAP_NET_RAW");
             return;
         };
-        let mut tx = RawSender::new(sock);
+        let mut tx = RawSender::new(sock, 65535);
         let srcs: Vec<SocketAddr> = (0..RAW_BATCH + 3)
             .map(|i| SocketAddr::from(([127, 0, 0, 70 + (i % 5) as u8], 40000 + i as u16)))
             .collect();
@@ -293,7 +373,7 @@ mod tests {
             eprintln!("skipped: raw sockets need CAP_NET_RAW");
             return;
         };
-        let mut tx = RawSender::new(sock);
+        let mut tx = RawSender::new(sock, 65535);
         assert!(!tx.can_send_from("[fd00::1]:1".parse().expect("addr")));
         assert!(tx.can_send_from("[::ffff:10.0.0.1]:1".parse().expect("addr")));
         assert!(matches!(

@@ -9,6 +9,11 @@
 //! identification; nothing else. An IPv6 one sends the header as written. Neither
 //! touches the UDP header, so its checksum is computed here, over the
 //! pseudo-header of RFC 768 (IPv4) or RFC 8200 §8.1 (IPv6).
+//!
+//! Nor does the kernel fragment them: [`fragments`] cuts a datagram larger than
+//! the MTU and [`write_fragment_header`] writes each fragment's IPv4 header (MF
+//! and offset, RFC 791 §3.1) or IPv6 header and Fragment header (RFC 8200 §4.5),
+//! as the router's own stack would have.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -50,6 +55,98 @@ impl fmt::Display for HeaderError {
 }
 
 impl std::error::Error for HeaderError {}
+
+/// Bytes of an IPv6 Fragment header (RFC 8200 §4.5).
+pub const FRAGMENT_HEADER: usize = 8;
+/// Room [`write_fragment_header`] needs: an IPv6 and a Fragment header.
+pub const MAX_FRAGMENT_HEADERS: usize = IPV6_HEADER + FRAGMENT_HEADER;
+/// IANA protocol number of the IPv6 Fragment header.
+const IPV6_FRAGMENT: u8 = 44;
+
+/// One fragment of a UDP datagram larger than the MTU: `len` bytes from `offset`
+/// of the UDP datagram (its header included), and whether more follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fragment {
+    pub offset: usize,
+    pub len: usize,
+    pub more: bool,
+}
+
+/// How a UDP datagram of `udp_len` bytes (its header included) is cut so each
+/// IPv4 or IPv6 packet fits `mtu`: every fragment's data but the last is a
+/// multiple of 8 bytes (RFC 791 §3.2 "fragment offset"; RFC 8200 §4.5), the
+/// IPv6 ones after a Fragment header. One fragment when it fits whole.
+pub fn fragments(v6: bool, udp_len: usize, mtu: usize) -> impl Iterator<Item = Fragment> {
+    let room = if v6 {
+        mtu.saturating_sub(IPV6_HEADER + FRAGMENT_HEADER)
+    } else {
+        mtu.saturating_sub(IPV4_HEADER)
+    };
+    // At least 8 bytes a fragment, whatever the MTU says (the kernel then refuses).
+    let step = (room / 8 * 8).max(8);
+    (0..udp_len.div_ceil(step)).map(move |i| {
+        let offset = i * step;
+        let len = step.min(udp_len - offset);
+        Fragment {
+            offset,
+            len,
+            more: offset + len < udp_len,
+        }
+    })
+}
+
+/// The IP header of fragment `f` of a UDP datagram from `src` to `dst` (IPv6: and
+/// its Fragment header), with the datagram's `id`; returns its length. The
+/// fragment's data follows it: bytes `f.offset..f.offset + f.len` of the UDP
+/// datagram whose header [`write_headers`] wrote (its checksum covers the
+/// whole datagram, so it is the same cut or not).
+pub fn write_fragment_header(
+    hdr: &mut [u8; MAX_FRAGMENT_HEADERS],
+    src: IpAddr,
+    dst: IpAddr,
+    f: Fragment,
+    id: u32,
+) -> Result<usize, HeaderError> {
+    let offset_field = (f.offset / 8) as u16;
+    match (src.to_canonical(), dst.to_canonical()) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            let total = IPV4_HEADER + f.len;
+            if total > usize::from(u16::MAX) || f.offset / 8 > 0x1fff {
+                return Err(HeaderError::TooLong(f.offset + f.len));
+            }
+            ipv4(&mut hdr[..IPV4_HEADER], s, d, total as u16);
+            // Identification (the kernel fills in only a zero one, per packet,
+            // and fragments must share theirs), MF, fragment offset in 8 bytes.
+            let id16 = (id as u16).max(1);
+            hdr[4..6].copy_from_slice(&id16.to_be_bytes());
+            let flags = offset_field | if f.more { 0x2000 } else { 0 };
+            hdr[6..8].copy_from_slice(&flags.to_be_bytes());
+            hdr[10..12].copy_from_slice(&[0, 0]);
+            let c = fold(sum(0, &hdr[..IPV4_HEADER]));
+            hdr[10..12].copy_from_slice(&(!c).to_be_bytes());
+            Ok(IPV4_HEADER)
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            let payload = FRAGMENT_HEADER + f.len;
+            if payload > usize::from(u16::MAX) || f.offset / 8 > 0x1fff {
+                return Err(HeaderError::TooLong(f.offset + f.len));
+            }
+            ipv6(&mut hdr[..IPV6_HEADER], s, d, payload as u16);
+            hdr[6] = IPV6_FRAGMENT;
+            let h = &mut hdr[IPV6_HEADER..];
+            h[0] = UDP; // next header
+            h[1] = 0; // reserved
+            let field = (offset_field << 3) | u16::from(f.more);
+            h[2..4].copy_from_slice(&field.to_be_bytes());
+            h[4..8].copy_from_slice(&id.to_be_bytes());
+            Ok(MAX_FRAGMENT_HEADERS)
+        }
+        _ => Err(HeaderError::Families {
+            src: SocketAddr::new(src, 0),
+            dst: SocketAddr::new(dst, 0),
+        }),
+    }
+}
 
 /// Write the IP and UDP headers of `payload` sent from `src` to `dst` at the start
 /// of `hdr`; returns their length (28 for IPv4, 48 for IPv6). The datagram on the
@@ -308,6 +405,89 @@ mod tests {
             }
         }
         assert!(found, "some payload sums to zero");
+    }
+
+    #[test]
+    fn fragments_cover_the_datagram_in_multiples_of_eight_within_the_mtu() {
+        for (v6, mtu) in [(false, 1500), (false, 576), (true, 1500), (true, 1280)] {
+            for udp_len in [8usize, 1472, 1480, 1481, 3000, 65515] {
+                let fs: Vec<Fragment> = fragments(v6, udp_len, mtu).collect();
+                let hdr = if v6 { 48 } else { 20 };
+                let mut at = 0;
+                for (i, f) in fs.iter().enumerate() {
+                    assert_eq!(f.offset, at);
+                    assert!(hdr + f.len <= mtu, "{v6} {mtu} {udp_len}: {f:?}");
+                    assert_eq!(f.more, i + 1 < fs.len());
+                    if f.more {
+                        assert_eq!(f.len % 8, 0);
+                    }
+                    at += f.len;
+                }
+                assert_eq!(at, udp_len);
+            }
+        }
+        assert_eq!(fragments(false, 1480, 1500).count(), 1, "fits whole");
+        assert_eq!(fragments(false, 1481, 1500).count(), 2);
+    }
+
+    #[test]
+    fn fragment_headers_say_offset_more_and_id_and_verify() {
+        let (s4, d4): (IpAddr, IpAddr) = (
+            "10.77.1.2".parse().expect("v4"),
+            "10.77.2.2".parse().expect("v4"),
+        );
+        let mut h = [0u8; MAX_FRAGMENT_HEADERS];
+        let f = Fragment {
+            offset: 1480,
+            len: 1480,
+            more: true,
+        };
+        assert_eq!(
+            write_fragment_header(&mut h, s4, d4, f, 0x1234_5678),
+            Ok(20)
+        );
+        assert_eq!(u16::from_be_bytes([h[2], h[3]]), 1500);
+        assert_eq!(u16::from_be_bytes([h[4], h[5]]), 0x5678);
+        assert_eq!(
+            u16::from_be_bytes([h[6], h[7]]),
+            0x2000 | 185,
+            "MF, offset 1480/8"
+        );
+        assert!(verifies(&[&h[..20]]));
+        let last = Fragment {
+            offset: 2960,
+            len: 40,
+            more: false,
+        };
+        write_fragment_header(&mut h, s4, d4, last, 7).expect("v4");
+        assert_eq!(u16::from_be_bytes([h[6], h[7]]), 370, "no MF");
+        assert!(verifies(&[&h[..20]]));
+
+        let (s6, d6): (IpAddr, IpAddr) = (
+            "fd77:1::2".parse().expect("v6"),
+            "fd77:2::2".parse().expect("v6"),
+        );
+        let f = Fragment {
+            offset: 1448,
+            len: 1448,
+            more: true,
+        };
+        assert_eq!(
+            write_fragment_header(&mut h, s6, d6, f, 0xdead_beef),
+            Ok(48)
+        );
+        assert_eq!(
+            u16::from_be_bytes([h[4], h[5]]),
+            8 + 1448,
+            "payload: fragment header and data"
+        );
+        assert_eq!((h[6], h[40]), (44, 17), "Fragment header, then UDP");
+        assert_eq!(u16::from_be_bytes([h[42], h[43]]), (181 << 3) | 1);
+        assert_eq!(&h[44..48], &0xdead_beef_u32.to_be_bytes());
+        assert!(matches!(
+            write_fragment_header(&mut h, s4, d6, f, 1),
+            Err(HeaderError::Families { .. })
+        ));
     }
 
     #[test]

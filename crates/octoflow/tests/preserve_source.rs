@@ -373,8 +373,9 @@ fn receivers_see_the_routers_address_and_port_and_every_flow_on_the_paths_that_k
     lab.wait_udp(&x, 2055, 2);
 
     // The router: IPv4 and IPv6 NetFlow v9 from known ports, two address ranges
-    // each (the tenants take the first), in datagrams that fit the links' MTU (a
-    // router's would; larger ones cannot keep their source: `source_too_big`).
+    // each (the tenants take the first), in datagrams larger than the links' MTU
+    // (1888 and 2404 bytes: the router's kernel fragments them, and octoflow
+    // must fragment them again to keep their source on the whole path).
     let gen = |lab: &mut Lab, target: &str, bind: &str, prefixes: [&str; 2], out: &Path| {
         lab.spawn(
             &r,
@@ -391,7 +392,7 @@ fn receivers_see_the_routers_address_and_port_and_every_flow_on_the_paths_that_k
                 "--rate",
                 "1000",
                 "--records",
-                "10",
+                "20",
                 "--prefix",
                 prefixes[0],
                 "--prefix",

@@ -10,8 +10,10 @@
 //! needs the same privilege (CAP_NET_ADMIN), a socket per router and policy
 //! routing for replies that never come. What cannot keep its source is counted:
 //! a router of the other address family than the receiver's (sent from
-//! octoflow's own socket instead), and a datagram over the route's MTU (the
-//! kernel does not fragment raw sockets' datagrams: dropped).
+//! octoflow's own socket instead), and a datagram the kernel refuses as over the
+//! route's MTU (it does not fragment raw sockets' datagrams: octoflow fragments
+//! those over the exporter's `mtu` itself, so this happens only when the route's
+//! MTU is smaller than that: dropped).
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
@@ -45,9 +47,11 @@ pub fn open(index: usize, id: &str, target: SocketAddr) -> Result<RawSocket, Str
 
 impl Preserve {
     /// The sender of the socket [`open`] opened (in the output's thread).
-    pub fn new(sock: RawSocket) -> Preserve {
+    /// Datagrams whose packet would exceed `mtu` (the exporter's) go out in
+    /// fragments.
+    pub fn new(sock: RawSocket, mtu: usize) -> Preserve {
         Preserve {
-            raw: RawSender::new(sock),
+            raw: RawSender::new(sock, mtu),
             log: RateLimit::new(Duration::from_secs(60)),
             family_log: RateLimit::new(Duration::from_secs(60)),
         }
@@ -92,7 +96,7 @@ impl Preserve {
                     }
                     if self.log.ready() {
                         if too_big {
-                            tracing::warn!(exporter = %id, router = %src, "preserve_source: a datagram of {} bytes is over the MTU of the route to the receiver and was dropped (a raw socket's datagrams are not fragmented): the router's export size and the exporter's mtu must fit that link", d.len());
+                            tracing::warn!(exporter = %id, router = %src, "preserve_source: a datagram of {} bytes (or one of its fragments) is over the MTU of the route to the receiver and was dropped: set the exporter's mtu to that route's (octoflow fragments what exceeds it; the kernel does not fragment a raw socket's datagrams)", d.len());
                         } else {
                             tracing::warn!(exporter = %id, router = %src, "preserve_source: send failed: {e}");
                         }

@@ -92,7 +92,7 @@ impl Transport {
                     target: e.target,
                     m,
                     log,
-                    preserve: preserve.map(|s| Box::new(Preserve::new(s))),
+                    preserve: preserve.map(|s| Box::new(Preserve::new(s, e.mtu))),
                 }
             }
             Proto::Tcp => Transport::Tcp {
