@@ -1,6 +1,6 @@
 //! `exporters[].preserve_source` end to end, in network namespaces this test
-//! makes (and deletes, with every process it started, killed by PID, even when
-//! it fails):
+//! makes (`common::netns`; deleted, with every process it started killed by PID,
+//! even when it fails):
 //!
 //! ```text
 //!  router ns                 octoflow ns                          receiver ns
@@ -12,8 +12,10 @@
 //! The router's address exists only in the router's namespace, so a receiver
 //! that sees it as the source got a datagram octoflow sent with it; and it sees
 //! it only if the kernel accepted the headers octoflow wrote (a bad UDP checksum
-//! is dropped). Skipped, with a message, where namespaces cannot be made (not
-//! root, or a kernel that forbids them).
+//! is dropped). Paths: v9 whole and filtered (IPv4 and IPv6), v5 and sFlow
+//! filtered, keep the router's address and port; v9 → IPFIX and IPv6 router →
+//! IPv4 receiver go out from octoflow's. Skipped, with a message, where
+//! namespaces cannot be made (not root, or a kernel that forbids them).
 
 mod common;
 
@@ -23,224 +25,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::netns::Lab;
 use common::{counter, report, tmpdir, BIN};
-
-/// The namespaces and the processes started in them: dropping it kills each
-/// process by its PID and deletes the namespaces.
-struct Lab {
-    ns: Vec<String>,
-    procs: Vec<std::process::Child>,
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        for p in &mut self.procs {
-            let _ = p.kill();
-            let _ = p.wait();
-        }
-        for n in &self.ns {
-            let _ = Command::new("ip").args(["netns", "del", n]).status();
-        }
-    }
-}
-
-/// Run `ip ARGS…`; it must succeed.
-fn ip(args: &[&str]) {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("running ip {args:?}: {e} (install iproute2)"));
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-impl Lab {
-    /// The three namespaces wired as in the module doc; `None` (after saying why)
-    /// where this kernel or user may not make namespaces.
-    fn build() -> Option<Lab> {
-        let pid = std::process::id();
-        let mut lab = Lab {
-            ns: Vec::new(),
-            procs: Vec::new(),
-        };
-        for role in ["r", "x", "c"] {
-            let name = format!("of-{role}-{pid}");
-            let out = Command::new("ip")
-                .args(["netns", "add", &name])
-                .output()
-                .expect("running ip (install iproute2)");
-            if !out.status.success() {
-                let err = String::from_utf8_lossy(&out.stderr);
-                if err.contains("Permission denied") || err.contains("Operation not permitted") {
-                    eprintln!(
-                        "skipped: network namespaces cannot be made here ({}): preserve_source is tested as root on a kernel that allows them",
-                        err.trim()
-                    );
-                    return None;
-                }
-                panic!("ip netns add {name}: {err}");
-            }
-            lab.ns.push(name);
-        }
-        let (r, x, c) = (lab.r(), lab.x(), lab.c());
-        ip(&[
-            "-n", &r, "link", "add", "vr", "type", "veth", "peer", "name", "vx1", "netns", &x,
-        ]);
-        ip(&[
-            "-n", &x, "link", "add", "vx2", "type", "veth", "peer", "name", "vc", "netns", &c,
-        ]);
-        for (ns, dev, v4, v6) in [
-            (&r, "vr", "10.77.1.2/24", "fd77:1::2/64"),
-            (&x, "vx1", "10.77.1.1/24", "fd77:1::1/64"),
-            (&x, "vx2", "10.77.2.1/24", "fd77:2::1/64"),
-            (&c, "vc", "10.77.2.2/24", "fd77:2::2/64"),
-        ] {
-            ip(&["-n", ns, "addr", "add", v4, "dev", dev]);
-            // No duplicate address detection: the address is usable at once.
-            ip(&["-n", ns, "addr", "add", v6, "dev", dev, "nodad"]);
-            ip(&["-n", ns, "link", "set", dev, "up"]);
-        }
-        for ns in [&r, &x, &c] {
-            ip(&["-n", ns, "link", "set", "lo", "up"]);
-        }
-        // The router reaches the receiver's side through octoflow's namespace and
-        // the receiver the router's (UDP needs no way back; set anyway so reverse
-        // path filtering accepts the router's address on the receiver's link).
-        ip(&["-n", &r, "route", "add", "default", "via", "10.77.1.1"]);
-        ip(&[
-            "-n",
-            &r,
-            "-6",
-            "route",
-            "add",
-            "default",
-            "via",
-            "fd77:1::1",
-        ]);
-        ip(&["-n", &c, "route", "add", "default", "via", "10.77.2.1"]);
-        ip(&[
-            "-n",
-            &c,
-            "-6",
-            "route",
-            "add",
-            "default",
-            "via",
-            "fd77:2::1",
-        ]);
-        // Resolve the neighbours first: a burst sent before that waits in the
-        // kernel's small queue of unresolved packets, and some are dropped.
-        for (ns, to) in [
-            (&r, "10.77.1.1"),
-            (&r, "fd77:1::1"),
-            (&x, "10.77.2.2"),
-            (&x, "fd77:2::2"),
-        ] {
-            lab.resolve(ns, to);
-        }
-        Some(lab)
-    }
-
-    /// Send one datagram from `ns` to `to` (discard port) and wait until the
-    /// neighbour's link address is known.
-    fn resolve(&self, ns: &str, to: &str) {
-        let _ = Command::new("ip")
-            .args(["netns", "exec", ns, "bash", "-c"])
-            .arg(format!("echo probe > /dev/udp/{to}/9"))
-            .status();
-        for _ in 0..100 {
-            let out = Command::new("ip")
-                .args(["-n", ns, "neigh", "show", to])
-                .output()
-                .expect("ip neigh");
-            if String::from_utf8_lossy(&out.stdout).contains("lladdr") {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("{to} does not answer neighbour resolution from {ns}: the namespaces are not wired");
-    }
-
-    fn r(&self) -> String {
-        self.ns[0].clone()
-    }
-    fn x(&self) -> String {
-        self.ns[1].clone()
-    }
-    fn c(&self) -> String {
-        self.ns[2].clone()
-    }
-
-    /// Start `octoflow ARGS…` in namespace `ns`, its output into `out` (stdout)
-    /// and `out`.err; returns its index in `procs`.
-    fn spawn(&mut self, ns: &str, args: &[&str], out: &Path) -> usize {
-        let child = Command::new("ip")
-            .args(["netns", "exec", ns, BIN])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(out).expect("stdout file"))
-            .stderr(std::fs::File::create(out.with_extension("err")).expect("stderr file"))
-            .spawn()
-            .expect("ip netns exec");
-        self.procs.push(child);
-        self.procs.len() - 1
-    }
-
-    /// Wait (at most `limit`) for process `i` to exit by itself; it must succeed.
-    fn wait(&mut self, i: usize, limit: Duration, what: &Path) {
-        let t = Instant::now();
-        loop {
-            if let Some(st) = self.procs[i].try_wait().expect("try_wait") {
-                let err = std::fs::read_to_string(what.with_extension("err")).unwrap_or_default();
-                assert!(st.success(), "{} exited with {st}:\n{err}", what.display());
-                return;
-            }
-            assert!(
-                t.elapsed() < limit,
-                "{} still running after {limit:?}",
-                what.display()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Wait until `n` UDP sockets listen on `port` in namespace `ns`.
-    fn wait_udp(&self, ns: &str, port: u16, n: usize) {
-        for _ in 0..200 {
-            let out = Command::new("ip")
-                .args(["netns", "exec", ns, "ss", "-Hlun"])
-                .arg(format!("sport = :{port}"))
-                .output()
-                .expect("ss");
-            if String::from_utf8_lossy(&out.stdout).lines().count() >= n {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("fewer than {n} sockets listen on udp/{port} in {ns}");
-    }
-
-    /// `/status` of the server in namespace `ns` (its endpoint is on that
-    /// namespace's loopback).
-    fn status(&self, ns: &str, port: u16) -> String {
-        let out = Command::new("ip")
-            .args(["netns", "exec", ns, "bash", "-c"])
-            .arg(format!(
-                "exec 3<>/dev/tcp/127.0.0.1/{port}; printf 'GET /status HTTP/1.0\\r\\nHost: x\\r\\n\\r\\n' >&3; cat <&3"
-            ))
-            .output()
-            .expect("status over /dev/tcp");
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        text.split("\r\n\r\n")
-            .nth(1)
-            .unwrap_or_default()
-            .to_string()
-    }
-}
 
 /// What a sink printed: total flows, and (datagrams, flows) per source.
 struct Received {
@@ -281,7 +67,7 @@ fn sent(path: &Path) -> (u64, u64, u64) {
 }
 
 /// The receivers: (exporter id, receiver address).
-const RECEIVERS: [(&str, &str); 7] = [
+const RECEIVERS: [(&str, &str); 9] = [
     ("whole4", "10.77.2.2:9001"),
     ("tenant4", "10.77.2.2:9002"),
     ("conv4", "10.77.2.2:9003"),
@@ -290,10 +76,13 @@ const RECEIVERS: [(&str, &str); 7] = [
     ("conv6", "[fd77:2::2]:9003"),
     // An IPv6 router's datagrams to an IPv4 receiver cannot keep their source.
     ("cross", "10.77.2.2:9004"),
+    // v5 -> v5 and sFlow -> sFlow, filtered: the router's records / samples.
+    ("tenant5", "10.77.2.2:9005"),
+    ("tenantsf", "10.77.2.2:9006"),
 ];
 
 fn config(dir: &Path, metrics: u16) -> PathBuf {
-    let out = |id: &str, to: &str, version: u8, filters: &str| {
+    let out = |id: &str, to: &str, version: &str, filters: &str| {
         let a: SocketAddr = to.parse().expect("receiver");
         format!(
             "  - {{id: {id}, collector_host: '{}', collector_port: {}, collector_version: {version}, preserve_source: true{filters}}}\n",
@@ -306,16 +95,20 @@ fn config(dir: &Path, metrics: u16) -> PathBuf {
          supervisor: {{unix_socket: {}/octoflow.sock, loglevel: info}}\n\
          collectors:\n  \
          - {{id: c4, listen_host: 10.77.1.1, listen_port: 2055, nf_version: 9, mux_to: [whole4, tenant4, conv4]}}\n  \
-         - {{id: c6, listen_host: 'fd77:1::1', listen_port: 2055, nf_version: 9, mux_to: [whole6, tenant6, conv6, cross]}}\n\
-         exporters:\n{}{}{}{}{}{}{}",
+         - {{id: c6, listen_host: 'fd77:1::1', listen_port: 2055, nf_version: 9, mux_to: [whole6, tenant6, conv6, cross]}}\n  \
+         - {{id: c5, listen_host: 10.77.1.1, listen_port: 2056, nf_version: 5, mux_to: [tenant5]}}\n  \
+         - {{id: csf, listen_host: 10.77.1.1, listen_port: 6343, nf_version: sflow, mux_to: [tenantsf]}}\n\
+         exporters:\n{}{}{}{}{}{}{}{}{}",
         dir.display(),
-        out("whole4", RECEIVERS[0].1, 9, ""),
-        out("tenant4", RECEIVERS[1].1, 9, ", filters: ['10.0.1.0/24']"),
-        out("conv4", RECEIVERS[2].1, 10, ""),
-        out("whole6", RECEIVERS[3].1, 9, ""),
-        out("tenant6", RECEIVERS[4].1, 9, ", filters: ['2001:db8:1::/64']"),
-        out("conv6", RECEIVERS[5].1, 10, ""),
-        out("cross", RECEIVERS[6].1, 9, ""),
+        out("whole4", RECEIVERS[0].1, "9", ""),
+        out("tenant4", RECEIVERS[1].1, "9", ", filters: ['10.0.1.0/24']"),
+        out("conv4", RECEIVERS[2].1, "10", ""),
+        out("whole6", RECEIVERS[3].1, "9", ""),
+        out("tenant6", RECEIVERS[4].1, "9", ", filters: ['2001:db8:1::/64']"),
+        out("conv6", RECEIVERS[5].1, "10", ""),
+        out("cross", RECEIVERS[6].1, "9", ""),
+        out("tenant5", RECEIVERS[7].1, "5", ", filters: ['10.0.1.0/24']"),
+        out("tenantsf", RECEIVERS[8].1, "sflow", ", filters: ['10.0.1.0/24']"),
     );
     let path = dir.join("octoflow.yaml");
     std::fs::write(&path, yaml).expect("config");
@@ -352,6 +145,7 @@ fn receivers_see_the_routers_address_and_port_and_every_flow_on_the_paths_that_k
     }
     lab.wait_udp(&c, 9001, 2);
     lab.wait_udp(&c, 9004, 1);
+    lab.wait_udp(&c, 9006, 1);
 
     let server_out = dir.join("server.txt");
     let conf_s = conf.display().to_string();
@@ -371,39 +165,43 @@ fn receivers_see_the_routers_address_and_port_and_every_flow_on_the_paths_that_k
         lab.procs.len() - 1
     };
     lab.wait_udp(&x, 2055, 2);
+    lab.wait_udp(&x, 2056, 1);
+    lab.wait_udp(&x, 6343, 1);
 
     // The router: IPv4 and IPv6 NetFlow v9 from known ports, two address ranges
     // each (the tenants take the first), in datagrams larger than the links' MTU
     // (1888 and 2404 bytes: the router's kernel fragments them, and octoflow
     // must fragment them again to keep their source on the whole path).
-    let gen = |lab: &mut Lab, target: &str, bind: &str, prefixes: [&str; 2], out: &Path| {
-        lab.spawn(
-            &r,
-            &[
-                "gen",
-                "--proto",
-                "v9",
-                "--target",
-                target,
-                "--bind",
-                bind,
-                "--count",
-                "300",
-                "--rate",
-                "1000",
-                "--records",
-                "20",
-                "--prefix",
-                prefixes[0],
-                "--prefix",
-                prefixes[1],
-            ],
-            out,
-        )
-    };
+    let gen =
+        |lab: &mut Lab, proto: &str, target: &str, bind: &str, prefixes: [&str; 2], out: &Path| {
+            lab.spawn(
+                &r,
+                &[
+                    "gen",
+                    "--proto",
+                    proto,
+                    "--target",
+                    target,
+                    "--bind",
+                    bind,
+                    "--count",
+                    "300",
+                    "--rate",
+                    "1000",
+                    "--records",
+                    "20",
+                    "--prefix",
+                    prefixes[0],
+                    "--prefix",
+                    prefixes[1],
+                ],
+                out,
+            )
+        };
     let (g4_out, g6_out) = (dir.join("gen4.txt"), dir.join("gen6.txt"));
     let g4 = gen(
         &mut lab,
+        "v9",
         "10.77.1.1:2055",
         "10.77.1.2:40001",
         ["10.0.1.0/24", "10.0.2.0/24"],
@@ -411,13 +209,34 @@ fn receivers_see_the_routers_address_and_port_and_every_flow_on_the_paths_that_k
     );
     let g6 = gen(
         &mut lab,
+        "v9",
         "[fd77:1::1]:2055",
         "[fd77:1::2]:40002",
         ["2001:db8:1::/64", "2001:db8:2::/64"],
         &g6_out,
     );
-    lab.wait(g4, Duration::from_secs(30), &g4_out);
-    lab.wait(g6, Duration::from_secs(30), &g6_out);
+    // And v5 and sFlow from two more ports.
+    let (g5_out, gs_out) = (dir.join("gen5.txt"), dir.join("gensf.txt"));
+    let v4 = ["10.0.1.0/24", "10.0.2.0/24"];
+    let g5 = gen(
+        &mut lab,
+        "v5",
+        "10.77.1.1:2056",
+        "10.77.1.2:40003",
+        v4,
+        &g5_out,
+    );
+    let gs = gen(
+        &mut lab,
+        "sflow",
+        "10.77.1.1:6343",
+        "10.77.1.2:40004",
+        v4,
+        &gs_out,
+    );
+    for (g, out) in [(g4, &g4_out), (g6, &g6_out), (g5, &g5_out), (gs, &gs_out)] {
+        lab.wait(g, Duration::from_secs(30), out);
+    }
     for (_, i, out) in &sinks {
         lab.wait(*i, Duration::from_secs(60), out);
     }
@@ -478,6 +297,14 @@ fn receivers_see_the_routers_address_and_port_and_every_flow_on_the_paths_that_k
     // An IPv6 router to an IPv4 receiver: octoflow's address, counted.
     own("cross", "10.77.2.1");
     assert_eq!(got["cross"].flows, f6);
+    // v5 -> v5 and sFlow -> sFlow, filtered: from the router too.
+    let (_, _, first5) = sent(&g5_out);
+    let (_, _, first_sf) = sent(&gs_out);
+    assert!(first5 > 0 && first_sf > 0);
+    only("tenant5", "10.77.1.2:40003".parse().expect("addr"));
+    assert_eq!(got["tenant5"].flows, first5);
+    only("tenantsf", "10.77.1.2:40004".parse().expect("addr"));
+    assert_eq!(got["tenantsf"].flows, first_sf);
 
     // The counters say the same.
     assert_eq!(counter(&status, "whole4", "datagrams_source_preserved"), d4);
