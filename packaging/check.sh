@@ -2,7 +2,8 @@
 # Check the packages built by packaging/build.sh, as CI does (needs root: it
 # installs and removes the .deb on this machine):
 # - deb: dpkg -i; octoflow --version and `octoflow check` on the installed config;
-#   the service user exists; a changed config survives reinstalling; dpkg -P
+#   the service user and group exist; the unit runs as that user with only
+#   CAP_NET_BIND_SERVICE; a changed config survives reinstalling; dpkg -P
 #   removes it all;
 # - rpm: its file list and scriptlets (rpm -qlp, rpm -qp --scripts), and the
 #   config marked %config(noreplace).
@@ -20,9 +21,19 @@ trap '$SUDO dpkg -P octoflow >/dev/null 2>&1 || true' EXIT
 [ "$(/usr/bin/octoflow --version)" = "octoflow $VERSION" ] || fail "--version: $(/usr/bin/octoflow --version)"
 /usr/bin/octoflow check --config-file /etc/octoflow/octoflow.yaml >/dev/null || fail "check of the installed config"
 getent passwd octoflow >/dev/null || fail "no octoflow user after install"
+getent group octoflow >/dev/null || fail "no octoflow group after install"
+[ "$(id -gn octoflow)" = octoflow ] || fail "the octoflow user's group is $(id -gn octoflow)"
+/usr/bin/octoflow check --config-file /etc/octoflow/octoflow.yaml | grep -q "runs as: whoever starts it" \
+  || fail "check does not say who the server runs as"
 [ -f /lib/systemd/system/octoflow.service ] || fail "no unit"
 grep -q '^ExecStart=/usr/bin/octoflow server --config-file /etc/octoflow/octoflow.yaml$' /lib/systemd/system/octoflow.service \
   || fail "unit ExecStart"
+# Not root: the service user, with only the capability to bind ports below 1024.
+for line in User=octoflow Group=octoflow AmbientCapabilities=CAP_NET_BIND_SERVICE \
+            CapabilityBoundingSet=CAP_NET_BIND_SERVICE NoNewPrivileges=yes StateDirectory=octoflow \
+            LogsDirectory=octoflow RuntimeDirectory=octoflow; do
+  grep -qx "$line" /lib/systemd/system/octoflow.service || fail "unit lacks $line"
+done
 if command -v systemd-analyze >/dev/null; then
   systemd-analyze verify /lib/systemd/system/octoflow.service || fail "systemd-analyze verify"
 fi

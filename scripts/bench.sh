@@ -44,48 +44,8 @@ done
 if [ $SMOKE = 1 ]; then SECS=1; RATES=(2000); fi
 [ ${#RATES[@]} -gt 0 ] || RATES=(16000 32000 64000 96000 128000 160000 200000)
 
-missing=()
-command -v nfacctd >/dev/null || missing+=(pmacct)
-command -v nfcapd >/dev/null || missing+=(nfdump)
-command -v ss >/dev/null || missing+=(iproute2)
-if [ ${#missing[@]} -gt 0 ]; then
-  SUDO=; [ "$(id -u)" -ne 0 ] && SUDO=sudo
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
-
-if [ -n "${OCTOFLOW_BIN:-}" ]; then
-  BIN=$OCTOFLOW_BIN
-else
-  cargo build --release -q -p octoflow
-  BIN=$PWD/target/release/octoflow
-fi
-
-RUN=$(mktemp -d /tmp/octoflow-bench.XXXXXX)
-PIDS=()
-OLD_RMEM=$(cat /proc/sys/net/core/rmem_max)
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  if [ "$(id -u)" -eq 0 ] && [ "$(cat /proc/sys/net/core/rmem_max)" != "$OLD_RMEM" ]; then
-    echo "$OLD_RMEM" >/proc/sys/net/core/rmem_max
-  fi
-  rm -rf "$RUN"
-}
-trap cleanup EXIT
-if [ "$(id -u)" -eq 0 ] && [ "$OLD_RMEM" -lt 33554432 ]; then
-  echo 33554432 >/proc/sys/net/core/rmem_max   # restored at exit
-fi
-
-bg() { local log=$1; shift; "$@" >"$log" 2>&1 & LAST=$!; PIDS+=("$LAST"); }  # PID in $LAST
-stop() {  # stop PID [SIG]: signal one process we started and wait for it
-  kill -"${2:-TERM}" "$1" 2>/dev/null || true
-  for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || { wait "$1" 2>/dev/null || true; return 0; }; sleep 0.1; done
-  kill -KILL "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true
-}
-wait_udp() { for _ in $(seq 100); do [ -n "$(ss -Hlun "sport = :$1")" ] && return 0; sleep 0.05; done; echo "nothing listens on udp/$1" >&2; return 1; }
-rcvbuf_errors() { awk '/^Udp:/{n++} /^Udp:/&&n==2{print $6}' /proc/net/snmp; }
-field() { grep -o "$1=[0-9]*" | head -1 | cut -d= -f2; }   # field NAME < text
+# shellcheck source=scripts/bench-lib.sh
+source "$(dirname "$0")/bench-lib.sh"
 
 P_IN=47100
 A=10.0.1.0/24; B=10.0.2.0/24; C=172.16.0.0/12; D=192.168.0.0/16
@@ -95,10 +55,6 @@ gen() {  # gen RATE OUT: the common stream
     --pool 4096 --prefix $A --prefix $B --prefix $C --prefix $D >"$2"
 }
 prefix_flows() { grep "^prefix $2 " "$1" | field flows; }
-sink() { bg "$RUN/sink-$1.log" "$BIN" sink --listen 127.0.0.1:$1 --idle 2 --duration $((SECS + 30)) "${@:2}"; wait_udp "$1"; }
-sink_field() { for _ in $(seq 200); do grep -q '^received' "$RUN/sink-$1.log" && break; sleep 0.1; done; field "$2" <"$RUN/sink-$1.log"; }
-sink_flows() { sink_field "$1" flows; }
-
 RESULT=""   # per step: "loss_flows kernel_drops detail"
 
 step_octoflow() {

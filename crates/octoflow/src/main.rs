@@ -10,6 +10,7 @@ mod control;
 mod fanout;
 mod instance;
 mod output;
+mod privileges;
 mod supervisor;
 mod systemd;
 mod telemetry;
@@ -183,7 +184,8 @@ enum Cmd {
         /// Where to send, HOST:PORT.
         #[arg(long, value_name = "HOST:PORT")]
         target: SocketAddr,
-        /// Send from this local HOST:PORT (default: any address, an ephemeral port).
+        /// Send from this HOST:PORT (port 0: any), e.g. 127.0.0.2:0 to act as
+        /// another router on loopback.
         #[arg(long, value_name = "HOST:PORT")]
         bind: Option<SocketAddr>,
         /// Export protocol.

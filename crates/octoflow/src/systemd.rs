@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 
+use crate::config::run_as::names;
 use crate::config::Config;
 
 /// Send `state` (e.g. `READY=1`) to the service manager, if there is one.
@@ -89,15 +90,27 @@ pub fn unit(cfg: &Config, exe: &Path) -> String {
         "ExecReload=/bin/kill -HUP $MAINPID\n\
          Restart=on-failure\n\
          RestartSec=2s\n\
-         TimeoutStopSec=30s\n\
-         User=octoflow\n\
-         Group=octoflow\n\
+         TimeoutStopSec=30s\n",
+    );
+    // systemd starts it as the user (general.user when set) with the
+    // capabilities the server would keep after dropping root itself.
+    let (user, group) = match &cfg.general.run_as {
+        Some(r) => (r.user.as_str(), r.group.as_str()),
+        None => ("octoflow", "octoflow"),
+    };
+    let caps = names(&cfg.capabilities());
+    let _ = write!(
+        s,
+        "User={user}\n\
+         Group={group}\n\
          RuntimeDirectory=octoflow\n\
          StateDirectory=octoflow\n\
          LogsDirectory=octoflow\n\
-         AmbientCapabilities=CAP_NET_BIND_SERVICE\n\
-         CapabilityBoundingSet=CAP_NET_BIND_SERVICE\n\
-         NoNewPrivileges=yes\n\
+         AmbientCapabilities={caps}\n\
+         CapabilityBoundingSet={caps}\n"
+    );
+    s.push_str(
+        "NoNewPrivileges=yes\n\
          ProtectSystem=strict\n\
          ProtectHome=yes\n\
          ProtectKernelTunables=yes\n\

@@ -1,6 +1,8 @@
 //! Small helpers shared by the daemon's components.
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Wall-clock time, Unix milliseconds (the codec takes time from its caller).
@@ -40,5 +42,41 @@ impl RateLimit {
                 true
             }
         }
+    }
+}
+
+/// A value one thread replaces and another picks up without a lock per use: the
+/// reader polls [`Latest::changed`] (one atomic load) and takes the lock only
+/// when the version moved. Collectors take their routes and their admission
+/// rules this way, so a reload changes them without a restart.
+#[derive(Default)]
+pub struct Latest<T> {
+    version: AtomicU64,
+    value: Mutex<Arc<T>>,
+}
+
+impl<T> Latest<T> {
+    pub fn new(v: T) -> Latest<T> {
+        Latest {
+            version: AtomicU64::new(1),
+            value: Mutex::new(Arc::new(v)),
+        }
+    }
+
+    pub fn set(&self, v: T) {
+        if let Ok(mut cur) = self.value.lock() {
+            *cur = Arc::new(v);
+        }
+        self.version.fetch_add(1, Relaxed);
+    }
+
+    /// The value, when it changed since `seen` (which is updated).
+    pub fn changed(&self, seen: &mut u64) -> Option<Arc<T>> {
+        let v = self.version.load(Relaxed);
+        if v == *seen {
+            return None;
+        }
+        *seen = v;
+        self.value.lock().map(|r| r.clone()).ok()
     }
 }

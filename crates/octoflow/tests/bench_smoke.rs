@@ -1,7 +1,10 @@
-//! The throughput benchmark's smoke step (`scripts/bench.sh --smoke`): one short,
-//! low-rate step per contender (octoflow, nfacctd tee filtered and unfiltered,
-//! nfcapd) that must run and account for every flow. No timing is asserted; the
-//! full sweep is `scripts/bench.sh` (README "Performance").
+//! The benchmarks' smoke steps: one short, low-rate step per contender that must
+//! run and account for everything. `scripts/bench.sh --smoke` (octoflow, nfacctd
+//! tee filtered and unfiltered, nfcapd: every flow) and, after it (both raise and
+//! restore net.core.rmem_max, so they do not run side by side),
+//! `scripts/bench-admission.sh --smoke` (octoflow's allowlist and nfacctd's
+//! allow file: every datagram of the allowed router, the flood turned away). No
+//! timing is asserted; the full sweeps are in README "Performance".
 
 mod common;
 
@@ -29,4 +32,38 @@ fn bench_smoke_runs_and_counts_add_up() {
         assert_eq!(cols[4], "0", "{who} kernel drops: {line}");
     }
     assert!(text.contains("highest zero-loss rate (flows/s):"), "{text}");
+
+    let out = Command::new(root().join("scripts/bench-admission.sh"))
+        .arg("--smoke")
+        .env("OCTOFLOW_BIN", BIN)
+        .output()
+        .expect("scripts/bench-admission.sh");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "admission bench smoke failed:\n{text}\n{err}"
+    );
+    for who in ["octoflow", "nfacctd"] {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{who:<9} ")) && l.contains("5000"))
+            .unwrap_or_else(|| panic!("no {who} step in\n{text}"));
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(cols[3], "0", "{who} lost router datagrams: {line}");
+        assert_eq!(cols[4], "0", "{who} kernel drops: {line}");
+    }
+    let octoflow = text
+        .lines()
+        .find(|l| l.starts_with("octoflow "))
+        .unwrap_or_default();
+    let counted = octoflow
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("not_allowed="))
+        .and_then(|v| v.split_once('/'))
+        .unwrap_or_else(|| panic!("no not_allowed count in {octoflow}"));
+    assert_eq!(
+        counted.0, counted.1,
+        "every flood datagram counted: {octoflow}"
+    );
 }

@@ -329,6 +329,10 @@ fn check_refuses_the_original_mistake_and_prints_the_topology() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("foo-cacti_exporter"), "{text}");
     assert!(
+        text.contains("senders: 127.0.0.0/8; at most 50000 datagrams/s per sender"),
+        "{text}"
+    );
+    assert!(
         text.contains(
             "ipfix -> ipfix: exporter's templates and matching records forwarded byte for byte"
         ),

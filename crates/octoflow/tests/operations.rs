@@ -51,6 +51,7 @@ fn install_systemd_writes_a_unit_that_systemd_analyze_verifies() {
         "NoNewPrivileges=yes",
         "ProtectSystem=strict",
         "AmbientCapabilities=CAP_NET_BIND_SERVICE",
+        "CapabilityBoundingSet=CAP_NET_BIND_SERVICE",
         "ReadWritePaths=-/run/octoflow -/var/log/octoflow -/var/lib/octoflow",
     ] {
         assert!(unit.lines().any(|l| l == line), "{line} missing in\n{unit}");

@@ -8,23 +8,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
-
-fn client(conf: &Path, args: &[&str]) -> (i32, String) {
-    let out: Output = Command::new(BIN)
-        .args(["client", "--config-file"])
-        .arg(conf)
-        .args(args)
-        .output()
-        .expect("octoflow client");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
-    )
-}
 
 /// The config file the server was started with.
 fn conf(s: &Server) -> std::path::PathBuf {
@@ -236,7 +223,7 @@ fn reload_under_load_loses_nothing_for_unchanged_tenants() {
     assert!(out.contains("new_exporter: started"), "{out}");
     assert!(out.contains("change_exporter: started"), "{out}");
     assert!(
-        out.contains("edge_collector: changed (routes updated, no restart)"),
+        out.contains("edge_collector: changed (applied in place, no restart)"),
         "{out}"
     );
     assert!(

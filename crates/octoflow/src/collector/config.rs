@@ -8,6 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use octoflow_encode::version_label;
 use octoflow_proto::Version;
 
+use super::admission::Admission;
 use crate::yaml::check::{parse_version, Validator};
 use crate::yaml::raw::{OneOrMany, RawCollector, Scalar};
 
@@ -62,6 +63,8 @@ pub struct Collector {
     pub udp_gro: bool,
     /// `template_memory`: the template cache's byte budget.
     pub template_memory: usize,
+    /// `allow` and `rate_limit`: who may send, and how fast.
+    pub admission: Admission,
 }
 
 /// `collectors[].template_memory` when not given.
@@ -139,6 +142,7 @@ impl Validator {
                 ),
             );
         }
+        let admission = self.admission(&p, c.allow, c.rate_limit);
         let mut mux_to = Vec::new();
         for (j, Scalar(m)) in c.mux_to.unwrap_or_default().into_iter().enumerate() {
             if outputs.contains(&m) {
@@ -180,6 +184,7 @@ impl Validator {
             reuse_port: c.reuse_port.unwrap_or(false),
             udp_gro: c.udp_gro.unwrap_or(true),
             template_memory: template_memory as usize,
+            admission,
         })
     }
 }

@@ -7,16 +7,19 @@ use std::sync::Arc;
 
 use octoflow_proto::{Decoder, TemplateCache};
 
+use super::admission::Admission;
 use super::config::Collector;
 use super::{socket, templates, Context};
 use crate::fanout::{Feed, Routes};
 use crate::instance::{Change, Core, CoreView, Env, Role, Supervised, Thread};
 use crate::telemetry::metrics::{CollectorMetrics, Registry};
+use crate::util::Latest;
 
 pub struct CollectorInstance {
     cfg: Collector,
     metrics: Arc<CollectorMetrics>,
     routes: Arc<Routes>,
+    admission: Arc<Latest<Admission>>,
     core: Core<Decoder>,
     /// Templates kept while stopped, for the next start.
     kept: Option<TemplateCache>,
@@ -28,6 +31,7 @@ impl CollectorInstance {
             cfg: cfg.clone(),
             metrics: CollectorMetrics::new(&cfg.id),
             routes: Arc::new(Routes::default()),
+            admission: Arc::new(Latest::new(cfg.admission.clone())),
             core: Core::default(),
             kept: None,
         }
@@ -39,18 +43,22 @@ impl CollectorInstance {
         &self.cfg
     }
 
-    /// Take a new configuration: a change of `mux_to` alone applies in place
-    /// (the supervisor rebuilds the routes); any other change restarts it
-    /// without the templates it kept.
+    /// Take a new configuration: changes of `mux_to`, `allow` and `rate_limit`
+    /// apply in place (the supervisor rebuilds the routes; the thread picks up
+    /// the new admission at its next receive), so nothing is lost; any other
+    /// change restarts it without the templates it kept.
     pub fn reconfigure(&mut self, nc: &Collector) -> Change {
         if *nc == self.cfg {
             return Change::Same;
         }
-        let mut same_but_routes = self.cfg.clone();
-        same_but_routes.mux_to = nc.mux_to.clone();
+        let mut same_but_live = self.cfg.clone();
+        same_but_live.mux_to = nc.mux_to.clone();
+        same_but_live.admission = nc.admission.clone();
+        if nc.admission != self.cfg.admission {
+            self.admission.set(nc.admission.clone());
+        }
         self.cfg = nc.clone();
-        if same_but_routes == *nc {
-            // The supervisor rebuilds the routes after a reload.
+        if same_but_live == *nc {
             return Change::InPlace;
         }
         // Another port, versions or exporters: its templates may not apply.
@@ -79,6 +87,7 @@ impl Supervised for CollectorInstance {
         let decoder = templates::restore(dir, &self.cfg.id, self.kept.take(), self.cfg.limits());
         let cx = Context {
             routes: self.routes.clone(),
+            admission: self.admission.clone(),
             metrics: self.metrics.clone(),
             cache_file: dir.map(|d| templates::file(d, &self.cfg.id)),
         };

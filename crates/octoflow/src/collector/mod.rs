@@ -3,9 +3,11 @@
 //! decodes them with its own template cache (`octoflow-proto`; [`templates`]
 //! keeps that cache across restarts), computes every output's verdict on each
 //! record ([`verdicts`]) and hands each receive call's decoded datagrams to its
-//! outputs' queues (`crate::fanout`). [`config`] is its configuration,
+//! outputs' queues (`crate::fanout`). Before anything else, [`admission`]
+//! turns away senders outside `allow` or over `rate_limit`. [`config`] is its configuration,
 //! [`instance`] its life as a supervised instance.
 
+pub mod admission;
 pub mod config;
 pub mod instance;
 pub mod socket;
@@ -24,7 +26,9 @@ use octoflow_udp::RecvBatch;
 use crate::fanout::{Decoded, Pool, Route, Routes};
 use crate::instance::ThreadCtl;
 use crate::telemetry::metrics::CollectorMetrics;
-use crate::util::{now_ms, RateLimit};
+use crate::util::{now_ms, Latest, RateLimit};
+use admission::gate::{Gate, Verdict};
+use admission::Admission;
 use config::Collector;
 
 /// Messages taken per receive call (each a datagram or, with UDP GRO, a run of
@@ -34,6 +38,7 @@ const BATCH: usize = 64;
 /// What a collector thread needs besides its socket and decoder.
 pub struct Context {
     pub routes: Arc<Routes>,
+    pub admission: Arc<Latest<Admission>>,
     pub metrics: Arc<CollectorMetrics>,
     pub cache_file: Option<PathBuf>,
 }
@@ -49,11 +54,16 @@ pub fn run(
     ctl.started();
     let Context {
         routes,
+        admission,
         metrics: m,
         cache_file,
     } = cx;
     let mut seen = u64::MAX;
     let mut route: Arc<Route> = Arc::default();
+    let mut admission_seen = u64::MAX;
+    let mut gate = Gate::new(Arc::default());
+    let mut denied_log = RateLimit::new(Duration::from_secs(60));
+    let clock = Instant::now();
     let mut rb = RecvBatch::new(BATCH, 65536);
     let mut errors_log = RateLimit::new(Duration::from_secs(60));
     let mut version_log = RateLimit::new(Duration::from_secs(60));
@@ -65,15 +75,23 @@ pub fn run(
         if let Some(r) = routes.changed(&mut seen) {
             route = r;
         }
+        if let Some(a) = admission.changed(&mut admission_seen) {
+            gate.set(a);
+        }
         if last_tick.elapsed() >= Duration::from_secs(1) {
             last_tick = Instant::now();
+            report_denied(&c.id, &mut gate, &m, &mut denied_log);
             decoder.cache.expire(now_ms());
             m.set_cache(&decoder.cache);
             saver.tick(&decoder, &c.id);
         }
         // Receive.
         let n = match rb.recv(&sock) {
-            Ok(0) => continue,
+            Ok(0) => {
+                // Idle (the receive timed out): the per-sender table catches up.
+                report_denied(&c.id, &mut gate, &m, &mut denied_log);
+                continue;
+            }
             Ok(n) => n,
             Err(e) => {
                 m.receive_errors.fetch_add(1, Relaxed);
@@ -85,11 +103,27 @@ pub fn run(
         };
         let mut shipment: Vec<Arc<Decoded>> = Vec::with_capacity(n);
         let mut flows = 0u64;
+        let gated = !gate.open();
+        let now_us = clock.elapsed().as_micros() as u64;
         for i in 0..n {
             let (d, from) = rb.get(i);
             let Some(from) = from else { continue };
             m.datagrams.fetch_add(1, Relaxed);
             m.bytes.fetch_add(d.len() as u64, Relaxed);
+            // Admit: a sender turned away costs no copy and no decode.
+            if gated {
+                match gate.check(from, now_us) {
+                    Verdict::Admit => {}
+                    Verdict::NotAllowed => {
+                        m.not_allowed.fetch_add(1, Relaxed);
+                        continue;
+                    }
+                    Verdict::RateLimited => {
+                        m.rate_limited.fetch_add(1, Relaxed);
+                        continue;
+                    }
+                }
+            }
             match Version::detect(d) {
                 Ok(v) if !c.versions.contains(v) => {
                     m.rejected_version.fetch_add(1, Relaxed);
@@ -143,6 +177,33 @@ pub fn run(
             route.ship(shipment, flows);
         }
     }
+    report_denied(&c.id, &mut gate, &m, &mut denied_log);
     tracing::info!(collector = %c.id, "collector stopped");
     decoder
+}
+
+/// Publish what the gate turned away since the last call, and say so in the log
+/// at most once a minute.
+fn report_denied(id: &str, gate: &mut Gate, m: &CollectorMetrics, log: &mut RateLimit) {
+    let d = gate.take_denied();
+    if d.is_empty() {
+        return;
+    }
+    m.denied(&d);
+    if let Some((from, why)) = gate.last_denied.take() {
+        if log.ready() {
+            let t = d.total();
+            let reason = match why {
+                Verdict::NotAllowed => "not in the collector's allow list",
+                _ => "over the collector's rate_limit",
+            };
+            tracing::warn!(
+                collector = %id,
+                "turning senders away: {from} is {reason}; {} datagrams not allowed and {} over the rate limit from {} senders in the last second (per sender in /metrics and /status)",
+                t.not_allowed,
+                t.rate_limited,
+                d.by_sender.len() + usize::from(d.other != Default::default()),
+            );
+        }
+    }
 }

@@ -1,9 +1,11 @@
 //! The topology as `octoflow check` prints it: which collector feeds which
 //! output, each tenant's prefixes, and the path each input version takes to each
-//! receiver — in the words of the encoder's own dispatch.
+//! receiver — in the words of the encoder's own dispatch — then who the server
+//! runs as and who may read its endpoints.
 
 use std::fmt::Write;
 
+use super::run_as::names;
 use super::Config;
 
 impl Config {
@@ -23,6 +25,9 @@ impl Config {
                     c.mux_to.join(", ")
                 }
             );
+            if c.admission != Default::default() {
+                let _ = writeln!(s, "      {}", c.admission);
+            }
         }
         let _ = writeln!(s, "exporters:");
         for o in &self.outputs {
@@ -46,12 +51,41 @@ impl Config {
                 }
             }
         }
+        let _ = writeln!(s, "server:");
+        let _ = match &self.general.run_as {
+            Some(r) => writeln!(
+                s,
+                "  runs as: user {} (uid {}), group {} (gid {}), keeping {} (dropped from root after opening sockets and files)",
+                r.user,
+                r.uid,
+                r.group,
+                r.gid,
+                names(&self.capabilities())
+            ),
+            None => writeln!(s, "  runs as: whoever starts it (general.user not set)"),
+        };
         if self.needs_net_raw() {
             let _ = writeln!(
                 s,
-                "needs: CAP_NET_RAW (exporters with preserve_source send through raw sockets)"
+                "  needs: CAP_NET_RAW (exporters with preserve_source send through raw sockets)"
             );
         }
+        let _ = match (self.general.metrics_listen, &self.general.metrics_token) {
+            (None, _) => writeln!(s, "  metrics: off"),
+            (Some(a), Some((p, _))) => writeln!(
+                s,
+                "  metrics: http://{a}/metrics, /status; bearer token from {}",
+                p.display()
+            ),
+            (Some(a), None) if a.ip().is_loopback() => writeln!(
+                s,
+                "  metrics: http://{a}/metrics, /status; loopback only, no token"
+            ),
+            (Some(a), None) => writeln!(
+                s,
+                "  metrics: http://{a}/metrics, /status; NO TOKEN: anyone who reaches the port reads the counters (set general.metrics_token_file)"
+            ),
+        };
         s
     }
 }

@@ -10,13 +10,16 @@
 //! - [`raw`]: the YAML as written;
 //! - [`validate`]: the checks, per instance and across instances;
 //! - [`diff`]: what another file changes, instance by instance (`reread`, `reload`);
-//! - [`describe`]: the topology `octoflow check` prints.
+//! - [`describe`]: the topology `octoflow check` prints;
+//! - [`run_as`]: `general.user` / `general.group` resolved, and the capabilities
+//!   the server keeps after dropping to them.
 //!
 //! Each output kind's own keys are validated beside its code
 //! (`crate::output::netflow::config`).
 
 pub mod describe;
 pub mod diff;
+pub mod run_as;
 mod validate;
 
 use std::fmt;
@@ -28,8 +31,10 @@ use serde::Deserialize;
 
 pub use crate::collector::config::Collector;
 pub use crate::output::Output;
+use crate::telemetry::auth::Token;
 use crate::yaml::check::Validator;
 use crate::yaml::raw::RawConfig;
+pub use run_as::RunAs;
 
 /// Where `server`, `client` and `check` look when no `--config-file` is given.
 pub const DEFAULT_PATH: &str = "/etc/octoflow/octoflow.yaml";
@@ -61,7 +66,11 @@ pub struct General {
     pub conf_path: Option<PathBuf>,
     pub systemd_path: PathBuf,
     pub metrics_listen: Option<SocketAddr>,
+    /// `general.metrics_token_file`, and the token read from it.
+    pub metrics_token: Option<(PathBuf, Token)>,
     pub template_cache_dir: Option<PathBuf>,
+    /// `general.user` / `general.group`: who the server drops to.
+    pub run_as: Option<RunAs>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -449,6 +458,55 @@ mod tests {
             e,
             vec!["collectors[0].listen_host: \"my host\" is not an IP address"]
         );
+    }
+
+    #[test]
+    fn metrics_stay_on_loopback_unless_an_address_says_otherwise_and_a_token_file_is_checked() {
+        let c = Config::parse("general: {metrics_listen: 9555}\n").expect("a port alone");
+        assert_eq!(
+            c.general.metrics_listen,
+            Some("127.0.0.1:9555".parse().expect("addr"))
+        );
+        assert!(c.describe().contains("loopback only, no token"));
+        let c = Config::parse("general: {metrics_listen: '0.0.0.0:9555'}\n").expect("loads");
+        assert!(c.describe().contains("NO TOKEN"));
+        assert_eq!(
+            errors("general: {metrics_listen: 'everywhere'}\n"),
+            vec!["general.metrics_listen: \"everywhere\" is not an address like 127.0.0.1:9555 (or a port alone, on loopback)"]
+        );
+        let dir = std::env::temp_dir().join(format!("octoflow-cfg-token-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let f = dir.join("token");
+        let y = format!(
+            "general: {{metrics_listen: '0.0.0.0:9555', metrics_token_file: {}}}\n",
+            f.display()
+        );
+        let e = errors(&y);
+        assert!(
+            e[0].starts_with(&format!(
+                "general.metrics_token_file: cannot read {}: ",
+                f.display()
+            )),
+            "{e:?}"
+        );
+        std::fs::write(&f, "\n").expect("write");
+        assert_eq!(
+            errors(&y),
+            vec![format!(
+                "general.metrics_token_file: {} holds no token (it is empty, or holds whitespace inside the token): write one line, e.g. `openssl rand -hex 32 > {}`",
+                f.display(),
+                f.display()
+            )]
+        );
+        std::fs::write(&f, "t0ken\n").expect("write");
+        let c = Config::parse(&y).expect("loads");
+        let d = c.describe();
+        assert!(
+            d.contains(&format!("bearer token from {}", f.display())),
+            "{d}"
+        );
+        assert!(!d.contains("t0ken"), "the token is never printed: {d}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

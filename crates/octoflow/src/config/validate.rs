@@ -16,6 +16,7 @@ use octoflow_proto::Version;
 use super::{General, Supervisor, DEFAULT_SOCKET};
 use crate::collector::config::{Collector, Versions};
 use crate::output::{Output, OutputKind};
+use crate::telemetry::auth::Token;
 use crate::yaml::check::Validator;
 use crate::yaml::raw::{RawExporter, RawGeneral, RawSupervisor, Scalar};
 
@@ -39,24 +40,48 @@ fn writable(dir: &Path) -> bool {
     ok
 }
 
+/// `general.metrics_listen`: `HOST:PORT`, or a port alone (`9555`, `:9555`),
+/// which means loopback: the endpoints are not reachable from elsewhere unless an
+/// address says so.
+fn metrics_address(s: &str) -> Option<SocketAddr> {
+    let s = s.trim();
+    if let Ok(port) = s.strip_prefix(':').unwrap_or(s).parse::<u16>() {
+        return Some(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    s.parse().ok()
+}
+
 impl Validator {
     pub(super) fn general(&mut self, g: RawGeneral) -> General {
         let metrics_listen = g.metrics_listen.and_then(|m| {
-            m.0.parse::<SocketAddr>()
-                .map_err(|_| {
+            metrics_address(&m.0)
+                .ok_or_else(|| {
                     self.err(
                         "general.metrics_listen",
-                        format!("{:?} is not an address like 127.0.0.1:9555", m.0),
+                        format!(
+                            "{:?} is not an address like 127.0.0.1:9555 (or a port alone, on loopback)",
+                            m.0
+                        ),
                     )
                 })
                 .ok()
         });
+        let metrics_token = self
+            .path_of("general.metrics_token_file", g.metrics_token_file)
+            .and_then(|p| match Token::read(&p) {
+                Ok(t) => Some((p, t)),
+                Err(e) => {
+                    self.err("general.metrics_token_file", e);
+                    None
+                }
+            });
         General {
             conf_path: self.path_of("general.conf_path", g.conf_path),
             systemd_path: self
                 .path_of("general.systemd_path", g.systemd_path)
                 .unwrap_or_else(|| "/etc/systemd/system".into()),
             metrics_listen,
+            metrics_token,
             template_cache_dir: match g.template_cache_dir {
                 Some(d) if d.trim() == "off" => None,
                 Some(d) => self.path_of("general.template_cache_dir", Some(d)),
@@ -65,6 +90,7 @@ impl Validator {
                     Path::new(DEFAULT_STATE_DIR),
                 ),
             },
+            run_as: self.run_as(g.user, g.group),
         }
     }
 

@@ -8,8 +8,8 @@
 
 use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 
 use octoflow_prefix::{Filter, Verdicts};
 use octoflow_proto::Batch;
@@ -17,6 +17,7 @@ use octoflow_proto::Batch;
 pub mod queue;
 
 use crate::telemetry::metrics::OutputMetrics;
+use crate::util::Latest;
 use queue::{QueueTx, Refused};
 
 /// One decoded datagram, shared by every output the collector feeds.
@@ -130,28 +131,16 @@ impl Route {
 /// outputs start, stop or change; the collector picks the new one up at its next
 /// datagram (or within its 100 ms receive timeout), without a lock per datagram.
 #[derive(Default)]
-pub struct Routes {
-    version: AtomicU64,
-    route: Mutex<Arc<Route>>,
-}
+pub struct Routes(Latest<Route>);
 
 impl Routes {
     pub fn set(&self, feeds: Vec<Feed>) {
-        let r = Arc::new(Route::new(feeds));
-        if let Ok(mut cur) = self.route.lock() {
-            *cur = r;
-        }
-        self.version.fetch_add(1, Relaxed);
+        self.0.set(Route::new(feeds));
     }
 
     /// The route, when it changed since `seen` (which is updated).
     pub fn changed(&self, seen: &mut u64) -> Option<Arc<Route>> {
-        let v = self.version.load(Relaxed);
-        if v == *seen {
-            return None;
-        }
-        *seen = v;
-        self.route.lock().map(|r| r.clone()).ok()
+        self.0.changed(seen)
     }
 }
 

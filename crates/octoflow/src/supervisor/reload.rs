@@ -92,7 +92,7 @@ impl Supervisor {
                         match reconfigure(self.instances[i].as_mut(), s) {
                             Change::Same => {}
                             Change::InPlace => {
-                                r.line(format!("{name}: changed (routes updated, no restart)"))
+                                r.line(format!("{name}: changed (applied in place, no restart)"))
                             }
                             Change::Restart => {
                                 self.stop(i);

@@ -1,5 +1,6 @@
-//! The server: its threads (control socket, metrics endpoint, signals) and the
-//! loop that hands their events to the supervisor one at a time.
+//! The server: what it opens as root, the privilege drop, its threads (control
+//! socket, metrics endpoint, signals) and the loop that hands their events to the
+//! supervisor one at a time.
 
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
@@ -10,7 +11,7 @@ use super::Supervisor;
 use crate::config::Config;
 use crate::control::{self, Event, Reply};
 use crate::telemetry::http;
-use crate::{systemd, util};
+use crate::{privileges, systemd, util};
 
 /// Run the server until SIGTERM/SIGINT or `shutdown`.
 pub fn run(cfg: Config) -> Result<(), String> {
@@ -41,6 +42,14 @@ pub fn run(cfg: Config) -> Result<(), String> {
         Some(a) => Some(http::bind(a)?),
         None => None,
     };
+    if let Some(a) = cfg.general.metrics_listen {
+        if !a.ip().is_loopback() && cfg.general.metrics_token.is_none() {
+            tracing::warn!("general.metrics_listen: {a} is reachable from other hosts and no general.metrics_token_file is set: anyone who reaches the port reads the counters");
+        }
+    }
+    // Everything that needs root is open: drop to general.user before the first
+    // thread starts, so no thread ever has more than the kept capabilities.
+    privileges::drop_root(&cfg)?;
     let stop = Arc::new(AtomicBool::new(false));
     let mut sup = Supervisor::new(cfg);
     let ctl_thread = {
@@ -52,7 +61,13 @@ pub fn run(cfg: Config) -> Result<(), String> {
     };
     let http_thread = http_listener.map(|l| {
         let (reg, stop) = (sup.registry.clone(), stop.clone());
-        std::thread::spawn(move || http::run(l, reg, stop))
+        let token = sup
+            .cfg
+            .general
+            .metrics_token
+            .as_ref()
+            .map(|(_, t)| t.clone());
+        std::thread::spawn(move || http::run(l, reg, token, stop))
     });
     {
         let tx = tx.clone();

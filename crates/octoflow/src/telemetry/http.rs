@@ -1,6 +1,7 @@
 //! The metrics endpoint: `GET /metrics` (Prometheus text format) and `GET /status`
 //! (JSON), served by one thread with plain std sockets — two fixed documents do not
-//! need an HTTP framework.
+//! need an HTTP framework. With a token (`super::auth`) every path wants it: 401 and
+//! `WWW-Authenticate: Bearer` otherwise.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -8,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::telemetry::auth::Token;
 use crate::telemetry::metrics::Registry;
 
 pub fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
@@ -18,13 +20,13 @@ pub fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
     Ok(l)
 }
 
-pub fn run(l: TcpListener, reg: Arc<Mutex<Registry>>, stop: Arc<AtomicBool>) {
+pub fn run(l: TcpListener, reg: Arc<Mutex<Registry>>, token: Option<Token>, stop: Arc<AtomicBool>) {
     while !stop.load(Relaxed) {
         match l.accept() {
             Ok((s, _)) => {
                 // The supervisor swaps instances in and out: serve a snapshot.
                 let snapshot = reg.lock().map(|r| r.clone()).unwrap_or_default();
-                let _ = serve(s, &snapshot);
+                let _ = serve(s, &snapshot, token.as_ref());
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 std::thread::sleep(Duration::from_millis(50));
@@ -34,7 +36,7 @@ pub fn run(l: TcpListener, reg: Arc<Mutex<Registry>>, stop: Arc<AtomicBool>) {
     }
 }
 
-fn serve(mut s: TcpStream, reg: &Registry) -> std::io::Result<()> {
+fn serve(mut s: TcpStream, reg: &Registry, token: Option<&Token>) -> std::io::Result<()> {
     s.set_nonblocking(false)?;
     s.set_read_timeout(Some(Duration::from_secs(2)))?;
     s.set_write_timeout(Some(Duration::from_secs(2)))?;
@@ -51,6 +53,16 @@ fn serve(mut s: TcpStream, reg: &Registry) -> std::io::Result<()> {
     let mut parts = line.split_whitespace();
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let path = path.split('?').next().unwrap_or("");
+    if token.is_some_and(|t| !t.admits(&line)) {
+        let body =
+            "unauthorized: send Authorization: Bearer <the token in general.metrics_token_file>\n";
+        write!(
+            s,
+            "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"octoflow\"\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )?;
+        return s.flush();
+    }
     let (status, ctype, body) = match (method, path) {
         ("GET", "/metrics") => ("200 OK", "text/plain; version=0.0.4", reg.prometheus()),
         ("GET", "/status") => ("200 OK", "application/json", reg.status_json()),

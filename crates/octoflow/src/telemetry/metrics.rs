@@ -13,6 +13,8 @@ use std::sync::{Arc, Mutex};
 
 use octoflow_proto::{DecodeError, TemplateCache};
 
+use super::denied::{Denied, DeniedCount};
+
 /// Per exporting device (router/switch) as a collector sees it.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct DeviceStats {
@@ -33,6 +35,10 @@ pub struct CollectorMetrics {
     pub flows: AtomicU64,
     /// Datagrams of a version this collector does not accept (`nf_version`).
     pub rejected_version: AtomicU64,
+    /// Datagrams turned away: sender not in `allow`, or over `rate_limit`
+    /// (per sender in `denied`, which the collector updates once a second).
+    pub not_allowed: AtomicU64,
+    pub rate_limited: AtomicU64,
     pub decode_errors: [AtomicU64; DecodeError::REASONS.len()],
     pub template_misses: AtomicU64,
     /// Malformed v9 flowsets / IPFIX sets skipped in datagrams that otherwise decoded.
@@ -43,6 +49,8 @@ pub struct CollectorMetrics {
     /// cache once a second ([`CollectorMetrics::set_cache`]).
     pub cache: CacheMetrics,
     pub devices: Mutex<BTreeMap<IpAddr, DeviceStats>>,
+    /// Datagrams turned away by `allow` and `rate_limit`, per sender.
+    pub denied: Mutex<Denied>,
 }
 
 /// What a collector's template cache did and holds (`octoflow_proto::CacheStats`).
@@ -106,6 +114,13 @@ impl CollectorMetrics {
         }
     }
 
+    /// Add what the collector's gate turned away since its last report.
+    pub fn denied(&self, d: &Denied) {
+        if let Ok(mut all) = self.denied.lock() {
+            all.merge(d);
+        }
+    }
+
     pub fn device(&self, addr: IpAddr, flows: u64, gap: u32) {
         if let Ok(mut d) = self.devices.lock() {
             let e = d.entry(addr).or_default();
@@ -113,6 +128,24 @@ impl CollectorMetrics {
             e.flows += flows;
             e.sequence_gaps += gap as u64;
         }
+    }
+}
+
+impl CollectorMetrics {
+    /// The denied table as rows, senders in address order, `other` last.
+    fn denied_rows(&self) -> Vec<(String, DeniedCount)> {
+        let Ok(d) = self.denied.lock() else {
+            return Vec::new();
+        };
+        let mut rows: Vec<(IpAddr, DeniedCount)> =
+            d.by_sender.iter().map(|(a, c)| (*a, *c)).collect();
+        rows.sort_by_key(|r| r.0);
+        let mut rows: Vec<(String, DeniedCount)> =
+            rows.into_iter().map(|(a, c)| (a.to_string(), c)).collect();
+        if d.other != DeniedCount::default() {
+            rows.push(("other".into(), d.other));
+        }
+        rows
     }
 }
 
@@ -182,6 +215,16 @@ const COLLECTOR_COUNTERS: &[(&str, &str, CounterFn<CollectorMetrics>)] = &[
         "rejected_version",
         "Datagrams of a version the collector does not accept",
         |m| m.rejected_version.load(Relaxed),
+    ),
+    (
+        "not_allowed",
+        "Datagrams from senders outside the collector's allow list, turned away before decoding",
+        |m| m.not_allowed.load(Relaxed),
+    ),
+    (
+        "rate_limited",
+        "Datagrams over a sender's rate_limit, turned away before decoding",
+        |m| m.rate_limited.load(Relaxed),
     ),
     (
         "template_misses",
@@ -418,6 +461,22 @@ impl Registry {
                 }
             }
         }
+        let _ = writeln!(s, "# HELP octoflow_collector_denied_datagrams_total Datagrams turned away before decoding, by sender and reason (allow: not in the allow list; rate_limit: over the sender's rate; sender \"other\" past 1024 senders)");
+        let _ = writeln!(
+            s,
+            "# TYPE octoflow_collector_denied_datagrams_total counter"
+        );
+        for c in &self.collectors {
+            for (sender, n) in c.denied_rows() {
+                for (reason, v) in [("allow", n.not_allowed), ("rate_limit", n.rate_limited)] {
+                    let _ = writeln!(
+                        s,
+                        "octoflow_collector_denied_datagrams_total{{collector=\"{}\",sender=\"{sender}\",reason=\"{reason}\"}} {v}",
+                        c.id
+                    );
+                }
+            }
+        }
         for (name, help, f) in EXPORTER_COUNTERS {
             let _ = writeln!(s, "# HELP octoflow_exporter_{name}_total {help}");
             let _ = writeln!(s, "# TYPE octoflow_exporter_{name}_total counter");
@@ -479,6 +538,17 @@ impl Registry {
                         st.datagrams, st.flows, st.sequence_gaps, st.templates_evicted
                     );
                 }
+            }
+            s.push_str("},\"denied\":{");
+            for (k, (sender, n)) in c.denied_rows().into_iter().enumerate() {
+                if k > 0 {
+                    s.push(',');
+                }
+                let _ = write!(
+                    s,
+                    "\"{sender}\":{{\"not_allowed\":{},\"rate_limited\":{}}}",
+                    n.not_allowed, n.rate_limited
+                );
             }
             s.push_str("}}");
         }

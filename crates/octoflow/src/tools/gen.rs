@@ -22,7 +22,7 @@ pub enum Proto {
 
 pub struct GenArgs {
     pub target: SocketAddr,
-    /// Send from this address and port (default: any, an ephemeral port).
+    /// The source address (and port) to send from; any when `None`.
     pub bind: Option<SocketAddr>,
     pub proto: Proto,
     pub rate: f64,
@@ -314,14 +314,11 @@ pub fn run(a: GenArgs) -> Result<Sent, String> {
             a.proto
         ));
     }
-    let any: SocketAddr = if a.target.is_ipv4() {
-        "0.0.0.0:0"
-    } else {
-        "[::]:0"
-    }
-    .parse()
-    .map_err(|e| format!("{e}"))?;
-    let bind = a.bind.unwrap_or(any);
+    let bind: SocketAddr = match a.bind {
+        Some(b) => b,
+        None if a.target.is_ipv4() => SocketAddr::from(([0, 0, 0, 0], 0)),
+        None => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
+    };
     let sock = UdpSocket::bind(bind).map_err(|e| format!("binding a UDP socket to {bind}: {e}"))?;
     sock.connect(a.target)
         .map_err(|e| format!("connecting to {}: {e}", a.target))?;

@@ -100,6 +100,12 @@ pub(crate) struct RawGeneral {
     /// Extension: directory where each collector's template cache is saved (on
     /// shutdown and every minute) and restored from at start.
     pub(crate) template_cache_dir: Option<String>,
+    /// Extension: the user to drop to once sockets and files are open as root.
+    pub(crate) user: Option<Scalar>,
+    /// Extension: the group to drop to (the user's own group when left out).
+    pub(crate) group: Option<Scalar>,
+    /// Extension: a file holding the bearer token `/metrics` and `/status` want.
+    pub(crate) metrics_token_file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -134,6 +140,10 @@ pub(crate) struct RawCollector {
     /// Extension: bytes the collector's templates may occupy; beyond, the least
     /// recently used are evicted.
     pub(crate) template_memory: Option<u64>,
+    /// Extension: the senders admitted (prefixes, addresses, address:port).
+    pub(crate) allow: Option<Vec<Scalar>>,
+    /// Extension: datagrams per second per sending address.
+    pub(crate) rate_limit: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -265,3 +265,17 @@ pub fn report(text: &str, key: &str) -> u64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("{key}= in {text}"))
 }
+
+/// `octoflow client --config-file CONF ARGS…`: its exit code and what it printed.
+pub fn client(conf: &Path, args: &[&str]) -> (i32, String) {
+    let out: std::process::Output = Command::new(BIN)
+        .args(["client", "--config-file"])
+        .arg(conf)
+        .args(args)
+        .output()
+        .expect("octoflow client");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}

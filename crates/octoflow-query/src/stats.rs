@@ -1,0 +1,398 @@
+//! Top-N statistics (`-s FIELD[/ORDER…]`) and aggregation (`-a`, `-A
+//! FIELD,…`): flows grouped by a key of one or more fields, summed, and the
+//! largest groups listed. A key is a fixed array of parts (no allocation per
+//! record); "either side" fields (`ip`, `port`, `as`, …) count a flow under its
+//! source and its destination value (once when they are equal).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
+use std::str::FromStr;
+
+use octoflow_proto::FlowRecord;
+
+use crate::counters::{Counters, Order};
+
+/// One field a key can hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyField {
+    SrcIp,
+    DstIp,
+    NextHop,
+    Router,
+    SrcPort,
+    DstPort,
+    Proto,
+    Tos,
+    SrcAs,
+    DstAs,
+    InIf,
+    OutIf,
+    SrcMask,
+    DstMask,
+    SrcVlan,
+    DstVlan,
+}
+
+impl KeyField {
+    /// nfdump's name for the field (`-s` and `-A`), and its column title.
+    pub fn names(self) -> (&'static str, &'static str) {
+        match self {
+            KeyField::SrcIp => ("srcip", "Src IP Addr"),
+            KeyField::DstIp => ("dstip", "Dst IP Addr"),
+            KeyField::NextHop => ("nhip", "Nexthop IP"),
+            KeyField::Router => ("router", "Router IP"),
+            KeyField::SrcPort => ("srcport", "Src Port"),
+            KeyField::DstPort => ("dstport", "Dst Port"),
+            KeyField::Proto => ("proto", "Protocol"),
+            KeyField::Tos => ("tos", "Tos"),
+            KeyField::SrcAs => ("srcas", "Src AS"),
+            KeyField::DstAs => ("dstas", "Dst AS"),
+            KeyField::InIf => ("inif", "Input If"),
+            KeyField::OutIf => ("outif", "Output If"),
+            KeyField::SrcMask => ("srcmask", "Src Mask"),
+            KeyField::DstMask => ("dstmask", "Dst Mask"),
+            KeyField::SrcVlan => ("srcvlan", "Src Vlan"),
+            KeyField::DstVlan => ("dstvlan", "Dst Vlan"),
+        }
+    }
+
+    const ALL: [KeyField; 16] = [
+        KeyField::SrcIp,
+        KeyField::DstIp,
+        KeyField::NextHop,
+        KeyField::Router,
+        KeyField::SrcPort,
+        KeyField::DstPort,
+        KeyField::Proto,
+        KeyField::Tos,
+        KeyField::SrcAs,
+        KeyField::DstAs,
+        KeyField::InIf,
+        KeyField::OutIf,
+        KeyField::SrcMask,
+        KeyField::DstMask,
+        KeyField::SrcVlan,
+        KeyField::DstVlan,
+    ];
+
+    fn by_name(s: &str) -> Option<KeyField> {
+        let s = s.trim().to_ascii_lowercase();
+        let s = match s.as_str() {
+            "srcaddr" => "srcip",
+            "dstaddr" => "dstip",
+            "nexthop" => "nhip",
+            "srcip4" | "srcip6" => "srcip",
+            "dstip4" | "dstip6" => "dstip",
+            other => other,
+        };
+        KeyField::ALL.into_iter().find(|f| f.names().0 == s)
+    }
+
+    #[inline]
+    fn part(self, r: &FlowRecord) -> Part {
+        match self {
+            KeyField::SrcIp => Part::Addr(r.src_addr),
+            KeyField::DstIp => Part::Addr(r.dst_addr),
+            KeyField::NextHop => Part::Addr(r.next_hop),
+            KeyField::Router => Part::Addr(r.exporter),
+            KeyField::SrcPort => Part::Num(r.src_port as u64),
+            KeyField::DstPort => Part::Num(r.dst_port as u64),
+            KeyField::Proto => Part::Proto(r.proto),
+            KeyField::Tos => Part::Num(r.tos as u64),
+            KeyField::SrcAs => Part::Num(r.src_as as u64),
+            KeyField::DstAs => Part::Num(r.dst_as as u64),
+            KeyField::InIf => Part::Num(r.input_if as u64),
+            KeyField::OutIf => Part::Num(r.output_if as u64),
+            KeyField::SrcMask => Part::Num(r.src_mask as u64),
+            KeyField::DstMask => Part::Num(r.dst_mask as u64),
+            KeyField::SrcVlan => Part::Num(r.src_vlan as u64),
+            KeyField::DstVlan => Part::Num(r.dst_vlan as u64),
+        }
+    }
+}
+
+/// One value of a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Part {
+    Addr(IpAddr),
+    Num(u64),
+    Proto(u8),
+}
+
+impl fmt::Display for Part {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Part::Addr(a) => write!(f, "{a}"),
+            Part::Num(n) => write!(f, "{n}"),
+            Part::Proto(p) => f.write_str(&proto_name(*p)),
+        }
+    }
+}
+
+/// nfdump's protocol names for the common protocols, the number otherwise.
+pub fn proto_name(p: u8) -> String {
+    match p {
+        1 => "ICMP".into(),
+        6 => "TCP".into(),
+        17 => "UDP".into(),
+        47 => "GRE".into(),
+        50 => "ESP".into(),
+        51 => "AH".into(),
+        58 => "ICMP6".into(),
+        132 => "SCTP".into(),
+        n => n.to_string(),
+    }
+}
+
+/// The most fields a key holds (`-A` lists, the 5-tuple of `record`).
+pub const MAX_KEY: usize = 6;
+
+/// A group's key: up to [`MAX_KEY`] parts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Key {
+    parts: [Part; MAX_KEY],
+    len: u8,
+}
+
+impl Key {
+    pub fn parts(&self) -> &[Part] {
+        &self.parts[..self.len as usize]
+    }
+}
+
+const NO_PART: Part = Part::Addr(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+
+/// What `-s` groups by: one field, either side of a pair, or several (`record`,
+/// `-A`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Grouping {
+    One(KeyField),
+    /// Count a flow under both fields' values (once when equal).
+    Either(KeyField, KeyField),
+    Fields(Vec<KeyField>),
+}
+
+/// `-s FIELD[/ORDER…]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatSpec {
+    pub name: String,
+    pub grouping: Grouping,
+    pub orders: Vec<Order>,
+}
+
+/// The 5-tuple `record` statistics and `-a` group by.
+pub const FIVE_TUPLE: [KeyField; 5] = [
+    KeyField::SrcIp,
+    KeyField::DstIp,
+    KeyField::SrcPort,
+    KeyField::DstPort,
+    KeyField::Proto,
+];
+
+impl FromStr for StatSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<StatSpec, String> {
+        let mut it = s.split('/');
+        let name = it.next().unwrap_or("").trim().to_ascii_lowercase();
+        let pair = |a, b| Grouping::Either(a, b);
+        let grouping = match name.as_str() {
+            "record" => Grouping::Fields(FIVE_TUPLE.to_vec()),
+            "ip" => pair(KeyField::SrcIp, KeyField::DstIp),
+            "port" => pair(KeyField::SrcPort, KeyField::DstPort),
+            "as" => pair(KeyField::SrcAs, KeyField::DstAs),
+            "if" => pair(KeyField::InIf, KeyField::OutIf),
+            "mask" => pair(KeyField::SrcMask, KeyField::DstMask),
+            "vlan" => pair(KeyField::SrcVlan, KeyField::DstVlan),
+            other => match KeyField::by_name(other) {
+                Some(f) => Grouping::One(f),
+                None => {
+                    let known: Vec<&str> = KeyField::ALL.iter().map(|f| f.names().0).collect();
+                    return Err(format!(
+                        "-s {s}: {name:?} is not a statistic (record, ip, port, as, if, mask, vlan, {})",
+                        known.join(", ")
+                    ));
+                }
+            },
+        };
+        let mut orders = Vec::new();
+        for o in it {
+            orders.push(o.parse::<Order>().map_err(|e| format!("-s {s}: {e}"))?);
+        }
+        if orders.is_empty() {
+            orders.push(Order::Flows);
+        }
+        Ok(StatSpec {
+            name,
+            grouping,
+            orders,
+        })
+    }
+}
+
+/// `-A FIELD,…` as a grouping.
+pub fn aggregation(list: &str) -> Result<Grouping, String> {
+    let mut fields = Vec::new();
+    for n in list.split(',').filter(|n| !n.trim().is_empty()) {
+        let f = KeyField::by_name(n)
+            .ok_or_else(|| format!("-A {list}: {n:?} is not a field to aggregate on"))?;
+        if !fields.contains(&f) {
+            fields.push(f);
+        }
+    }
+    if fields.is_empty() || fields.len() > MAX_KEY {
+        return Err(format!("-A {list}: give 1 to {MAX_KEY} fields"));
+    }
+    Ok(Grouping::Fields(fields))
+}
+
+/// Groups and their sums.
+pub struct TopN {
+    grouping: Grouping,
+    groups: HashMap<Key, Counters>,
+    /// Every flow added, once.
+    pub total: Counters,
+}
+
+/// A table's rows, largest (or earliest) first.
+pub struct Table {
+    pub rows: Vec<(Key, Counters)>,
+    /// The sums over every flow (for percentages).
+    pub total: Counters,
+    /// Groups in all, before cutting to N.
+    pub groups: usize,
+}
+
+impl TopN {
+    pub fn new(grouping: Grouping) -> TopN {
+        TopN {
+            grouping,
+            groups: HashMap::new(),
+            total: Counters::default(),
+        }
+    }
+
+    #[inline]
+    pub fn add(&mut self, r: &FlowRecord) {
+        self.total.add(r);
+        let one = |f: KeyField| {
+            let mut k = Key {
+                parts: [NO_PART; MAX_KEY],
+                len: 1,
+            };
+            k.parts[0] = f.part(r);
+            k
+        };
+        match &self.grouping {
+            Grouping::One(f) => self.groups.entry(one(*f)).or_default().add(r),
+            Grouping::Either(a, b) => {
+                let (ka, kb) = (one(*a), one(*b));
+                self.groups.entry(ka).or_default().add(r);
+                if ka != kb {
+                    self.groups.entry(kb).or_default().add(r);
+                }
+            }
+            Grouping::Fields(fs) => {
+                let mut k = Key {
+                    parts: [NO_PART; MAX_KEY],
+                    len: fs.len() as u8,
+                };
+                for (i, f) in fs.iter().enumerate() {
+                    k.parts[i] = f.part(r);
+                }
+                self.groups.entry(k).or_default().add(r);
+            }
+        }
+    }
+
+    /// The top `n` groups by `order` (all when `n` is 0); ties by key, so the
+    /// table is the same however the flows arrived.
+    pub fn table(&self, order: Order, n: usize) -> Table {
+        let mut rows: Vec<(Key, Counters)> = self.groups.iter().map(|(k, c)| (*k, *c)).collect();
+        rows.sort_unstable_by(|a, b| {
+            let (x, y) = (a.1.by(order), b.1.by(order));
+            let o = if order.descending() {
+                y.cmp(&x)
+            } else {
+                x.cmp(&y)
+            };
+            o.then_with(|| a.0.parts().cmp(b.0.parts()))
+        });
+        if n > 0 {
+            rows.truncate(n);
+        }
+        Table {
+            rows,
+            total: self.total,
+            groups: self.groups.len(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flow(src: [u8; 4], dst: [u8; 4], sp: u16, dp: u16, packets: u64) -> FlowRecord {
+        FlowRecord {
+            src_addr: src.into(),
+            dst_addr: dst.into(),
+            src_port: sp,
+            dst_port: dp,
+            proto: 6,
+            packets,
+            bytes: packets * 100,
+            ..FlowRecord::default()
+        }
+    }
+
+    #[test]
+    fn one_field_tables_are_ordered_and_cut() {
+        let spec: StatSpec = "srcip/bytes/flows".parse().expect("spec");
+        assert_eq!(spec.orders, vec![Order::Bytes, Order::Flows]);
+        let mut t = TopN::new(spec.grouping);
+        t.add(&flow([10, 0, 0, 1], [1, 1, 1, 1], 1, 80, 5));
+        t.add(&flow([10, 0, 0, 2], [1, 1, 1, 1], 1, 80, 50));
+        t.add(&flow([10, 0, 0, 1], [1, 1, 1, 1], 1, 80, 1));
+        let by_bytes = t.table(Order::Bytes, 1);
+        assert_eq!(by_bytes.rows.len(), 1);
+        assert_eq!(
+            by_bytes.rows[0].0.parts(),
+            &[Part::Addr([10, 0, 0, 2].into())]
+        );
+        assert_eq!(by_bytes.groups, 2);
+        let by_flows = t.table(Order::Flows, 0);
+        assert_eq!(by_flows.rows[0].1.flows, 2);
+        assert_eq!(by_flows.total.flows, 3);
+    }
+
+    #[test]
+    fn either_side_counts_both_values_once_each() {
+        let mut t = TopN::new("ip".parse::<StatSpec>().expect("spec").grouping);
+        t.add(&flow([10, 0, 0, 1], [10, 0, 0, 2], 1, 80, 5));
+        t.add(&flow([10, 0, 0, 3], [10, 0, 0, 3], 1, 80, 5));
+        let tab = t.table(Order::Flows, 0);
+        assert_eq!(tab.groups, 3);
+        assert!(tab.rows.iter().all(|r| r.1.flows == 1));
+        assert_eq!(tab.total.flows, 2);
+    }
+
+    #[test]
+    fn aggregation_groups_by_the_listed_fields() {
+        let g = aggregation("srcip,dstport").expect("fields");
+        let mut t = TopN::new(g);
+        t.add(&flow([10, 0, 0, 1], [1, 1, 1, 1], 1000, 80, 5));
+        t.add(&flow([10, 0, 0, 1], [2, 2, 2, 2], 2000, 80, 5));
+        t.add(&flow([10, 0, 0, 1], [2, 2, 2, 2], 2000, 443, 5));
+        let tab = t.table(Order::Packets, 0);
+        assert_eq!(tab.groups, 2);
+        assert_eq!(tab.rows[0].1.packets, 10);
+        assert_eq!(
+            tab.rows[0].0.parts(),
+            &[Part::Addr([10, 0, 0, 1].into()), Part::Num(80)]
+        );
+        assert!(aggregation("srcip,bogus").is_err());
+        assert!("nonsense/bytes".parse::<StatSpec>().is_err());
+        assert!("srcip/size".parse::<StatSpec>().is_err());
+    }
+}
