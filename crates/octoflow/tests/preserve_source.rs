@@ -384,3 +384,60 @@ fn without_cap_net_raw_the_output_does_not_start_and_says_what_to_do() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn dropped_to_general_user_a_preserve_source_exporter_still_sends_from_the_router() {
+    let root = std::fs::read_to_string("/proc/self/status")
+        .map(|s| s.lines().any(|l| l.starts_with("Uid:\t0\t")))
+        .unwrap_or(false);
+    if !root {
+        eprintln!("skipped: dropping to general.user needs root");
+        return;
+    }
+    let dir = tmpdir("preserve-drop");
+    let (cp, mp) = (common::free_port(), common::free_port());
+    let rx = std::net::UdpSocket::bind("127.0.0.1:0").expect("receiver");
+    rx.set_read_timeout(Some(Duration::from_secs(3)))
+        .expect("timeout");
+    let rp = rx.local_addr().expect("receiver address").port();
+    let server = common::Server::start(
+        &dir,
+        &format!(
+            "general: {{user: nobody, group: nogroup, metrics_listen: 127.0.0.1:{mp}}}\n\
+             collectors: [{{id: c, listen_host: 127.0.0.1, listen_port: {cp}, nf_version: 9, mux_to: [out]}}]\n\
+             exporters: [{{id: out, collector_host: 127.0.0.1, collector_port: {rp}, collector_version: 9, preserve_source: true}}]\n"
+        ),
+        &[cp],
+    );
+    // Another router on loopback, from a fixed port.
+    let target = format!("127.0.0.1:{cp}");
+    let out = common::run_gen(&[
+        "--target",
+        &target,
+        "--bind",
+        "127.0.0.9:40001",
+        "--count",
+        "20",
+        "--rate",
+        "200",
+        "--records",
+        "5",
+    ]);
+    let sent = report(&out, "datagrams");
+    let mut buf = [0u8; 65536];
+    let mut froms = BTreeMap::new();
+    for _ in 0..sent {
+        match rx.recv_from(&mut buf) {
+            Ok((_, from)) => *froms.entry(from).or_insert(0u64) += 1,
+            Err(_) => break,
+        }
+    }
+    let log = server.stop();
+    assert!(
+        log.contains("keeping capabilities CAP_NET_BIND_SERVICE CAP_NET_RAW"),
+        "{log}"
+    );
+    let want: SocketAddr = "127.0.0.9:40001".parse().expect("addr");
+    assert_eq!(froms, BTreeMap::from([(want, sent)]), "{log}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
