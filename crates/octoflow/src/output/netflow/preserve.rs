@@ -7,7 +7,7 @@
 //! They go through a raw socket (`octoflow_udp::raw`, headers from
 //! `octoflow_udp::spoof`), which needs CAP_NET_RAW and no routing set up; the
 //! alternative, `IP_TRANSPARENT` with a socket bound to each router's address,
-//! needs the same privilege (CAP_NET_ADMIN), a socket per router and policy
+//! needs a privilege too (CAP_NET_RAW or CAP_NET_ADMIN), a socket per router and policy
 //! routing for replies that never come. What cannot keep its source is counted:
 //! a router of the other address family than the receiver's (sent from
 //! octoflow's own socket instead), and a datagram the kernel refuses as over the
