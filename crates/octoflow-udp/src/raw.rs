@@ -76,8 +76,8 @@ pub struct RawSender {
     /// The headers of a batch, one slot per datagram, and their lengths.
     hdrs: Vec<[u8; MAX_HEADERS]>,
     lens: Vec<usize>,
-    /// `sendmmsg`'s message headers, and the receiver (port 0, see
-    /// [`RawSender::send`]) once per message.
+    /// `sendmmsg`'s message headers, and the receiver (port 0, see `raw_dst`)
+    /// once per message.
     batch: MultiHeaders<SockaddrStorage>,
     to: Vec<Option<SockaddrStorage>>,
 }
