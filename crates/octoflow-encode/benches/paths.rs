@@ -107,6 +107,8 @@ fn paths(c: &mut Criterion) {
             forward_counters: false,
             forward_options: true,
             withdrawals: false,
+            preserve_source: false,
+            receiver_ipv6: false,
         };
         let mut enc = Encoder::new(cfg, NOW);
         let mut out = Out::default();

@@ -68,6 +68,14 @@ pub struct EncoderConfig {
     /// forwarded to it, and a template id the router redefines is withdrawn before
     /// the new definition (RFC 7011 §8.1). Never over UDP (RFC 7011 §8.4).
     pub withdrawals: bool,
+    /// `preserve_source`: on the paths where [`Path::preserves_source`], the
+    /// receiver gets each router's datagrams from the router's own address when
+    /// the router is of the receiver's family ([`EncoderConfig::receiver_ipv6`]).
+    /// Such streams keep their domain even when another router uses it: the
+    /// receiver tells them apart by address, as it would without octoflow.
+    pub preserve_source: bool,
+    /// The receiver's address is IPv6.
+    pub receiver_ipv6: bool,
 }
 
 /// Which records of a decoded datagram are the tenant's.
@@ -245,7 +253,11 @@ impl Encoder {
     ) -> EncodeStats {
         let mut st = EncodeStats::default();
         let vin = batch.version;
-        let si = self.streams.find(Streams::key(batch));
+        // Sent from the router's address: the receiver scopes it by that address.
+        let own_scope = self.cfg.preserve_source
+            && self.paths[version_index(vin)].preserves_source()
+            && from.ip().to_canonical().is_ipv6() == self.cfg.receiver_ipv6;
+        let si = self.streams.find(Streams::key(batch), own_scope);
         self.streams.all[si].used_ms = now_ms;
         if self.streams.all[si].source != from {
             // A held message goes out with the source of the datagrams it holds.

@@ -21,6 +21,9 @@ pub(crate) struct Stream {
     pub(crate) out_domain: u32,
     /// The output domain is the input's: whole datagrams may pass unchanged.
     pub(crate) identity: bool,
+    /// Its datagrams reach the receiver from the router's own address
+    /// (`preserve_source`): its domain is its own, not taken from the others.
+    pub(crate) own_scope: bool,
     pub(crate) sequence: Sequence,
     /// When templates were last sent (`None`: never, or the receiver forgot them).
     pub(crate) templates_ms: Option<u64>,
@@ -133,7 +136,12 @@ impl Streams {
                 .enumerate()
                 .map(|(i, s)| (s.key, i))
                 .collect();
-            self.used_domains = self.all.iter().map(|s| s.out_domain).collect();
+            self.used_domains = self
+                .all
+                .iter()
+                .filter(|s| !s.own_scope)
+                .map(|s| s.out_domain)
+                .collect();
             self.last = None;
         }
         gone as u64
@@ -167,8 +175,10 @@ impl Streams {
         gone
     }
 
-    /// The index of `key`'s stream, made on first use.
-    pub(crate) fn find(&mut self, key: ScopeKey) -> usize {
+    /// The index of `key`'s stream, made on first use. With `own_scope` (its
+    /// datagrams go out from the router's own address) a new stream keeps its
+    /// domain whatever the others use, and takes none from them.
+    pub(crate) fn find(&mut self, key: ScopeKey, own_scope: bool) -> usize {
         if let Some((k, i)) = self.last {
             if k == key {
                 return i;
@@ -178,7 +188,9 @@ impl Streams {
             Some(&i) => i,
             None => {
                 let (used, max) = (&mut self.used_domains, self.max_domain);
-                let out_domain = if key.domain <= max && used.insert(key.domain) {
+                let fits = key.domain <= max;
+                // An own-scope stream neither needs a free domain nor takes one.
+                let out_domain = if fits && (own_scope || used.insert(key.domain)) {
                     key.domain
                 } else {
                     // When all 65535 v5 engines are taken, the streams share 0.
@@ -190,6 +202,7 @@ impl Streams {
                     key,
                     out_domain,
                     identity: out_domain == key.domain,
+                    own_scope: own_scope && out_domain == key.domain,
                     sequence: Sequence::default(),
                     templates_ms: None,
                     since_templates: 0,

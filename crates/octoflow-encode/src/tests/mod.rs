@@ -89,6 +89,8 @@ pub(super) fn cfg(version: Version, filters: &[&str]) -> EncoderConfig {
         forward_counters: filters.is_empty(),
         forward_options: true,
         withdrawals: true,
+        preserve_source: false,
+        receiver_ipv6: false,
     }
 }
 

@@ -71,3 +71,49 @@ fn clearing_the_output_clears_the_origins() {
     out.clear();
     assert!(out.origins.is_empty() && out.datagrams.is_empty());
 }
+
+#[test]
+fn with_preserve_source_routers_sharing_a_domain_keep_it_and_pass_whole() {
+    // Without preserve_source the second router's stream gets a free domain
+    // (tests::streams): the receiver sees both from octoflow's address. With it,
+    // each comes from its own address, so each keeps its domain, unchanged.
+    let d = message(Dialect::Ipfix, 0, 5, &flows(), true);
+    for preserve in [false, true] {
+        let mut c = cfg(Version::Ipfix, &[]);
+        c.preserve_source = preserve;
+        let mut enc = Output::with(c, &[]);
+        let mut whole = Vec::new();
+        for ex in ["192.0.2.1", "192.0.2.2"] {
+            let ip: IpAddr = ex.parse().expect("ip");
+            let mut b = Batch::default();
+            Decoder::new(Limits::default())
+                .decode(ip, &d, NOW, &mut b)
+                .expect("decodes");
+            let mut out = Out::default();
+            enc.encode_from(SocketAddr::new(ip, 4739), &d, &b, NOW, &mut out);
+            enc.flush(NOW, &mut out);
+            let o = out.iter().next().expect("a datagram");
+            whole.push(o == &d[..]);
+        }
+        assert_eq!(whole, [true, preserve], "preserve_source: {preserve}");
+    }
+    // A router of the other family than the receiver's is sent from octoflow's
+    // address: it is remapped as before.
+    let mut c = cfg(Version::Ipfix, &[]);
+    c.preserve_source = true;
+    c.receiver_ipv6 = true;
+    let mut enc = Output::with(c, &[]);
+    let mut whole = Vec::new();
+    for ex in ["192.0.2.1", "192.0.2.2"] {
+        let ip: IpAddr = ex.parse().expect("ip");
+        let mut b = Batch::default();
+        Decoder::new(Limits::default())
+            .decode(ip, &d, NOW, &mut b)
+            .expect("decodes");
+        let mut out = Out::default();
+        enc.encode_from(SocketAddr::new(ip, 4739), &d, &b, NOW, &mut out);
+        enc.flush(NOW, &mut out);
+        whole.push(out.iter().next().expect("a datagram") == &d[..]);
+    }
+    assert_eq!(whole, [true, false]);
+}

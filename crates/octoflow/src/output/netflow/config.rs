@@ -68,6 +68,8 @@ impl NetflowConfig {
             forward_options: self.forward_options,
             // RFC 7011 §8.4: withdrawals are sent over a session (TCP), never UDP.
             withdrawals: self.transport == Transport::Tcp,
+            preserve_source: self.preserve_source,
+            receiver_ipv6: !self.target.ip().to_canonical().is_ipv4(),
         }
     }
 
