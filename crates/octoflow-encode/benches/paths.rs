@@ -5,7 +5,7 @@
 //! `cargo bench -p octoflow-encode --bench paths` prints input flows/s (elements).
 
 use std::hint::black_box;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -15,6 +15,8 @@ use octoflow_proto::message::{own_template, MessageHeader, MessageWriter};
 use octoflow_proto::{Batch, Decoder, Dialect, FlowRecord, Limits, Version};
 
 const NOW: u64 = 1_767_225_600_000;
+/// Where the router's datagrams come from.
+const ROUTER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), 2055);
 
 /// The four tenants of `scripts/bench.sh`, as (network, host bits).
 const RANGES: [(u32, u32); 4] = [
@@ -105,6 +107,8 @@ fn paths(c: &mut Criterion) {
             forward_counters: false,
             forward_options: true,
             withdrawals: false,
+            preserve_source: false,
+            receiver_ipv6: false,
         };
         let mut enc = Encoder::new(cfg, NOW);
         let mut out = Out::default();
@@ -112,7 +116,7 @@ fn paths(c: &mut Criterion) {
             b.iter(|| {
                 out.clear();
                 for (d, batch, words) in &inputs {
-                    enc.encode(d, batch, Select::Bit(words, bit), NOW, &mut out);
+                    enc.encode(ROUTER, d, batch, Select::Bit(words, bit), NOW, &mut out);
                 }
                 enc.flush(NOW, &mut out);
                 black_box(out.datagrams.len())

@@ -9,7 +9,7 @@ use octoflow_proto::{Batch, Dialect, Direction, FlowRecord, MessageHeader, Versi
 
 use crate::pack::{pack, Item};
 use crate::v5::{emit_v5, V5Item};
-use crate::{EncodeStats, Encoder, Out, Select};
+use crate::{EncodeStats, Encoder, Origin, Out, Select};
 
 impl Encoder {
     /// Records per datagram worth building at once for re-encoded output.
@@ -79,6 +79,8 @@ impl Encoder {
             None => return,
         };
         let n = n.min(pending.len());
+        // Built from canonical records with octoflow's header: octoflow's own.
+        out.from(Origin::Own);
         if self.cfg.version == Version::V5 {
             let items: Vec<V5Item<'_>> = pending[..n].iter().map(V5Item::Rec).collect();
             let uptime = now_ms.wrapping_sub(self.started_ms) as u32;

@@ -37,13 +37,14 @@ mod v5;
 #[cfg(test)]
 mod tests;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use octoflow_proto::{
     own_direction_template, own_sampling_template, own_template, Batch, Dialect, Template, Version,
 };
 
-pub use out::Out;
+pub use out::{Origin, Out};
 pub use path::{label as version_label, Path};
 
 use same_version::Open;
@@ -67,6 +68,14 @@ pub struct EncoderConfig {
     /// forwarded to it, and a template id the router redefines is withdrawn before
     /// the new definition (RFC 7011 §8.1). Never over UDP (RFC 7011 §8.4).
     pub withdrawals: bool,
+    /// `preserve_source`: on the paths where [`Path::preserves_source`], the
+    /// receiver gets each router's datagrams from the router's own address when
+    /// the router is of the receiver's family ([`EncoderConfig::receiver_ipv6`]).
+    /// Such streams keep their domain even when another router uses it: the
+    /// receiver tells them apart by address, as it would without octoflow.
+    pub preserve_source: bool,
+    /// The receiver's address is IPv6.
+    pub receiver_ipv6: bool,
 }
 
 /// Which records of a decoded datagram are the tenant's.
@@ -230,9 +239,12 @@ impl Encoder {
         }
     }
 
-    /// Encode the tenant's part (`select`) of one decoded datagram into `out`.
+    /// Encode the tenant's part (`select`) of one decoded datagram, received from
+    /// `from` (the router's address and port), into `out`.
+    #[allow(clippy::too_many_arguments)]
     pub fn encode(
         &mut self,
+        from: SocketAddr,
         datagram: &[u8],
         batch: &Batch,
         select: Select<'_>,
@@ -241,8 +253,19 @@ impl Encoder {
     ) -> EncodeStats {
         let mut st = EncodeStats::default();
         let vin = batch.version;
-        let si = self.streams.find(Streams::key(batch));
+        // Sent from the router's address: the receiver scopes it by that address.
+        let own_scope = self.cfg.preserve_source
+            && self.paths[version_index(vin)].preserves_source()
+            && from.ip().to_canonical().is_ipv6() == self.cfg.receiver_ipv6;
+        let si = self.streams.find(Streams::key(batch), own_scope);
         self.streams.all[si].used_ms = now_ms;
+        if self.streams.all[si].source != from {
+            // A held message goes out with the source of the datagrams it holds.
+            if !self.streams.all[si].open.is_empty() {
+                self.emit_open(si, out, &mut st);
+            }
+            self.streams.all[si].source = from;
+        }
         let mut path = self.paths[version_index(vin)];
         if path == Path::Whole {
             let msg = &datagram[..message_len(vin, datagram)];
@@ -250,6 +273,7 @@ impl Encoder {
                 let n = batch.records.len() as u64;
                 st.matched = n;
                 st.sent = n;
+                out.from(Origin::Router(from));
                 let s = out.begin(msg.len());
                 out.buf[s..].copy_from_slice(msg);
                 out.commit(s, msg.len());

@@ -65,6 +65,19 @@ impl Path {
         }
     }
 
+    /// Whether what the receiver gets on this path is the router's own datagram
+    /// (unchanged, or its templates, records or samples copied under its header,
+    /// from that one router's stream), so `preserve_source` sends it with the
+    /// router's address and port ([`crate::Origin::Router`]). A conversion is
+    /// octoflow's datagram (octoflow's templates and header): it is sent from
+    /// octoflow's own address ([`crate::Origin::Own`]).
+    pub fn preserves_source(self) -> bool {
+        matches!(
+            self,
+            Path::Whole | Path::SameVersion | Path::V5Copy | Path::SflowCopy
+        )
+    }
+
     /// In words, as `octoflow check` prints it.
     pub fn describe(self, vin: Version, cfg: &EncoderConfig) -> String {
         let vout = cfg.version;

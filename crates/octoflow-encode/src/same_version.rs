@@ -11,7 +11,7 @@ use std::sync::Arc;
 use octoflow_proto::{ipfix, Batch, Dialect, MessageHeader, Template, Version};
 
 use crate::pack::{pack, same, Item};
-use crate::{EncodeStats, Encoder, Out, Select};
+use crate::{EncodeStats, Encoder, Origin, Out, Select};
 
 /// How many messages' worth of same-version records a stream holds before it packs
 /// and sends them (or sooner: another header, or the exporter's flush timer).
@@ -253,6 +253,7 @@ impl Encoder {
         let Some((_, uptime)) = o.header else {
             return;
         };
+        out.from(Origin::Router(s.source));
         let items: Vec<Item<'_>> = o
             .items
             .iter()

@@ -3,7 +3,7 @@
 use octoflow_proto::sflow::{DatagramWriter, SflowHeader};
 use octoflow_proto::Batch;
 
-use crate::{EncodeStats, Encoder, Out, Select};
+use crate::{EncodeStats, Encoder, Origin, Out, Select};
 
 impl Encoder {
     /// [`crate::Path::SflowCopy`]: the tenant's flow samples copied whole under the
@@ -22,6 +22,7 @@ impl Encoder {
         let fwd_counters = self.cfg.forward_counters;
         let max = self.cfg.max_datagram;
         let s = &mut self.streams.all[si];
+        out.from(Origin::Router(s.source));
         let mut samples: Vec<&[u8]> = Vec::with_capacity(batch.records.len());
         let mut last = None;
         for i in 0..batch.records.len() {

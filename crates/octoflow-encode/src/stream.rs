@@ -7,6 +7,7 @@
 //! never mixes two routers' templates or flows.
 
 use std::collections::{HashMap, HashSet};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use octoflow_proto::{Batch, FlowRecord, ScopeKey, Template, Version};
@@ -20,6 +21,9 @@ pub(crate) struct Stream {
     pub(crate) out_domain: u32,
     /// The output domain is the input's: whole datagrams may pass unchanged.
     pub(crate) identity: bool,
+    /// Its datagrams reach the receiver from the router's own address
+    /// (`preserve_source`): its domain is its own, not taken from the others.
+    pub(crate) own_scope: bool,
     pub(crate) sequence: Sequence,
     /// When templates were last sent (`None`: never, or the receiver forgot them).
     pub(crate) templates_ms: Option<u64>,
@@ -40,6 +44,9 @@ pub(crate) struct Stream {
     pub(crate) open: Open,
     /// When input last came for this stream (for [`Streams::expire`]).
     pub(crate) used_ms: u64,
+    /// The address and port the stream's latest input datagram came from: the
+    /// origin of its same-version datagrams ([`crate::Origin::Router`]).
+    pub(crate) source: SocketAddr,
 }
 
 impl Stream {
@@ -129,7 +136,12 @@ impl Streams {
                 .enumerate()
                 .map(|(i, s)| (s.key, i))
                 .collect();
-            self.used_domains = self.all.iter().map(|s| s.out_domain).collect();
+            self.used_domains = self
+                .all
+                .iter()
+                .filter(|s| !s.own_scope)
+                .map(|s| s.out_domain)
+                .collect();
             self.last = None;
         }
         gone as u64
@@ -163,8 +175,10 @@ impl Streams {
         gone
     }
 
-    /// The index of `key`'s stream, made on first use.
-    pub(crate) fn find(&mut self, key: ScopeKey) -> usize {
+    /// The index of `key`'s stream, made on first use. With `own_scope` (its
+    /// datagrams go out from the router's own address) a new stream keeps its
+    /// domain whatever the others use, and takes none from them.
+    pub(crate) fn find(&mut self, key: ScopeKey, own_scope: bool) -> usize {
         if let Some((k, i)) = self.last {
             if k == key {
                 return i;
@@ -174,7 +188,9 @@ impl Streams {
             Some(&i) => i,
             None => {
                 let (used, max) = (&mut self.used_domains, self.max_domain);
-                let out_domain = if key.domain <= max && used.insert(key.domain) {
+                let fits = key.domain <= max;
+                // An own-scope stream neither needs a free domain nor takes one.
+                let out_domain = if fits && (own_scope || used.insert(key.domain)) {
                     key.domain
                 } else {
                     // When all 65535 v5 engines are taken, the streams share 0.
@@ -186,6 +202,7 @@ impl Streams {
                     key,
                     out_domain,
                     identity: out_domain == key.domain,
+                    own_scope: own_scope && out_domain == key.domain,
                     sequence: Sequence::default(),
                     templates_ms: None,
                     since_templates: 0,
@@ -195,6 +212,7 @@ impl Streams {
                     pending: Vec::new(),
                     open: Open::default(),
                     used_ms: 0,
+                    source: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
                 });
                 self.index.insert(key, self.all.len() - 1);
                 self.all.len() - 1

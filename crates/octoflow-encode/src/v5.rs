@@ -5,7 +5,7 @@ use octoflow_proto::netflow_v5::{V5Header, V5Writer};
 use octoflow_proto::{Batch, FlowRecord};
 
 use crate::stream::Stream;
-use crate::{EncodeStats, Encoder, Out, Select};
+use crate::{EncodeStats, Encoder, Origin, Out, Select};
 
 /// A record for a v5 datagram.
 pub(crate) enum V5Item<'b> {
@@ -28,6 +28,7 @@ impl Encoder {
     ) {
         let max = self.cfg.max_datagram;
         let s = &mut self.streams.all[si];
+        out.from(Origin::Router(s.source));
         let mut items: Vec<V5Item<'_>> = Vec::with_capacity(batch.records.len());
         for (i, r) in batch.records.iter().enumerate() {
             if select.keep(i) {

@@ -5,6 +5,13 @@
 //! equal-size datagrams goes down the stack as one buffer that the kernel (or the
 //! NIC) cuts into datagrams at the end, so the per-datagram cost of the IP stack is
 //! paid once per run.
+//!
+//! Besides: [`raw`] sends datagrams with a router's source address and port
+//! through a raw socket (`exporters[].preserve_source`), with headers from the
+//! sans-IO [`spoof`].
+
+pub mod raw;
+pub mod spoof;
 
 use std::io::{self, IoSlice, IoSliceMut};
 use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
@@ -241,6 +248,11 @@ impl SendBatch {
 pub struct Sender {
     batch: SendBatch,
     gso: bool,
+    /// Datagrams larger than this are never sent in GSO runs: a run of them
+    /// failed with `EMSGSIZE` (each segment must fit the path MTU, and the kernel
+    /// does not fragment segments), so they go one by one and the kernel
+    /// fragments each.
+    gso_max_segment: usize,
 }
 
 /// Why [`Sender::send_some`] sent nothing.
@@ -256,6 +268,7 @@ impl Sender {
         Sender {
             batch: SendBatch::new(batch),
             gso,
+            gso_max_segment: usize::MAX,
         }
     }
 
@@ -272,11 +285,14 @@ impl Sender {
         if ds.is_empty() {
             return Ok(0);
         }
-        let run = if self.gso { gso_run(ds) } else { 1 };
+        let run = if self.gso_for(ds) { gso_run(ds) } else { 1 };
         if run >= 2 {
             match send_segments(sock, &ds[..run]) {
                 Ok(()) => return Ok(run),
                 Err(e) if gso_unsupported(&e) => self.gso = false,
+                Err(e) if e.raw_os_error() == Some(nix::errno::Errno::EMSGSIZE as i32) => {
+                    self.gso_max_segment = ds[0].len() - 1;
+                }
                 Err(error) => {
                     return Err(SendFailed {
                         error,
@@ -286,7 +302,7 @@ impl Sender {
             }
         }
         let mut end = 1;
-        while end < ds.len() && !(self.gso && gso_run(&ds[end..]) >= 2) {
+        while end < ds.len() && !(self.gso_for(&ds[end..]) && gso_run(&ds[end..]) >= 2) {
             end += 1;
         }
         self.batch
@@ -295,6 +311,11 @@ impl Sender {
                 error,
                 datagrams: 1,
             })
+    }
+
+    /// Whether a GSO run may start at the front of `ds`.
+    fn gso_for(&self, ds: &[&[u8]]) -> bool {
+        self.gso && ds.first().is_some_and(|d| d.len() <= self.gso_max_segment)
     }
 }
 

@@ -69,6 +69,9 @@ enum Cmd {
         /// Count datagrams and bytes only (no decoding).
         #[arg(long)]
         no_decode: bool,
+        /// Also print the totals per source address and port.
+        #[arg(long)]
+        sources: bool,
     },
     /// Control a running server, with the original octoflow client's flags.
     #[command(group(clap::ArgGroup::new("action").required(true).args(["status", "start", "stop", "restart", "reread", "reload", "shutdown"])))]
@@ -315,17 +318,22 @@ fn main() -> ExitCode {
             idle,
             duration,
             no_decode,
+            sources,
         } => sink::run(sink::SinkArgs {
             listen,
             idle,
             duration,
             no_decode,
+            sources,
         })
         .map(|c| {
             println!(
                 "received datagrams={} flows={} bytes={} errors={}",
                 c.datagrams, c.flows, c.bytes, c.errors
-            )
+            );
+            for (from, s) in &c.per_source {
+                println!("source {from} datagrams={} flows={}", s.datagrams, s.flows);
+            }
         }),
         Cmd::Status { config, name } => {
             return control(&config.config_file, &format!("status {name}"))

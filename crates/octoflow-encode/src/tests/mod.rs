@@ -2,7 +2,7 @@
 //! with the collector's table ([`octoflow_prefix::Verdicts`]), then
 //! [`Encoder::encode`] with the tenant's bit.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use octoflow_prefix::{Entry, Filter, Verdicts};
@@ -13,6 +13,7 @@ use octoflow_proto::{
 
 use crate::{EncodeStats, Encoder, EncoderConfig, Out, Select};
 
+mod origins;
 mod paths;
 mod streams;
 mod templates;
@@ -88,6 +89,8 @@ pub(super) fn cfg(version: Version, filters: &[&str]) -> EncoderConfig {
         forward_counters: filters.is_empty(),
         forward_options: true,
         withdrawals: true,
+        preserve_source: false,
+        receiver_ipv6: false,
     }
 }
 
@@ -126,6 +129,18 @@ impl Output {
     /// As the collector and the output thread do it: verdicts per record, then
     /// the output's bit.
     pub(super) fn encode(&mut self, d: &[u8], b: &Batch, now: u64, out: &mut Out) -> EncodeStats {
+        self.encode_from(router(), d, b, now, out)
+    }
+
+    /// [`Output::encode`] of a datagram received from `from`.
+    pub(super) fn encode_from(
+        &mut self,
+        from: SocketAddr,
+        d: &[u8],
+        b: &Batch,
+        now: u64,
+        out: &mut Out,
+    ) -> EncodeStats {
         let sel = match &self.table {
             Some((t, bit)) => {
                 self.words.clear();
@@ -135,7 +150,7 @@ impl Output {
             }
             None => Select::All,
         };
-        self.enc.encode(d, b, sel, now, out)
+        self.enc.encode(from, d, b, sel, now, out)
     }
 
     pub(super) fn flush(&mut self, now: u64, out: &mut Out) -> EncodeStats {
@@ -149,6 +164,11 @@ impl Output {
 
 pub(super) fn exporter() -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1))
+}
+
+/// The address and port the router's datagrams come from.
+pub(super) fn router() -> SocketAddr {
+    SocketAddr::new(exporter(), 40001)
 }
 
 /// Decode `d` as a router's datagram, encode it for `enc`, decode what comes out.

@@ -41,7 +41,7 @@ fn each_tenant_gets_exactly_its_records_on_every_path() {
                     Select::Bit(&words, 1 << i)
                 };
                 let mut out = Out::default();
-                let mut st = enc.encode(&d, &b, sel, NOW, &mut out);
+                let mut st = enc.encode(router(), &d, &b, sel, NOW, &mut out);
                 st.add(enc.flush(NOW, &mut out));
                 let mut got = Vec::new();
                 let mut rx = Decoder::new(Limits::default());

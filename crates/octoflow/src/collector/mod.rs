@@ -141,6 +141,7 @@ pub fn run(
                 // Not reachable: the pool only hands out buffers nobody else holds.
                 continue;
             };
+            r.from = std::net::SocketAddr::new(device, from.port());
             r.datagram.clear();
             r.datagram.extend_from_slice(d);
             if let Err(e) = decoder.decode(device, d, now_ms(), &mut r.batch) {

@@ -64,6 +64,12 @@ impl Config {
             ),
             None => writeln!(s, "  runs as: whoever starts it (general.user not set)"),
         };
+        if self.needs_net_raw() {
+            let _ = writeln!(
+                s,
+                "  needs: CAP_NET_RAW (exporters with preserve_source send through raw sockets)"
+            );
+        }
         let _ = match (self.general.metrics_listen, &self.general.metrics_token) {
             (None, _) => writeln!(s, "  metrics: off"),
             (Some(a), Some((p, _))) => writeln!(

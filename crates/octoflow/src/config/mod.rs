@@ -231,6 +231,15 @@ impl Config {
             .chain(self.outputs.iter().cloned().map(Spec::Output))
             .collect()
     }
+
+    /// Whether some output sends the routers' datagrams with the routers' source
+    /// addresses (`exporters[].preserve_source`): its raw socket needs
+    /// CAP_NET_RAW, so a process that drops privileges must keep that capability
+    /// (it is needed each time such an output starts or restarts, not only at
+    /// startup).
+    pub fn needs_net_raw(&self) -> bool {
+        self.outputs.iter().any(Output::needs_net_raw)
+    }
 }
 
 #[cfg(test)]

@@ -42,11 +42,11 @@ impl Config {
     }
 }
 
-/// Whether an output sends through a raw socket, which needs `CAP_NET_RAW`.
-/// The place for `exporters[].preserve_source` (datagrams sent with the router's
-/// own source address) once that key is merged; no output does today.
-fn sends_raw(_o: &Output) -> bool {
-    false
+/// Whether an output sends through a raw socket, which needs `CAP_NET_RAW`:
+/// `exporters[].preserve_source` (datagrams sent with the router's own source
+/// address).
+fn sends_raw(o: &Output) -> bool {
+    o.needs_net_raw()
 }
 
 /// `CAP_A CAP_B`, as systemd and the log write them.
@@ -182,6 +182,19 @@ mod tests {
             super::names(&c.capabilities()),
             "CAP_NET_BIND_SERVICE",
             "kept even with no port below 1024: a reload may add one"
+        );
+    }
+
+    #[test]
+    fn cap_net_raw_is_kept_when_an_exporter_preserves_the_source() {
+        let c = Config::parse(
+            "collectors: [{id: a, listen_port: 2055, nf_version: 9, mux_to: [b]}]\n\
+             exporters: [{id: b, collector_host: 127.0.0.1, collector_port: 9996, collector_version: 9, preserve_source: true}]\n",
+        )
+        .expect("loads");
+        assert_eq!(
+            super::names(&c.capabilities()),
+            "CAP_NET_BIND_SERVICE CAP_NET_RAW"
         );
     }
 }

@@ -200,6 +200,7 @@ impl Validator {
             ));
         }
         Some(Output {
+            index: i,
             id,
             filter: Arc::new(Filter::new(&entries)),
             queue_datagrams,
@@ -259,6 +260,23 @@ impl Validator {
                     "exporters[{i}]: exporter {:?} is in no collector's mux_to and will receive nothing",
                     e.id
                 ));
+            }
+            if let Some(n) = e.netflow().filter(|n| n.preserve_source) {
+                let unfiltered = e.filter.is_empty();
+                let any = feeders.iter().any(|c| {
+                    c.versions
+                        .iter()
+                        .any(|v| n.preserves_source_of(v, unfiltered))
+                });
+                if !feeders.is_empty() && !any {
+                    // A warning, not an error: nothing breaks (every datagram goes
+                    // out from octoflow's address, as without the key), and a
+                    // collector that accepts the output's version may be added.
+                    self.warn(format!(
+                        "exporters[{i}].preserve_source: every path to {:?} re-encodes (see `octoflow check`), so every datagram goes out from octoflow's own address and the key only costs CAP_NET_RAW",
+                        e.id
+                    ));
+                }
             }
             if e.netflow().is_some_and(|n| n.version == Version::Sflow) {
                 for c in feeders.iter() {

@@ -7,6 +7,7 @@
 //! output alone, counted there.
 
 use std::collections::VecDeque;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
@@ -20,13 +21,27 @@ use crate::util::Latest;
 use queue::{QueueTx, Refused};
 
 /// One decoded datagram, shared by every output the collector feeds.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Decoded {
+    /// The router's address (v4-mapped IPv6 unmapped) and port it came from:
+    /// what `preserve_source` sends the router's own datagrams from.
+    pub from: SocketAddr,
     pub datagram: Vec<u8>,
     pub batch: Batch,
     /// Per record of `batch`, which outputs' filters pass it (bits of the
     /// route's [`Verdicts`] table); empty when no output filters.
     pub verdicts: Vec<u64>,
+}
+
+impl Default for Decoded {
+    fn default() -> Decoded {
+        Decoded {
+            from: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+            datagram: Vec::new(),
+            batch: Batch::default(),
+            verdicts: Vec::new(),
+        }
+    }
 }
 
 /// What a collector hands one output per receive call: the decoded datagrams

@@ -29,6 +29,9 @@ use netflow::config::NetflowConfig;
 /// `queue_datagrams` are every kind's; the rest is the kind's own.
 #[derive(Debug, Clone)]
 pub struct Output {
+    /// Its place in `exporters[]` (for messages that name its keys; not compared:
+    /// moving an output in the file does not restart it).
+    pub index: usize,
     pub id: String,
     /// The tenant: which flows this output gets (empty: all of them).
     pub filter: Arc<Filter>,
@@ -114,6 +117,12 @@ impl PartialEq for Output {
 impl Output {
     pub fn instance_name(&self) -> String {
         format!("{}_exporter", self.id)
+    }
+
+    /// Whether it sends through a raw socket (`preserve_source`), which needs
+    /// CAP_NET_RAW whenever it starts.
+    pub fn needs_net_raw(&self) -> bool {
+        self.netflow().is_some_and(|n| n.preserve_source)
     }
 
     /// The `netflow` kind's settings, if it is one.

@@ -173,6 +173,16 @@ pub struct OutputMetrics {
     pub templates_forgotten: AtomicU64,
     /// 1 while a TCP connection is up (always 1 for UDP).
     pub connected: AtomicU64,
+    /// UDP datagrams sent with the router's address and port (`preserve_source`).
+    pub datagrams_source_preserved: AtomicU64,
+    /// UDP datagrams sent from octoflow's own socket.
+    pub datagrams_source_own: AtomicU64,
+    /// Router datagrams `preserve_source` sent from octoflow's own address: the
+    /// router and the receiver are of different address families.
+    pub source_family_mismatch: AtomicU64,
+    /// Router datagrams `preserve_source` dropped: over the route's MTU (a raw
+    /// socket's datagrams are not fragmented).
+    pub source_too_big: AtomicU64,
 }
 
 impl OutputMetrics {
@@ -348,6 +358,26 @@ const EXPORTER_COUNTERS: &[(&str, &str, CounterFn<OutputMetrics>)] = &[
         "streams_expired",
         "Output streams (one per router and domain) dropped after an hour unused",
         |m| m.streams_expired.load(Relaxed),
+    ),
+    (
+        "datagrams_source_preserved",
+        "UDP datagrams sent with the router's address and port as their source (preserve_source)",
+        |m| m.datagrams_source_preserved.load(Relaxed),
+    ),
+    (
+        "datagrams_source_own",
+        "UDP datagrams sent from octoflow's own address (all of them without preserve_source; re-encoded ones with it)",
+        |m| m.datagrams_source_own.load(Relaxed),
+    ),
+    (
+        "source_family_mismatch",
+        "Router datagrams preserve_source sent from octoflow's own address because the router and the receiver are of different address families",
+        |m| m.source_family_mismatch.load(Relaxed),
+    ),
+    (
+        "source_too_big",
+        "Router datagrams preserve_source dropped because they exceed the MTU of the route to the receiver (raw sockets do not fragment)",
+        |m| m.source_too_big.load(Relaxed),
     ),
     (
         "templates_forgotten",

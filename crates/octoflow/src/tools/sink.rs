@@ -2,6 +2,7 @@
 //! datagrams with `recvmmsg`, decodes them (so flows are counted exactly, templates
 //! and all), and prints the totals when the stream goes quiet.
 
+use std::collections::BTreeMap;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
@@ -18,6 +19,8 @@ pub struct SinkArgs {
     pub duration: Option<f64>,
     /// Count datagrams and bytes only.
     pub no_decode: bool,
+    /// Count per source address and port too.
+    pub sources: bool,
 }
 
 #[derive(Debug, Default)]
@@ -26,6 +29,15 @@ pub struct Counts {
     pub flows: u64,
     pub bytes: u64,
     pub errors: u64,
+    /// Per source address and port (with [`SinkArgs::sources`]).
+    pub per_source: BTreeMap<SocketAddr, SourceCounts>,
+}
+
+/// What came from one source address and port.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SourceCounts {
+    pub datagrams: u64,
+    pub flows: u64,
 }
 
 pub fn run(a: SinkArgs) -> Result<Counts, String> {
@@ -72,12 +84,25 @@ pub fn run(a: SinkArgs) -> Result<Counts, String> {
             let (d, from) = rb.get(i);
             c.datagrams += 1;
             c.bytes += d.len() as u64;
+            let mut per = match from {
+                Some(f) if a.sources => Some(c.per_source.entry(f).or_default()),
+                _ => None,
+            };
+            if let Some(p) = per.as_deref_mut() {
+                p.datagrams += 1;
+            }
             if a.no_decode {
                 continue;
             }
             let ip = crate::util::unmap(from.map(|f| f.ip()).unwrap_or(a.listen.ip()));
             match dec.decode(ip, d, now_ms(), &mut batch) {
-                Ok(_) => c.flows += batch.records.len() as u64,
+                Ok(_) => {
+                    let n = batch.records.len() as u64;
+                    c.flows += n;
+                    if let Some(p) = per {
+                        p.flows += n;
+                    }
+                }
                 Err(_) => c.errors += 1,
             }
         }

@@ -169,4 +169,7 @@ pub(crate) struct RawExporter {
     pub(crate) forward_options: Option<bool>,
     pub(crate) queue_datagrams: Option<u32>,
     pub(crate) udp_gso: Option<bool>,
+    /// Extension: send the router's own datagrams with its address and port as
+    /// their source (a raw socket; needs CAP_NET_RAW).
+    pub(crate) preserve_source: Option<bool>,
 }

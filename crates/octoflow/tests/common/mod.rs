@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod flows;
+pub mod netns;
 pub mod receivers;
 
 use std::collections::BTreeMap;

@@ -37,6 +37,10 @@ pub struct NetflowConfig {
     pub forward_options: bool,
     /// Send runs of equal-size UDP datagrams with segmentation offload.
     pub udp_gso: bool,
+    /// Send the router's own datagrams (the paths where
+    /// [`Path::preserves_source`]) with the router's address and port as their
+    /// source, through a raw socket (`super::preserve`).
+    pub preserve_source: bool,
 }
 
 impl NetflowConfig {
@@ -64,6 +68,8 @@ impl NetflowConfig {
             forward_options: self.forward_options,
             // RFC 7011 §8.4: withdrawals are sent over a session (TCP), never UDP.
             withdrawals: self.transport == Transport::Tcp,
+            preserve_source: self.preserve_source,
+            receiver_ipv6: !self.target.ip().to_canonical().is_ipv4(),
         }
     }
 
@@ -84,7 +90,22 @@ impl NetflowConfig {
     /// dispatch), in words for `octoflow check`.
     pub fn path_text(&self, vin: Version, unfiltered: bool) -> String {
         let c = self.encoder_config(unfiltered);
-        Path::of(vin, &c).describe(vin, &c)
+        let path = Path::of(vin, &c);
+        let text = path.describe(vin, &c);
+        match (self.preserve_source, path) {
+            (false, _) | (true, Path::Unsupported) => text,
+            (true, p) if p.preserves_source() => {
+                format!("{text}; sent from the router's address and port (preserve_source)")
+            }
+            (true, _) => format!(
+                "{text}; sent from octoflow's own address (re-encoded datagrams are octoflow's: preserve_source does not apply)"
+            ),
+        }
+    }
+
+    /// Whether input of version `vin` keeps its router's source address here.
+    pub fn preserves_source_of(&self, vin: Version, unfiltered: bool) -> bool {
+        self.preserve_source && Path::of(vin, &self.encoder_config(unfiltered)).preserves_source()
     }
 }
 
@@ -189,6 +210,13 @@ impl Validator {
                 "0 is not a count; give ≥ 1",
             );
         }
+        let preserve_source = e.preserve_source.unwrap_or(false);
+        if preserve_source && transport == Some(Transport::Tcp) {
+            self.err(
+                format!("{p}.preserve_source"),
+                "true with collector_proto tcp: only UDP datagrams can be sent with the router's address (a TCP session is octoflow's own); use udp, or leave preserve_source out",
+            );
+        }
         if self.errors.len() > errors {
             return None;
         }
@@ -205,6 +233,94 @@ impl Validator {
             forward_counters: e.forward_counters.unwrap_or(unfiltered),
             forward_options: e.forward_options.unwrap_or(true),
             udp_gso: e.udp_gso.unwrap_or(true),
+            preserve_source,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    fn yaml(exporters: &str) -> String {
+        format!(
+            "collectors: [{{id: c, listen_port: 2055, nf_version: 9, mux_to: [whole, tenant, conv]}}]\n\
+             exporters:\n{exporters}"
+        )
+    }
+
+    const THREE: &str = "  - {id: whole, collector_host: 127.0.0.1, collector_port: 9001, collector_version: 9, preserve_source: true}\n  \
+         - {id: tenant, collector_host: 127.0.0.1, collector_port: 9002, collector_version: 9, preserve_source: true, filters: ['10.0.1.0/24']}\n  \
+         - {id: conv, collector_host: 127.0.0.1, collector_port: 9003, collector_version: 10, preserve_source: true}\n";
+
+    #[test]
+    fn check_says_which_paths_keep_the_routers_source() {
+        let c = Config::parse(&yaml(THREE)).expect("loads");
+        let d = c.describe();
+        assert!(
+            d.contains("v9 -> v9: whole datagrams forwarded unchanged; sent from the router's address and port (preserve_source)"),
+            "{d}"
+        );
+        assert!(
+            d.contains("v9 -> v9: exporter's templates and matching records forwarded byte for byte; sent from the router's address and port (preserve_source)"),
+            "{d}"
+        );
+        assert!(
+            d.contains("v9 -> ipfix: re-encoded with octoflow's templates; sent from octoflow's own address (re-encoded datagrams are octoflow's: preserve_source does not apply)"),
+            "{d}"
+        );
+        assert!(d.contains("needs: CAP_NET_RAW"), "{d}");
+        assert!(c.needs_net_raw());
+        assert_eq!(
+            c.outputs
+                .iter()
+                .map(|o| o.needs_net_raw())
+                .collect::<Vec<_>>(),
+            [true, true, true]
+        );
+    }
+
+    #[test]
+    fn preserve_source_on_an_output_whose_every_path_re_encodes_is_a_warning() {
+        let c = Config::parse(&yaml(THREE)).expect("a warning, not an error");
+        let w: Vec<&String> = c
+            .warnings
+            .iter()
+            .filter(|w| w.contains("preserve_source"))
+            .collect();
+        assert_eq!(w.len(), 1, "{:?}", c.warnings);
+        assert!(
+            w[0].starts_with("exporters[2].preserve_source: every path to \"conv\" re-encodes"),
+            "{}",
+            w[0]
+        );
+    }
+
+    #[test]
+    fn preserve_source_over_tcp_is_refused_with_its_key_path() {
+        let e = Config::parse(&yaml(
+            "  - {id: whole, collector_host: 127.0.0.1, collector_port: 9001, collector_version: 10, collector_proto: tcp, preserve_source: true}\n  \
+             - {id: tenant, collector_host: 127.0.0.1, collector_port: 9002, collector_version: 9}\n  \
+             - {id: conv, collector_host: 127.0.0.1, collector_port: 9003, collector_version: 10}\n",
+        ))
+        .expect_err("refused");
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].starts_with("exporters[0].preserve_source: true with collector_proto tcp"),
+            "{}",
+            e[0]
+        );
+    }
+
+    #[test]
+    fn without_preserve_source_no_raw_socket_is_needed() {
+        let c = Config::parse(&yaml(
+            "  - {id: whole, collector_host: 127.0.0.1, collector_port: 9001, collector_version: 9}\n  \
+             - {id: tenant, collector_host: 127.0.0.1, collector_port: 9002, collector_version: 9, preserve_source: false}\n  \
+             - {id: conv, collector_host: 127.0.0.1, collector_port: 9003, collector_version: 10}\n",
+        ))
+        .expect("loads");
+        assert!(!c.needs_net_raw());
+        assert!(!c.describe().contains("preserve_source"));
     }
 }

@@ -26,19 +26,21 @@ pub fn run(
     id: String,
     e: NetflowConfig,
     unfiltered: bool,
+    preserve: Option<octoflow_udp::raw::RawSocket>,
     rx: QueueRx,
     m: Arc<OutputMetrics>,
     ctl: ThreadCtl,
 ) {
     ctl.started();
     let mut encoder = Encoder::new(e.encoder_config(unfiltered), now_ms());
-    let mut tx = Transport::new(&id, &e, m.clone());
+    let mut tx = Transport::new(&id, &e, m.clone(), preserve);
     let mut out = Out::default();
     let mut last_flush = Instant::now();
     tracing::info!(
         exporter = %id,
         target = %e.target,
         version = octoflow_encode::version_label(e.version),
+        preserve_source = e.preserve_source,
         "exporter running"
     );
     loop {
@@ -86,7 +88,7 @@ pub fn run(
                 Some(bit) => Select::Bit(&d.verdicts, bit),
                 None => Select::All,
             };
-            st.add(encoder.encode(&d.datagram, &d.batch, sel, now, &mut out));
+            st.add(encoder.encode(d.from, &d.datagram, &d.batch, sel, now, &mut out));
         }
         drop(shipment);
         if last_flush.elapsed() >= FLUSH_EVERY {

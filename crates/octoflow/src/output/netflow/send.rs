@@ -2,6 +2,10 @@
 //! messages back to back (RFC 7011 §10.4: the message header's length field frames
 //! them) that reconnects with exponential backoff.
 //!
+//! With `preserve_source`, the router's own datagrams go out through the
+//! output's raw socket instead ([`super::preserve`]), in their order among the
+//! others.
+//!
 //! A receiver that refuses, vanishes or stops reading costs only this output:
 //! errors are counted and logged at most once a minute, TCP writes time out, and
 //! while disconnected datagrams are counted as dropped.
@@ -12,12 +16,14 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use octoflow_encode::Out;
+use octoflow_encode::{Origin, Out};
 use octoflow_udp::Sender;
 
 use super::config::{NetflowConfig, Transport as Proto};
+use super::preserve::Preserve;
 use crate::telemetry::metrics::OutputMetrics;
 use crate::util::RateLimit;
+use octoflow_udp::raw::RawSocket;
 
 const TCP_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 const TCP_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -34,6 +40,8 @@ pub enum Transport {
         target: SocketAddr,
         m: Arc<OutputMetrics>,
         log: RateLimit,
+        /// `preserve_source`: the raw socket for the router's own datagrams.
+        preserve: Option<Box<Preserve>>,
     },
     Tcp {
         id: String,
@@ -58,7 +66,13 @@ fn udp_socket(target: SocketAddr) -> std::io::Result<UdpSocket> {
 }
 
 impl Transport {
-    pub fn new(id: &str, e: &NetflowConfig, m: Arc<OutputMetrics>) -> Transport {
+    /// `preserve` is the raw socket of a `preserve_source` output (UDP only).
+    pub fn new(
+        id: &str,
+        e: &NetflowConfig,
+        m: Arc<OutputMetrics>,
+        preserve: Option<RawSocket>,
+    ) -> Transport {
         match e.transport {
             Proto::Udp => {
                 let mut log = RateLimit::new(Duration::from_secs(60));
@@ -78,6 +92,7 @@ impl Transport {
                     target: e.target,
                     m,
                     log,
+                    preserve: preserve.map(|s| Box::new(Preserve::new(s, e.mtu))),
                 }
             }
             Proto::Tcp => Transport::Tcp {
@@ -167,6 +182,7 @@ impl Transport {
                     Ok(_) => {
                         m.datagrams_sent.fetch_add(1, Relaxed);
                         m.bytes_sent.fetch_add(d.len() as u64, Relaxed);
+                        m.datagrams_source_own.fetch_add(1, Relaxed);
                         true
                     }
                     Err(e) => {
@@ -228,40 +244,43 @@ impl Transport {
                 m,
                 log,
                 sender,
+                preserve,
                 ..
             } => {
-                let Some(s) = sock else {
-                    m.send_errors.fetch_add(out.datagrams.len() as u64, Relaxed);
-                    return false;
+                let Some(p) = preserve else {
+                    let all: Vec<&[u8]> = out.iter().collect();
+                    return send_own(id, sock.as_ref(), sender, m, log, &all);
                 };
-                let all: Vec<&[u8]> = out.iter().collect();
-                let mut at = 0;
+                // Runs of datagrams that keep their router's source, and runs
+                // that go out from octoflow's socket, in order.
+                let mut all: Vec<(&[u8], Option<SocketAddr>)> =
+                    Vec::with_capacity(out.origins.len());
+                for (d, o) in out.iter_origins() {
+                    let src = match o {
+                        Origin::Router(src) if p.can(id, src, m) => Some(src),
+                        _ => None,
+                    };
+                    all.push((d, src));
+                }
                 let mut ok = true;
+                let mut at = 0;
                 while at < all.len() {
-                    let had_gso = sender.gso();
-                    let res = sender.send_some(s, &all[at..]);
-                    if had_gso && !sender.gso() {
-                        tracing::info!(exporter = %id, "UDP segmentation offload unavailable; sending datagram by datagram");
+                    let raw = all[at].1.is_some();
+                    let end = all[at..]
+                        .iter()
+                        .position(|x| x.1.is_some() != raw)
+                        .map_or(all.len(), |n| at + n);
+                    if raw {
+                        let run: Vec<(SocketAddr, &[u8])> = all[at..end]
+                            .iter()
+                            .filter_map(|&(d, src)| src.map(|s| (s, d)))
+                            .collect();
+                        ok &= p.send_run(id, &run, m);
+                    } else {
+                        let own: Vec<&[u8]> = all[at..end].iter().map(|x| x.0).collect();
+                        ok &= send_own(id, sock.as_ref(), sender, m, log, &own);
                     }
-                    match res {
-                        Ok(n) if n > 0 => {
-                            m.datagrams_sent.fetch_add(n as u64, Relaxed);
-                            let bytes: usize = all[at..at + n].iter().map(|d| d.len()).sum();
-                            m.bytes_sent.fetch_add(bytes as u64, Relaxed);
-                            at += n;
-                        }
-                        Ok(_) => break,
-                        Err(f) => {
-                            // The datagram (or GSO run) at `at` failed (e.g.
-                            // ECONNREFUSED from an earlier one): count it and go on.
-                            ok = false;
-                            m.send_errors.fetch_add(f.datagrams as u64, Relaxed);
-                            if log.ready() {
-                                tracing::warn!(exporter = %id, "send failed: {} (is the receiver running?)", f.error);
-                            }
-                            at += f.datagrams;
-                        }
-                    }
+                    at = end;
                 }
                 ok
             }
@@ -283,4 +302,50 @@ impl Transport {
             m.connected.store(0, Relaxed);
         }
     }
+}
+
+/// Send `all` on the output's own UDP socket: runs of equal sizes with GSO, the
+/// rest with `sendmmsg`. True when all went.
+fn send_own(
+    id: &str,
+    sock: Option<&UdpSocket>,
+    sender: &mut Sender,
+    m: &OutputMetrics,
+    log: &mut RateLimit,
+    all: &[&[u8]],
+) -> bool {
+    let Some(s) = sock else {
+        m.send_errors.fetch_add(all.len() as u64, Relaxed);
+        return false;
+    };
+    let mut at = 0;
+    let mut ok = true;
+    while at < all.len() {
+        let had_gso = sender.gso();
+        let res = sender.send_some(s, &all[at..]);
+        if had_gso && !sender.gso() {
+            tracing::info!(exporter = %id, "UDP segmentation offload unavailable; sending datagram by datagram");
+        }
+        match res {
+            Ok(n) if n > 0 => {
+                m.datagrams_sent.fetch_add(n as u64, Relaxed);
+                m.datagrams_source_own.fetch_add(n as u64, Relaxed);
+                let bytes: usize = all[at..at + n].iter().map(|d| d.len()).sum();
+                m.bytes_sent.fetch_add(bytes as u64, Relaxed);
+                at += n;
+            }
+            Ok(_) => break,
+            Err(f) => {
+                // The datagram (or GSO run) at `at` failed (e.g. ECONNREFUSED
+                // from an earlier one): count it and go on.
+                ok = false;
+                m.send_errors.fetch_add(f.datagrams as u64, Relaxed);
+                if log.ready() {
+                    tracing::warn!(exporter = %id, "send failed: {} (is the receiver running?)", f.error);
+                }
+                at += f.datagrams;
+            }
+        }
+    }
+    ok
 }
