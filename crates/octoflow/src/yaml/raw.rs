@@ -138,6 +138,9 @@ pub(crate) struct RawCollector {
     pub(crate) allow: Option<Vec<Scalar>>,
     /// Extension: datagrams per second per sending address.
     pub(crate) rate_limit: Option<u64>,
+    /// Extension: names of exporting devices (`{peer1: 172.16.17.18}`), as
+    /// nfsen's sources; stores write the name with each flow.
+    pub(crate) sources: Option<std::collections::BTreeMap<String, Scalar>>,
 }
 
 #[derive(Debug, Deserialize)]
