@@ -42,6 +42,9 @@ impl Config {
                     .join(" ")
             };
             let _ = writeln!(s, "      tenant: {tenant}");
+            if let Some(st) = o.store() {
+                let _ = writeln!(s, "      files: {}", st.describe());
+            }
             for c in self.collectors.iter().filter(|c| c.mux_to.contains(&o.id)) {
                 for vin in c.versions.iter() {
                     let path = o.kind.path_text(vin, unfiltered);
