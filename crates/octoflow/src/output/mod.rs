@@ -107,7 +107,7 @@ impl OutputKind {
         match self {
             OutputKind::Netflow(n) => n.path_text(vin, unfiltered),
             OutputKind::Store(_) => format!(
-                "{} flows as rows (every field, receive time, collector, source)",
+                "{} flows as rows of the store's files",
                 octoflow_encode::version_label(vin)
             ),
         }

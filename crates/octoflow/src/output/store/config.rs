@@ -42,17 +42,32 @@ impl StoreConfig {
                     k.push(format!("for {}", human_secs(a)));
                 }
                 if let Some(b) = bytes {
-                    k.push(format!("within {b} bytes"));
+                    k.push(format!("within {}", human_bytes(b)));
                 }
                 format!("kept {} (oldest deleted first)", k.join(" and "))
             }
         };
+        let name = if self.rotate_secs % 60 == 0 {
+            "flows-YYYYmmddHHMM.parquet"
+        } else {
+            "flows-YYYYmmddHHMMSS.parquet"
+        };
         format!(
-            "Parquet (zstd), one file per {} (flows-YYYYmmddHHMM.parquet, UTC), flushed every {}; {keep}",
+            "Parquet (zstd), one file per {} ({name}, UTC), flushed every {}; {keep}",
             human_secs(self.rotate_secs),
             human_secs(self.flush_secs)
         )
     }
+}
+
+/// `53687091200` → `50G`; bytes when no unit divides it.
+fn human_bytes(b: u64) -> String {
+    for (shift, unit) in [(50, "P"), (40, "T"), (30, "G"), (20, "M"), (10, "K")] {
+        if b >= 1 << shift && b % (1 << shift) == 0 {
+            return format!("{}{unit}", b >> shift);
+        }
+    }
+    format!("{b} bytes")
 }
 
 /// `300` → `5m`, `86400` → `1d`.
@@ -163,6 +178,10 @@ mod tests {
         assert_eq!((s.rotate_secs, s.flush_secs), (300, 10));
         assert_eq!(s.max_age_secs, Some(30 * 86400));
         assert_eq!(s.max_bytes, Some(50 << 30));
+        assert_eq!(
+            s.describe(),
+            "Parquet (zstd), one file per 5m (flows-YYYYmmddHHMM.parquet, UTC), flushed every 10s; kept for 30d and within 50G (oldest deleted first)"
+        );
     }
 
     #[test]
