@@ -4,12 +4,14 @@
 //!
 //! [`config`] holds its keys; [`schema`] derives the columns from the shared
 //! field schema; [`rowgroup`] encodes records into the open row group as they
-//! come; [`writer`] turns row groups into parts and parts into interval files
-//! ([`files`]: names and the write-then-rename moves); [`retention`] deletes
-//! the oldest; [`run`] is the thread.
+//! come; [`writer`] turns row groups into parts ([`files`]: names and the
+//! write-then-rename moves); [`merger`], a second thread, turns an ended
+//! interval's parts into its file and applies [`retention`]; [`run`] is the
+//! output's thread.
 
 pub mod config;
 pub mod files;
+pub mod merger;
 pub mod retention;
 pub mod rowgroup;
 pub mod run;

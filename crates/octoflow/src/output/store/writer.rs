@@ -10,7 +10,6 @@ use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::Duration;
 
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
@@ -18,12 +17,11 @@ use parquet::schema::types::SchemaDescriptor;
 
 use super::config::StoreConfig;
 use super::files::{self, PARTS};
-use super::retention;
+use super::merger::Merger;
 use super::rowgroup::{RowGroup, Scratch};
 use super::schema::{self, Column};
 use crate::fanout::Shipment;
 use crate::telemetry::metrics::OutputMetrics;
-use crate::util::RateLimit;
 
 /// Rows per row group at most: large for compression and dictionaries, small
 /// enough that the open group's pages stay a few tens of MB.
@@ -51,7 +49,7 @@ pub struct Store {
     last_flush_ms: u64,
     scratch: Scratch,
     m: Arc<OutputMetrics>,
-    retention_log: RateLimit,
+    merger: Merger,
 }
 
 impl Store {
@@ -68,6 +66,7 @@ impl Store {
                 cfg.path.display()
             )
         })?;
+        let merger = Merger::start(cfg.clone(), props.clone(), m.clone())?;
         let mut s = Store {
             descr: SchemaDescriptor::new(schema.clone()),
             schema,
@@ -79,7 +78,7 @@ impl Store {
             last_flush_ms: now_ms,
             scratch: Scratch::default(),
             m,
-            retention_log: RateLimit::new(Duration::from_secs(60)),
+            merger,
             cfg,
         };
         s.recover(now_ms)?;
@@ -143,10 +142,10 @@ impl Store {
                 self.interval = Some((now_start, next));
             } else if !left.is_empty() {
                 let paths: Vec<PathBuf> = left.into_iter().map(|x| x.1).collect();
-                self.merged(files::merge(&dir, &stamp, &paths, &self.props)?);
+                self.merger.merge(stamp, paths, now_ms);
             }
         }
-        self.retain(now_ms);
+        self.merger.retain(now_ms);
         Ok(())
     }
 
@@ -181,9 +180,15 @@ impl Store {
     /// its file.
     pub fn close(&mut self, now_ms: u64) -> Result<(), String> {
         self.flush(now_ms)?;
-        self.finish_interval()?;
-        self.retain(now_ms);
+        self.finish_interval(now_ms)?;
+        self.merger.wait();
         Ok(())
+    }
+
+    /// Wait until the merges and retention passes asked for so far are done.
+    #[cfg(test)]
+    pub fn wait_merges(&self) {
+        self.merger.wait();
     }
 
     /// Rows in memory or in the part being written: what a failure now loses.
@@ -207,8 +212,7 @@ impl Store {
         let start = self.interval_of(now_ms);
         if matches!(self.interval, Some((open, _)) if open != start) {
             self.flush(now_ms)?;
-            self.finish_interval()?;
-            self.retain(now_ms);
+            self.finish_interval(now_ms)?;
         }
         Ok(())
     }
@@ -261,57 +265,23 @@ impl Store {
         Ok(())
     }
 
-    /// Merge the open interval's parts into its file.
-    fn finish_interval(&mut self) -> Result<(), String> {
+    /// Hand the open interval's parts to the merger, to become its file.
+    fn finish_interval(&mut self, now_ms: u64) -> Result<(), String> {
         let Some((start, _)) = self.interval.take() else {
             return Ok(());
         };
         let stamp = self.stamp(start);
-        let dir = self.cfg.path.clone();
-        let parts: Vec<PathBuf> = files::parts(&dir)
+        let dir = &self.cfg.path;
+        let parts: Vec<PathBuf> = files::parts(dir)
             .map_err(|e| format!("listing parts in {}: {e}", dir.display()))?
             .into_iter()
             .filter(|x| x.0 == stamp)
             .map(|x| x.2)
             .collect();
-        if parts.is_empty() {
-            return Ok(());
+        if !parts.is_empty() {
+            self.merger.merge(stamp, parts, now_ms);
         }
-        let written = files::merge(&dir, &stamp, &parts, &self.props)?;
-        self.merged(written);
         Ok(())
-    }
-
-    fn merged(&self, written: Vec<(PathBuf, u64, u64)>) {
-        for (path, bytes, rows) in written {
-            self.m.store_files.fetch_add(1, Relaxed);
-            self.m.store_bytes.fetch_add(bytes, Relaxed);
-            tracing::debug!(file = %path.display(), bytes, rows, "store file written");
-        }
-    }
-
-    /// Apply retention. A failure is counted and logged (at most once a
-    /// minute) and never stops the writing: the next rotation tries again.
-    fn retain(&mut self, now_ms: u64) {
-        let c = &self.cfg;
-        match retention::apply(
-            &c.path,
-            c.rotate_secs,
-            c.max_age_secs,
-            c.max_bytes,
-            now_ms / 1000,
-        ) {
-            Ok(d) => {
-                self.m.store_files_deleted.fetch_add(d.files, Relaxed);
-                self.m.store_bytes_deleted.fetch_add(d.bytes, Relaxed);
-            }
-            Err(e) => {
-                self.m.store_write_errors.fetch_add(1, Relaxed);
-                if self.retention_log.ready() {
-                    tracing::warn!(store = %c.path.display(), "retention could not delete old files: {e}; check the folder's permissions (retried at each rotation)");
-                }
-            }
-        }
     }
 }
 

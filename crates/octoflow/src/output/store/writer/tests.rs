@@ -109,6 +109,7 @@ fn a_flush_makes_a_complete_part_and_rotation_makes_the_interval_file() {
     s.add(&shipment(50, 3, None), T0 + 20_000).expect("add");
     // The next interval: the first one's parts become its file.
     s.add(&shipment(10, 1, None), T0 + 60_000).expect("add");
+    s.wait_merges();
     assert_eq!(names(&d), [".parts", "flows-202611292300.parquet"]);
     let (rows, packets, sources) = read(&d.join("flows-202611292300.parquet"));
     assert_eq!((rows, packets), (150, 100 * 2 + 50 * 3));
