@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian 12 machine: installs the real peers the
-# tests use (nfdump/nfcapd, sfcapd, tshark/dumpcap, softflowd, pmacct, systemd-analyze) when missing, then runs
+# tests use (nfdump/nfcapd, sfcapd, tshark/dumpcap, softflowd, pmacct, systemd-analyze,
+# DuckDB for Python) when missing, then runs
 # rustfmt, clippy and every test, then builds the deb and rpm packages and checks them
 # (installing and removing the deb here: run it as root, or with sudo). Tests start
 # their peers themselves and kill them by PID.
@@ -16,11 +17,18 @@ command -v ss      >/dev/null || missing+=(iproute2)
 command -v softflowd >/dev/null || missing+=(softflowd)
 command -v pmacctd >/dev/null || missing+=(pmacct)
 command -v systemd-analyze >/dev/null || missing+=(systemd)
+python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   SUDO=; [ "$(id -u)" -ne 0 ] && SUDO=sudo
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+# DuckDB (PyPI) reads the store's Parquet files back in tests/store.rs, as an
+# independent reader. Debian 12's Python refuses a plain pip install outside a venv.
+if ! python3 -c 'import duckdb' 2>/dev/null; then
+  echo "installing: duckdb (PyPI)"
+  python3 -m pip install -q duckdb 2>/dev/null || python3 -m pip install -q --break-system-packages duckdb
 fi
 
 cargo fmt --all -- --check

@@ -65,6 +65,9 @@ pub struct Collector {
     pub template_memory: usize,
     /// `allow` and `rate_limit`: who may send, and how fast.
     pub admission: Admission,
+    /// `sources`: names of exporting devices (by name; an address names at
+    /// most one source).
+    pub sources: Vec<(String, IpAddr)>,
 }
 
 /// `collectors[].template_memory` when not given.
@@ -143,6 +146,7 @@ impl Validator {
             );
         }
         let admission = self.admission(&p, c.allow, c.rate_limit);
+        let sources = self.sources(&p, c.sources.unwrap_or_default());
         let mut mux_to = Vec::new();
         for (j, Scalar(m)) in c.mux_to.unwrap_or_default().into_iter().enumerate() {
             if outputs.contains(&m) {
@@ -185,6 +189,85 @@ impl Validator {
             udp_gro: c.udp_gro.unwrap_or(true),
             template_memory: template_memory as usize,
             admission,
+            sources,
         })
+    }
+
+    /// `collectors[i].sources`: name → device address, as nfsen names its
+    /// sources. A device is the record's exporter (sFlow: the agent address).
+    fn sources(
+        &mut self,
+        p: &str,
+        raw: std::collections::BTreeMap<String, Scalar>,
+    ) -> Vec<(String, IpAddr)> {
+        let mut out: Vec<(String, IpAddr)> = Vec::new();
+        for (name, addr) in raw {
+            let path = format!("{p}.sources.{name}");
+            if self.id(&path, Some(Scalar(name.clone()))).is_none() {
+                continue;
+            }
+            let Some(a) = self.ip(&path, Some(addr)) else {
+                continue;
+            };
+            let a = crate::util::unmap(a);
+            if let Some((other, _)) = out.iter().find(|(_, b)| *b == a) {
+                self.err(
+                    &path,
+                    format!("{a} already names source {other:?}; a device has one name"),
+                );
+                continue;
+            }
+            out.push((name, a));
+        }
+        if out.len() >= u16::MAX as usize {
+            self.err(
+                format!("{p}.sources"),
+                format!(
+                    "{} names; at most {} per collector",
+                    out.len(),
+                    u16::MAX - 1
+                ),
+            );
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    fn parse(sources: &str) -> Result<Config, Vec<String>> {
+        Config::parse(&format!(
+            "collectors: [{{id: c, listen_port: 2055, nf_version: 10, sources: {sources}}}]\n"
+        ))
+    }
+
+    #[test]
+    fn sources_name_devices_and_each_address_has_one_name() {
+        let c = parse("{peer1: 172.16.17.18, peer2: '::ffff:172.16.17.19'}").expect("loads");
+        assert_eq!(
+            c.collectors[0].sources,
+            [
+                ("peer1".to_string(), "172.16.17.18".parse().expect("ip")),
+                // v4-mapped is the IPv4 device it stands for.
+                ("peer2".to_string(), "172.16.17.19".parse().expect("ip")),
+            ]
+        );
+        assert_eq!(
+            parse("{peer1: 172.16.17.18, peer2: 172.16.17.18}").err(),
+            Some(vec![
+                "collectors[0].sources.peer2: 172.16.17.18 already names source \"peer1\"; a device has one name".to_string()
+            ])
+        );
+        assert_eq!(
+            parse("{peer1: 172.16.17.300}").err(),
+            Some(vec![
+                "collectors[0].sources.peer1: \"172.16.17.300\" is not an IP address".to_string()
+            ])
+        );
+        assert!(parse("{'a b': 10.0.0.1}").err().is_some_and(
+            |e| e[0].starts_with("collectors[0].sources.a b: \"a b\" is not a usable id")
+        ));
     }
 }

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use octoflow_proto::{Decoder, Version};
 use octoflow_udp::RecvBatch;
 
-use crate::fanout::{Decoded, Pool, Route, Routes};
+use crate::fanout::{Decoded, Origin, Pool, Route, Routes};
 use crate::instance::ThreadCtl;
 use crate::telemetry::metrics::CollectorMetrics;
 use crate::util::{now_ms, Latest, RateLimit};
@@ -70,6 +70,17 @@ pub fn run(
     let mut last_tick = Instant::now();
     let mut saver = templates::Periodic::new(cache_file);
     let mut pool = Pool::default();
+    let origin = Arc::new(Origin {
+        collector: c.id.clone(),
+        sources: c.sources.iter().map(|(n, _)| n.clone()).collect(),
+    });
+    // Looked up once per datagram, not per record.
+    let source_of: std::collections::HashMap<std::net::IpAddr, u16> = c
+        .sources
+        .iter()
+        .enumerate()
+        .map(|(i, (_, a))| (*a, i as u16))
+        .collect();
     tracing::info!(collector = %c.id, listen = %c.listen, accepts = %c.versions, "collector running");
     while !ctl.stopping() {
         if let Some(r) = routes.changed(&mut seen) {
@@ -144,7 +155,8 @@ pub fn run(
             r.from = std::net::SocketAddr::new(device, from.port());
             r.datagram.clear();
             r.datagram.extend_from_slice(d);
-            if let Err(e) = decoder.decode(device, d, now_ms(), &mut r.batch) {
+            r.received_ms = now_ms();
+            if let Err(e) = decoder.decode(device, d, r.received_ms, &mut r.batch) {
                 m.decode_error(&e);
                 if errors_log.ready() {
                     tracing::warn!(collector = %c.id, from = %from, reason = e.reason(), "malformed datagram skipped: {e}");
@@ -168,13 +180,15 @@ pub fn run(
                 .fetch_add(r.batch.sets_skipped.len() as u64, Relaxed);
             let agent = r.batch.sflow.map(|h| h.agent).unwrap_or(device);
             m.device(agent, f, r.batch.sequence_gap);
+            let agent = crate::util::unmap(agent);
+            r.source = source_of.get(&agent).copied();
             // The pool keeps a handle to reuse the buffer once the outputs are done.
             pool.give(shared.clone());
             shipment.push(shared);
         }
         // Fan out.
         if !shipment.is_empty() {
-            route.ship(shipment, flows);
+            route.ship(&origin, shipment, flows);
         }
     }
     report_denied(&c.id, &mut gate, &m, &mut denied_log);

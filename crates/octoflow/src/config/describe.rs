@@ -44,7 +44,19 @@ impl Config {
                     .join(" ")
             };
             let _ = writeln!(s, "      tenant: {tenant}");
+            if let Some(st) = o.store() {
+                let _ = writeln!(s, "      files: {}", st.describe());
+            }
             for c in self.collectors.iter().filter(|c| c.mux_to.contains(&o.id)) {
+                if o.store().is_some() {
+                    // Every version becomes rows alike: one line per collector.
+                    let _ = writeln!(
+                        s,
+                        "      from {}: {} flows as rows (every field, receive time, collector, source)",
+                        c.id, c.versions
+                    );
+                    continue;
+                }
                 for vin in c.versions.iter() {
                     let path = o.kind.path_text(vin, unfiltered);
                     let _ = writeln!(s, "      from {}: {path}", c.id);

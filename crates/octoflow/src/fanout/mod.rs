@@ -31,6 +31,23 @@ pub struct Decoded {
     /// Per record of `batch`, which outputs' filters pass it (bits of the
     /// route's [`Verdicts`] table); empty when no output filters.
     pub verdicts: Vec<u64>,
+    /// When the collector received it, Unix ms (the codec keeps no clock, so
+    /// the batch does not say).
+    pub received_ms: u64,
+    /// The name the collector's `sources` give the exporting device, as an
+    /// index into [`Origin::sources`]; `None` when it is not named. Found once
+    /// per datagram (all its records come from one device).
+    pub source: Option<u16>,
+}
+
+/// Where a shipment comes from: the collector, and the names it gives its
+/// exporting devices (`collectors[].sources`). Built once when the collector
+/// starts and shared by every shipment, so outputs learn it at no cost per record.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Origin {
+    pub collector: String,
+    /// Source names, indexed by [`Decoded::source`].
+    pub sources: Vec<String>,
 }
 
 impl Default for Decoded {
@@ -40,6 +57,8 @@ impl Default for Decoded {
             datagram: Vec::new(),
             batch: Batch::default(),
             verdicts: Vec::new(),
+            received_ms: 0,
+            source: None,
         }
     }
 }
@@ -48,6 +67,7 @@ impl Default for Decoded {
 /// (shared by every output) and which of their records are this output's.
 #[derive(Debug, Clone)]
 pub struct Shipment {
+    pub origin: Arc<Origin>,
     pub datagrams: Arc<Vec<Arc<Decoded>>>,
     /// This output's bit in each record's verdict word; `None`: it takes every
     /// record (no filter).
@@ -107,12 +127,13 @@ impl Route {
 
     /// Give every output the datagrams of one receive call; `flows` is how many
     /// records they hold (for the drop counters).
-    pub fn ship(&self, datagrams: Vec<Arc<Decoded>>, flows: u64) {
+    pub fn ship(&self, origin: &Arc<Origin>, datagrams: Vec<Arc<Decoded>>, flows: u64) {
         // One queue operation per output per receive call, not per datagram.
         let n = datagrams.len() as u64;
         let datagrams = Arc::new(datagrams);
         for (f, bit) in &self.feeds {
             let s = Shipment {
+                origin: origin.clone(),
                 datagrams: datagrams.clone(),
                 bit: *bit,
             };

@@ -94,6 +94,7 @@ mod tests {
 
     fn shipment(n: usize) -> Shipment {
         Shipment {
+            origin: Arc::default(),
             datagrams: Arc::new((0..n).map(|_| Arc::new(Decoded::default())).collect()),
             bit: None,
         }

@@ -5,6 +5,7 @@
 //! Kinds:
 //! - [`netflow`]: datagrams in the receiver's NetFlow/IPFIX/sFlow version, over
 //!   UDP or TCP (encoded by `octoflow-encode`).
+//! - [`store`]: Parquet files in a folder, one per interval, with retention.
 //!
 //! Adding a kind: a module here with its config struct (validated beside it) and
 //! a builder that starts its thread from a `QueueRx`, and one entry in
@@ -12,6 +13,7 @@
 
 pub mod instance;
 pub mod netflow;
+pub mod store;
 
 use std::sync::Arc;
 
@@ -24,6 +26,7 @@ use crate::telemetry::metrics::OutputMetrics;
 use crate::yaml::check::Validator;
 use crate::yaml::raw::RawExporter;
 use netflow::config::NetflowConfig;
+use store::config::StoreConfig;
 
 /// One `exporters[]` entry: an output of some kind. `id`, `filters` and
 /// `queue_datagrams` are every kind's; the rest is the kind's own.
@@ -48,11 +51,13 @@ pub struct Output {
 pub enum OutputKind {
     /// NetFlow v5/v9, IPFIX or sFlow datagrams to a receiver (the default).
     Netflow(NetflowConfig),
+    /// Parquet files in a folder (`type: store`).
+    Store(StoreConfig),
 }
 
 impl OutputKind {
     /// The names `type` takes.
-    pub const NAMES: &'static [&'static str] = &["netflow"];
+    pub const NAMES: &'static [&'static str] = &["netflow", "store"];
 
     /// The kind `type` names (`None`: `netflow`, as in the original files), with
     /// its own keys of `raw` validated at path `p`.
@@ -65,6 +70,7 @@ impl OutputKind {
     ) -> Option<OutputKind> {
         match kind {
             None | Some("netflow") => v.netflow(p, raw, unfiltered).map(OutputKind::Netflow),
+            Some("store") => v.store(p, raw).map(OutputKind::Store),
             Some(k) => {
                 v.err(
                     format!("{p}.type"),
@@ -87,6 +93,7 @@ impl OutputKind {
     ) -> Result<Thread<()>, String> {
         match self {
             OutputKind::Netflow(n) => netflow::build(out, n, rx, m),
+            OutputKind::Store(s) => store::build(out, s, rx, m),
         }
     }
 
@@ -94,6 +101,7 @@ impl OutputKind {
     pub fn receiver(&self) -> String {
         match self {
             OutputKind::Netflow(n) => n.receiver(),
+            OutputKind::Store(s) => s.receiver(),
         }
     }
 
@@ -101,6 +109,10 @@ impl OutputKind {
     pub fn path_text(&self, vin: Version, unfiltered: bool) -> String {
         match self {
             OutputKind::Netflow(n) => n.path_text(vin, unfiltered),
+            OutputKind::Store(_) => format!(
+                "{} flows as rows of the store's files",
+                octoflow_encode::version_label(vin)
+            ),
         }
     }
 }
@@ -129,6 +141,15 @@ impl Output {
     pub fn netflow(&self) -> Option<&NetflowConfig> {
         match &self.kind {
             OutputKind::Netflow(n) => Some(n),
+            OutputKind::Store(_) => None,
+        }
+    }
+
+    /// The `store` kind's settings, if it is one.
+    pub fn store(&self) -> Option<&StoreConfig> {
+        match &self.kind {
+            OutputKind::Store(s) => Some(s),
+            OutputKind::Netflow(_) => None,
         }
     }
 }

@@ -183,6 +183,17 @@ pub struct OutputMetrics {
     /// Router datagrams `preserve_source` dropped: over the route's MTU (a raw
     /// socket's datagrams are not fragmented).
     pub source_too_big: AtomicU64,
+    /// `store` outputs: rows in part files (safe on disk).
+    pub store_rows: AtomicU64,
+    /// Interval files written, and their bytes.
+    pub store_files: AtomicU64,
+    pub store_bytes: AtomicU64,
+    /// Interval files deleted by retention, and their bytes.
+    pub store_files_deleted: AtomicU64,
+    pub store_bytes_deleted: AtomicU64,
+    /// Failed writes (disk full, permissions), and the rows they lost.
+    pub store_write_errors: AtomicU64,
+    pub store_rows_lost: AtomicU64,
 }
 
 impl OutputMetrics {
@@ -384,6 +395,21 @@ const EXPORTER_COUNTERS: &[(&str, &str, CounterFn<OutputMetrics>)] = &[
         "Router templates dropped from the output's state after the template cache dropped them (given to the receiver again if used again)",
         |m| m.templates_forgotten.load(Relaxed),
     ),
+    ("store_rows", "Store: flow rows written to disk (in part files, flushed every flush_secs)", |m| {
+        m.store_rows.load(Relaxed)
+    }),
+    ("store_files", "Store: interval files written", |m| m.store_files.load(Relaxed)),
+    ("store_bytes", "Store: bytes of interval files written", |m| m.store_bytes.load(Relaxed)),
+    ("store_files_deleted", "Store: interval files deleted by retention (max_age, max_bytes)", |m| {
+        m.store_files_deleted.load(Relaxed)
+    }),
+    ("store_bytes_deleted", "Store: bytes of files deleted by retention", |m| {
+        m.store_bytes_deleted.load(Relaxed)
+    }),
+    ("store_write_errors", "Store: failed writes (disk full, permissions)", |m| {
+        m.store_write_errors.load(Relaxed)
+    }),
+    ("store_rows_lost", "Store: flow rows lost to failed writes", |m| m.store_rows_lost.load(Relaxed)),
 ];
 
 impl Registry {
@@ -569,76 +595,4 @@ impl Registry {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn exposition_has_every_counter_with_labels() {
-        let c = CollectorMetrics::new("edge");
-        c.datagrams.fetch_add(3, Relaxed);
-        c.decode_error(&DecodeError::SetLengthTooShort(2));
-        c.device("192.0.2.1".parse().expect("ip"), 25, 7);
-        let e = OutputMetrics::new("foo");
-        e.queue_drops.fetch_add(2, Relaxed);
-        let r = Registry {
-            collectors: vec![c],
-            outputs: vec![e],
-        };
-        let p = r.prometheus();
-        assert!(
-            p.contains("octoflow_collector_datagrams_total{collector=\"edge\"} 3"),
-            "{p}"
-        );
-        assert!(p.contains(
-            "octoflow_collector_decode_errors_total{collector=\"edge\",reason=\"set_length_too_short\"} 1"
-        ));
-        assert!(p.contains(
-            "octoflow_collector_device_sequence_gaps_total{collector=\"edge\",device=\"192.0.2.1\"} 7"
-        ));
-        assert!(p.contains("octoflow_exporter_queue_drops_total{exporter=\"foo\"} 2"));
-        let j = r.status_json();
-        assert!(
-            j.contains("\"decode_errors\":{\"set_length_too_short\":1}"),
-            "{j}"
-        );
-        assert!(
-            j.contains("\"192.0.2.1\":{\"datagrams\":1,\"flows\":25,\"sequence_gaps\":7,\"templates_evicted\":0}"),
-            "{j}"
-        );
-        assert!(j.contains("\"foo\":{\"flows_matched\":0,"), "{j}");
-    }
-
-    #[test]
-    fn the_template_cache_counters_reach_metrics_and_status() {
-        use octoflow_proto::template_cache::Limits;
-        use octoflow_proto::{Batch, Decoder};
-        // A scope table of one: a second domain from the same address evicts the first.
-        let mut dec = Decoder::new(Limits {
-            max_scopes: 1,
-            ..Limits::default()
-        });
-        let a: IpAddr = "192.0.2.1".parse().expect("ip");
-        let mut out = Batch::default();
-        for domain in [1u32, 2] {
-            let mut m = vec![0, 9, 0, 20, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1];
-            m.extend_from_slice(&domain.to_be_bytes());
-            dec.decode(a, &m, 1000, &mut out).expect("decodes");
-        }
-        let c = CollectorMetrics::new("edge");
-        c.set_cache(&dec.cache);
-        let r = Registry {
-            collectors: vec![c],
-            outputs: vec![],
-        };
-        let p = r.prometheus();
-        assert!(
-            p.contains("octoflow_collector_scopes_evicted_total{collector=\"edge\"} 1"),
-            "{p}"
-        );
-        assert!(p.contains("octoflow_collector_template_scopes{collector=\"edge\"} 1"));
-        assert!(p.contains("octoflow_collector_held_dropped_total{collector=\"edge\"} 0"));
-        let j = r.status_json();
-        assert!(j.contains("\"scopes_evicted\":1,"), "{j}");
-        assert!(j.contains("\"template_bytes\":0,"), "{j}");
-    }
-}
+mod tests;

@@ -95,3 +95,16 @@ impl Validator {
         }
     }
 }
+
+impl Validator {
+    /// Refuse `keys` of another output kind given to an exporter of kind `kind`
+    /// (at path `p`), one error per key with its path.
+    pub fn foreign_keys(&mut self, p: &str, kind: &str, keys: &[&str], owner: &str) {
+        for k in keys {
+            self.err(
+                format!("{p}.{k}"),
+                format!("is a key of type {owner}; this exporter is type {kind} (remove it, or set type: {owner})"),
+            );
+        }
+    }
+}

@@ -144,6 +144,9 @@ pub(crate) struct RawCollector {
     pub(crate) allow: Option<Vec<Scalar>>,
     /// Extension: datagrams per second per sending address.
     pub(crate) rate_limit: Option<u64>,
+    /// Extension: names of exporting devices (`{peer1: 172.16.17.18}`), as
+    /// nfsen's sources; stores write the name with each flow.
+    pub(crate) sources: Option<std::collections::BTreeMap<String, Scalar>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -172,4 +175,51 @@ pub(crate) struct RawExporter {
     /// Extension: send the router's own datagrams with its address and port as
     /// their source (a raw socket; needs CAP_NET_RAW).
     pub(crate) preserve_source: Option<bool>,
+    // The `store` kind's keys.
+    pub(crate) path: Option<String>,
+    pub(crate) rotate_secs: Option<u64>,
+    pub(crate) flush_secs: Option<u64>,
+    pub(crate) max_age: Option<Scalar>,
+    pub(crate) max_bytes: Option<Scalar>,
+}
+
+impl RawExporter {
+    /// The keys given that only the `netflow` kind takes.
+    pub(crate) fn netflow_keys(&self) -> Vec<&'static str> {
+        let set = [
+            ("listen_host", self.listen_host.is_some()),
+            ("listen_port", self.listen_port.is_some()),
+            ("collector_host", self.collector_host.is_some()),
+            ("collector_port", self.collector_port.is_some()),
+            ("collector_proto", self.collector_proto.is_some()),
+            ("collector_version", self.collector_version.is_some()),
+            (
+                "template_refresh_secs",
+                self.template_refresh_secs.is_some(),
+            ),
+            (
+                "template_refresh_packets",
+                self.template_refresh_packets.is_some(),
+            ),
+            ("mtu", self.mtu.is_some()),
+            ("sampling_scaling", self.sampling_scaling.is_some()),
+            ("forward_counters", self.forward_counters.is_some()),
+            ("forward_options", self.forward_options.is_some()),
+            ("udp_gso", self.udp_gso.is_some()),
+            ("preserve_source", self.preserve_source.is_some()),
+        ];
+        set.into_iter().filter(|k| k.1).map(|k| k.0).collect()
+    }
+
+    /// The keys given that only the `store` kind takes.
+    pub(crate) fn store_keys(&self) -> Vec<&'static str> {
+        let set = [
+            ("path", self.path.is_some()),
+            ("rotate_secs", self.rotate_secs.is_some()),
+            ("flush_secs", self.flush_secs.is_some()),
+            ("max_age", self.max_age.is_some()),
+            ("max_bytes", self.max_bytes.is_some()),
+        ];
+        set.into_iter().filter(|k| k.1).map(|k| k.0).collect()
+    }
 }
