@@ -11,6 +11,7 @@ mod fanout;
 mod instance;
 mod output;
 mod privileges;
+mod query;
 mod supervisor;
 mod systemd;
 mod telemetry;
@@ -178,6 +179,11 @@ enum Cmd {
         /// nfdump-like line format, e.g. 'fmt:%ts %pr %sap -> %dap %pkt %byt'.
         #[arg(long, value_name = "FMT")]
         format: Option<String>,
+    },
+    /// Query a flow store with nfdump's command line: filter, -s statistics, -a/-A aggregation.
+    Query {
+        #[command(flatten)]
+        args: query::args::QueryArgs,
     },
     /// Send generated NetFlow/IPFIX/sFlow to a collector, and report what was sent.
     Gen {
@@ -365,6 +371,7 @@ fn main() -> ExitCode {
                 };
                 systemd::install(&c, &exe).map(|m| print!("{m}"))
             }),
+        Cmd::Query { args } => query::cli(&args),
         Cmd::Check { config } => config::Config::load(&config.config_file)
             .map_err(|e| e.to_string())
             .map(|c| {

@@ -6,6 +6,7 @@
 
 pub mod flows;
 pub mod netns;
+pub mod pcap;
 pub mod receivers;
 
 use std::collections::BTreeMap;

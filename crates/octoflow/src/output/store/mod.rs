@@ -12,6 +12,7 @@
 pub mod config;
 pub mod files;
 pub mod merger;
+pub mod reader;
 pub mod retention;
 pub mod rowgroup;
 pub mod run;
