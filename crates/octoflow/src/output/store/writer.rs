@@ -42,6 +42,8 @@ pub struct Store {
     descr: SchemaDescriptor,
     schema: Arc<parquet::schema::types::Type>,
     props: Arc<WriterProperties>,
+    /// The next row group's encodings (from the last one's constant columns).
+    group_props: Arc<WriterProperties>,
     group: Option<RowGroup>,
     part: Option<Part>,
     /// The open interval's start (Unix s) and the next part number in it.
@@ -59,7 +61,7 @@ impl Store {
         let cols = schema::columns();
         let schema = schema::parquet_schema(&cols)
             .map_err(|e| format!("building the store's schema: {e}"))?;
-        let props = Arc::new(schema::properties(&cols));
+        let props = Arc::new(schema::properties(&cols, &[]));
         fs::create_dir_all(cfg.path.join(PARTS)).map_err(|e| {
             format!(
                 "creating store folder {}: {e} (check that the path is writable by octoflow)",
@@ -71,6 +73,7 @@ impl Store {
             descr: SchemaDescriptor::new(schema.clone()),
             schema,
             cols,
+            group_props: props.clone(),
             props,
             group: None,
             part: None,
@@ -157,7 +160,7 @@ impl Store {
         }
         let g = self
             .group
-            .get_or_insert_with(|| RowGroup::new(&self.descr, &self.props));
+            .get_or_insert_with(|| RowGroup::new(&self.descr, &self.group_props));
         let n = g
             .append(&self.cols, s, &mut self.scratch)
             .map_err(|e| format!("encoding flows for {}: {e}", self.cfg.path.display()))?;
@@ -242,9 +245,11 @@ impl Store {
         }
         if let Some(p) = self.part.as_mut() {
             let rows = g.rows;
-            g.finish(&mut p.w)
+            let constant = g
+                .finish(&mut p.w)
                 .map_err(|e| format!("writing {}: {e}", p.tmp.display()))?;
             p.rows += rows;
+            self.group_props = Arc::new(schema::properties(&self.cols, &constant));
         }
         Ok(())
     }
