@@ -121,42 +121,54 @@ impl Store {
             }
         }
         for (stamp, parts) in by_stamp {
-            let merged: HashSet<String> = files::intervals(&dir)
+            let merged: HashSet<String> = files::merged_for(&dir, &stamp)
                 .map_err(io)?
-                .iter()
-                .filter(|f| {
-                    f.0.file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(|n| n.contains(&stamp))
-                })
-                .flat_map(|f| files::merged_parts(&f.0))
+                .into_iter()
                 .collect();
             let mut left = Vec::new();
-            for (seq, p) in parts {
+            for (_, p) in parts {
                 let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
                 if merged.contains(name) {
                     fs::remove_file(&p).map_err(io)?;
                 } else {
-                    left.push((seq, p));
+                    left.push(p);
                 }
             }
-            if stamp == now_stamp {
-                let next = left.iter().map(|x| x.0 + 1).max().unwrap_or(0);
-                self.interval = Some((now_start, next));
-            } else if !left.is_empty() {
-                let paths: Vec<PathBuf> = left.into_iter().map(|x| x.1).collect();
-                self.merger.merge(stamp, paths, now_ms);
+            // The current interval's parts stay parts: more are coming.
+            if stamp != now_stamp && !left.is_empty() {
+                self.merger.merge(stamp, left, now_ms);
             }
         }
+        self.interval = Some((now_start, self.next_seq(&now_stamp)?));
         self.merger.retain(now_ms);
         Ok(())
+    }
+
+    /// The next part number of interval `stamp`: after every part of it that
+    /// waits or was merged, so no name is used twice — a new part under a
+    /// merged part's name would be taken for merged, and deleted, at the next
+    /// start (after a restart in the interval, or the clock going back).
+    fn next_seq(&self, stamp: &str) -> Result<u32, String> {
+        let dir = &self.cfg.path;
+        let io = |e: std::io::Error| format!("listing store {}: {e}", dir.display());
+        let waiting = files::parts(dir)
+            .map_err(io)?
+            .into_iter()
+            .filter(|p| p.0 == stamp)
+            .map(|p| p.1);
+        let merged = files::merged_for(dir, stamp)
+            .map_err(io)?
+            .into_iter()
+            .filter_map(|n| files::part_of(&n).map(|p| p.1));
+        Ok(waiting.chain(merged).map(|n| n + 1).max().unwrap_or(0))
     }
 
     /// Add the output's records of `s`, received about `now_ms`.
     pub fn add(&mut self, s: &Shipment, now_ms: u64) -> Result<u64, String> {
         self.rotate_if_due(now_ms)?;
         if self.interval.is_none() {
-            self.interval = Some((self.interval_of(now_ms), 0));
+            let start = self.interval_of(now_ms);
+            self.interval = Some((start, self.next_seq(&self.stamp(start))?));
         }
         let g = self
             .group

@@ -191,6 +191,34 @@ fn parts_a_merged_file_already_holds_are_deleted_not_merged_twice() {
 }
 
 #[test]
+fn a_restart_in_a_merged_interval_never_reuses_a_merged_parts_name() {
+    let d = dir("reuse");
+    let m = OutputMetrics::new("s");
+    let mut s = Store::open(config(&d), m.clone(), T0).expect("open");
+    s.add(&shipment(20, 1, None), T0).expect("add");
+    s.close(T0 + 1_000)
+        .expect("stop: the interval's part is merged");
+    drop(s);
+    // Started again in the same interval, then killed after a flush.
+    let mut s = Store::open(config(&d), m.clone(), T0 + 2_000).expect("open");
+    s.add(&shipment(9, 1, None), T0 + 2_000).expect("add");
+    s.tick(T0 + 12_000).expect("flush");
+    drop(s);
+    assert_eq!(names(&d.join(PARTS)), ["flows-202611292300.000001.parquet"]);
+    drop(Store::open(config(&d), m, T0 + 600_000).expect("reopen"));
+    let rows: u64 = files::intervals(&d)
+        .expect("list")
+        .iter()
+        .map(|f| read(&f.0).0)
+        .sum();
+    assert_eq!(
+        rows, 29,
+        "the new part was merged, not taken for the old one"
+    );
+    let _ = fs::remove_dir_all(&d);
+}
+
+#[test]
 fn a_tenants_store_takes_only_the_records_with_its_bit() {
     let d = dir("bit");
     let mut s = Store::open(config(&d), OutputMetrics::new("s"), T0).expect("open");
