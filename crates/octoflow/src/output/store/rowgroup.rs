@@ -70,8 +70,8 @@ pub struct Scratch {
     raw: Vec<u8>,
     fixed: Vec<FixedLenByteArray>,
     text: Vec<ByteArray>,
-    /// The current origin's names as Parquet values (cloning one is a
-    /// reference count, not a copy), rebuilt when another collector ships.
+    /// The current origin's names as Parquet values over static bytes
+    /// (cloning one copies a pointer), rebuilt when another collector ships.
     origin: Option<(Arc<Origin>, ByteArray, Vec<ByteArray>)>,
 }
 
