@@ -49,6 +49,8 @@ pub struct Store {
     /// The open interval's start (Unix s) and the next part number in it.
     interval: Option<(u64, u32)>,
     last_flush_ms: u64,
+    /// Rows a failed write took with it, not yet reported by [`Store::discard`].
+    failed_rows: u64,
     scratch: Scratch,
     m: Arc<OutputMetrics>,
     merger: Merger,
@@ -79,6 +81,7 @@ impl Store {
             part: None,
             interval: None,
             last_flush_ms: now_ms,
+            failed_rows: 0,
             scratch: Scratch::default(),
             m,
             merger,
@@ -214,7 +217,7 @@ impl Store {
     /// Forget what is in memory and the part being written (after an error);
     /// the `.tmp` is deleted. Returns the rows lost.
     pub fn discard(&mut self) -> u64 {
-        let lost = self.pending_rows();
+        let lost = self.pending_rows() + std::mem::take(&mut self.failed_rows);
         self.group = None;
         if let Some(p) = self.part.take() {
             drop(p.w);
@@ -240,6 +243,15 @@ impl Store {
         if g.rows == 0 {
             return Ok(());
         }
+        let rows = g.rows;
+        let r = self.group_into_part(g);
+        if r.is_err() {
+            self.failed_rows += rows;
+        }
+        r
+    }
+
+    fn group_into_part(&mut self, g: RowGroup) -> Result<(), String> {
         if self.part.is_none() {
             let (start, seq) = self.interval.unwrap_or((0, 0));
             let to = files::part_path(&self.cfg.path, &self.stamp(start), seq);
@@ -273,11 +285,18 @@ impl Store {
         let Some(p) = self.part.take() else {
             return Ok(());
         };
-        let f =
+        let done =
             p.w.into_inner()
-                .map_err(|e| format!("finishing {}: {e}", p.tmp.display()))?;
-        files::commit(f, &p.tmp, &p.to)
-            .map_err(|e| format!("finishing {}: {e}", p.to.display()))?;
+                .map_err(|e| format!("finishing {}: {e}", p.tmp.display()))
+                .and_then(|f| {
+                    files::commit(f, &p.tmp, &p.to)
+                        .map_err(|e| format!("finishing {}: {e}", p.to.display()))
+                });
+        if let Err(e) = done {
+            self.failed_rows += p.rows;
+            let _ = fs::remove_file(&p.tmp);
+            return Err(e);
+        }
         self.m.store_rows.fetch_add(p.rows, Relaxed);
         Ok(())
     }
