@@ -126,11 +126,18 @@ impl RowGroup {
         RowGroup { writers, rows: 0 }
     }
 
-    /// Add the records of `s` that are the output's; returns how many.
-    pub fn append(&mut self, cols: &[Column], s: &Shipment, sc: &mut Scratch) -> Result<u64> {
+    /// Add the records of `s` that are the output's, from the datagrams
+    /// `keep` marks (all when `None`); returns how many.
+    pub fn append(
+        &mut self,
+        cols: &[Column],
+        s: &Shipment,
+        keep: Option<&[bool]>,
+        sc: &mut Scratch,
+    ) -> Result<u64> {
         let mut n = 0u64;
         for (c, (w, _)) in cols.iter().zip(self.writers.iter_mut()) {
-            n = write_column(c, w, s, sc)?;
+            n = write_column(keep, c, w, s, sc)?;
         }
         self.rows += n;
         Ok(n)
@@ -158,19 +165,28 @@ impl RowGroup {
     }
 }
 
-/// The records of a shipment that are the output's.
-fn records(s: &Shipment) -> impl Iterator<Item = (&crate::fanout::Decoded, &FlowRecord)> {
-    s.datagrams.iter().flat_map(move |d| {
-        d.batch
-            .records
-            .iter()
-            .enumerate()
-            .filter(move |(i, _)| match s.bit {
-                None => true,
-                Some(b) => d.verdicts.get(*i).is_some_and(|v| v & b != 0),
-            })
-            .map(move |(_, r)| (&**d, r))
-    })
+/// The records of a shipment that are the output's: with its verdict bit,
+/// from the datagrams `keep` marks (all when `None`).
+fn records<'a>(
+    s: &'a Shipment,
+    keep: Option<&'a [bool]>,
+) -> impl Iterator<Item = (&'a crate::fanout::Decoded, &'a FlowRecord)> {
+    let kept = move |j: usize| keep.is_none_or(|k| k.get(j) == Some(&true));
+    s.datagrams
+        .iter()
+        .enumerate()
+        .filter(move |(j, _)| kept(*j))
+        .flat_map(move |(_, d)| {
+            d.batch
+                .records
+                .iter()
+                .enumerate()
+                .filter(move |(i, _)| match s.bit {
+                    None => true,
+                    Some(b) => d.verdicts.get(*i).is_some_and(|v| v & b != 0),
+                })
+                .map(move |(_, r)| (&**d, r))
+        })
 }
 
 const INGRESS: &[u8] = b"ingress";
@@ -179,6 +195,7 @@ const UNKNOWN: &[u8] = b"unknown";
 
 /// Write one column's values for the records of `s`; returns the row count.
 fn write_column(
+    keep: Option<&[bool]>,
     c: &Column,
     w: &mut ColumnWriter<'static>,
     s: &Shipment,
@@ -194,7 +211,7 @@ fn write_column(
             sc.i32s.clear();
             sc.defs.clear();
             let mut rows = 0u64;
-            for (_, r) in records(s) {
+            for (_, r) in records(s, keep) {
                 rows += 1;
                 match (c.ty, field(r)) {
                     (ColType::V4, Value::Addr(std::net::IpAddr::V4(a)))
@@ -217,7 +234,7 @@ fn write_column(
         }
         ColType::U64 | ColType::TimeMs => {
             sc.i64s.clear();
-            for (d, r) in records(s) {
+            for (d, r) in records(s, keep) {
                 let v = match c.from {
                     From::Received => d.received_ms,
                     _ => field(r).as_u64().unwrap_or(0),
@@ -234,7 +251,7 @@ fn write_column(
             sc.raw.clear();
             sc.defs.clear();
             let mut rows = 0u64;
-            for (_, r) in records(s) {
+            for (_, r) in records(s, keep) {
                 rows += 1;
                 match field(r) {
                     Value::Addr(std::net::IpAddr::V6(a))
@@ -277,7 +294,7 @@ fn write_column(
                 ByteArray::from(Bytes::from_static(EGRESS)),
             ];
             let mut rows = 0u64;
-            for (d, r) in records(s) {
+            for (d, r) in records(s, keep) {
                 rows += 1;
                 let v = match c.from {
                     From::Collector => Some(collector.clone()),

@@ -49,6 +49,10 @@ pub struct Store {
     /// The open interval's start (Unix s) and the next part number in it.
     interval: Option<(u64, u32)>,
     last_flush_ms: u64,
+    /// Per datagram of the shipment being added, whether its source is one
+    /// `sources` keeps; and, per source index of the last origin, whether it is.
+    keep: Vec<bool>,
+    wanted: Option<(Arc<crate::fanout::Origin>, Vec<bool>)>,
     /// Rows a failed write took with it, not yet reported by [`Store::discard`].
     failed_rows: u64,
     scratch: Scratch,
@@ -82,6 +86,8 @@ impl Store {
             interval: None,
             last_flush_ms: now_ms,
             failed_rows: 0,
+            keep: Vec::new(),
+            wanted: None,
             scratch: Scratch::default(),
             m,
             merger,
@@ -176,8 +182,29 @@ impl Store {
         let g = self
             .group
             .get_or_insert_with(|| RowGroup::new(&self.descr, &self.group_props));
+        let keep = if self.cfg.sources.is_empty() {
+            None
+        } else {
+            let stale = !matches!(&self.wanted, Some((o, _)) if Arc::ptr_eq(o, &s.origin));
+            if stale {
+                let by_index = s
+                    .origin
+                    .sources
+                    .iter()
+                    .map(|n| self.cfg.sources.contains(n))
+                    .collect();
+                self.wanted = Some((s.origin.clone(), by_index));
+            }
+            let by_index = self.wanted.as_ref().map(|w| &w.1[..]).unwrap_or_default();
+            self.keep.clear();
+            self.keep.extend(s.datagrams.iter().map(|d| {
+                d.source
+                    .is_some_and(|i| by_index.get(i as usize) == Some(&true))
+            }));
+            Some(&self.keep[..])
+        };
         let n = g
-            .append(&self.cols, s, &mut self.scratch)
+            .append(&self.cols, s, keep, &mut self.scratch)
             .map_err(|e| format!("encoding flows for {}: {e}", self.cfg.path.display()))?;
         if g.rows >= GROUP_ROWS {
             self.close_group()?;

@@ -27,6 +27,7 @@ fn config(path: &Path) -> StoreConfig {
         flush_secs: 10,
         max_age_secs: None,
         max_bytes: None,
+        sources: Vec::new(),
     }
 }
 
@@ -215,6 +216,28 @@ fn a_restart_in_a_merged_interval_never_reuses_a_merged_parts_name() {
         rows, 29,
         "the new part was merged, not taken for the old one"
     );
+    let _ = fs::remove_dir_all(&d);
+}
+
+#[test]
+fn a_store_with_sources_keeps_only_the_flows_of_those_devices() {
+    let d = dir("sources");
+    let mut cfg = config(&d);
+    cfg.sources = vec!["peer1".into()];
+    let mut s = Store::open(cfg, OutputMetrics::new("s"), T0).expect("open");
+    assert_eq!(
+        s.add(&shipment(6, 1, Some(0)), T0).expect("add"),
+        6,
+        "peer1's"
+    );
+    assert_eq!(
+        s.add(&shipment(4, 1, None), T0).expect("add"),
+        0,
+        "an unnamed device's"
+    );
+    s.close(T0 + 1_000).expect("close");
+    let (rows, _, sources) = read(&d.join("flows-202611292300.parquet"));
+    assert_eq!((rows, sources), (6, vec!["peer1".to_string()]));
     let _ = fs::remove_dir_all(&d);
 }
 
