@@ -333,3 +333,83 @@ fn retention_deletes_the_oldest_files_first_and_counts_them() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn an_unwritable_store_counts_its_losses_logs_once_and_recovers_without_stopping_the_router() {
+    let dir = tmpdir("store-full");
+    let (pm, cp) = (free_port(), free_port());
+    let store = dir.join("flows");
+    let yaml = format!(
+        "general: {{metrics_listen: 127.0.0.1:{pm}}}\n\
+         collectors:\n  - {{id: edge, listen_host: 127.0.0.1, listen_port: {cp}, nf_version: 9, mux_to: [noc]}}\n\
+         exporters:\n  - {{id: noc, type: store, path: {}, rotate_secs: 60, flush_secs: 1}}\n",
+        store.display()
+    );
+    let s = Server::start(&dir, &yaml, &[cp]);
+    // Root ignores permissions: a file where the store's folder of parts
+    // should be makes every write fail, as a full disk would.
+    let parts = store.join(".parts");
+    std::fs::remove_dir_all(&parts).expect("rm .parts");
+    std::fs::write(&parts, b"in the way").expect("block .parts");
+    let lost = gen("v9", cp, 100, 200, &[]);
+    std::thread::sleep(Duration::from_millis(2500));
+    let st = s.status();
+    assert_eq!(counter(&st, "noc", "flows_matched"), lost);
+    assert!(counter(&st, "noc", "store_write_errors") >= 1, "{st}");
+    assert_eq!(counter(&st, "noc", "store_rows_lost"), lost, "{st}");
+    assert_eq!(counter(&st, "noc", "store_rows"), 0, "{st}");
+
+    // Room again: the store goes on by itself.
+    std::fs::remove_file(&parts).expect("unblock");
+    std::fs::create_dir(&parts).expect("mkdir .parts");
+    let kept = gen("v9", cp, 100, 200, &[]);
+    std::thread::sleep(Duration::from_millis(2500));
+    let st = s.status();
+    assert_eq!(counter(&st, "noc", "store_rows"), kept, "{st}");
+    let log = s.stop();
+    assert_eq!(
+        log.matches("store write failed").count(),
+        1,
+        "logged once a minute at most:\n{log}"
+    );
+    let rows = nums(&duckdb(&format!(
+        "select count(*) from read_parquet('{}/flows-*.parquet')",
+        store.display()
+    )))[0];
+    assert_eq!(rows, kept);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn sources_name_devices_in_a_column_and_a_store_can_keep_one_sources_flows() {
+    let dir = tmpdir("store-sources");
+    let (pm, cp) = (free_port(), free_port());
+    let (all, peer2) = (dir.join("all"), dir.join("peer2"));
+    let yaml = format!(
+        "general: {{metrics_listen: 127.0.0.1:{pm}}}\n\
+         collectors:\n  - {{id: edge, listen_host: 127.0.0.1, listen_port: {cp}, nf_version: 9, mux_to: [all, p2], sources: {{peer1: 127.0.0.1, peer2: 127.0.0.2}}}}\n\
+         exporters:\n  - {{id: all, type: store, path: {}}}\n  - {{id: p2, type: store, path: {}, sources: [peer2]}}\n",
+        all.display(),
+        peer2.display()
+    );
+    let s = Server::start(&dir, &yaml, &[cp]);
+    let from_1 = gen("v9", cp, 40, 400, &[]);
+    let from_2 = gen("v9", cp, 60, 400, &["--bind", "127.0.0.2:0"]);
+    settle(&s, "edge", 100);
+    s.stop();
+    let by_source = duckdb(&format!(
+        "select source, count(*) from read_parquet('{}/flows-*.parquet') group by 1 order by 1",
+        all.display()
+    ));
+    assert_eq!(by_source, format!("peer1|{from_1}\npeer2|{from_2}"));
+    let got = duckdb(&format!(
+        "select source, count(*) from read_parquet('{}/flows-*.parquet') group by 1",
+        peer2.display()
+    ));
+    assert_eq!(
+        got,
+        format!("peer2|{from_2}"),
+        "the store keeps peer2's flows only"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -278,6 +278,31 @@ impl Validator {
                     ));
                 }
             }
+            for (j, name) in e
+                .store()
+                .map(|st| &st.sources[..])
+                .unwrap_or_default()
+                .iter()
+                .enumerate()
+            {
+                for c in feeders.iter() {
+                    if !c.sources.iter().any(|(n, _)| n == name) {
+                        let known: Vec<&str> = c.sources.iter().map(|(n, _)| n.as_str()).collect();
+                        self.err(
+                            format!("exporters[{i}].sources[{j}]"),
+                            format!(
+                                "{name:?} is not a source of collector {:?} (defined: {})",
+                                c.id,
+                                if known.is_empty() {
+                                    "none".to_string()
+                                } else {
+                                    known.join(", ")
+                                }
+                            ),
+                        );
+                    }
+                }
+            }
             if e.netflow().is_some_and(|n| n.version == Version::Sflow) {
                 for c in feeders.iter() {
                     if c.versions != Versions::one(Version::Sflow) {

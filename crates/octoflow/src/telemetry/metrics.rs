@@ -183,6 +183,8 @@ pub struct OutputMetrics {
     /// Router datagrams `preserve_source` dropped: over the route's MTU (a raw
     /// socket's datagrams are not fragmented).
     pub source_too_big: AtomicU64,
+    /// True while the output is a `store` (its own counters are shown).
+    pub is_store: std::sync::atomic::AtomicBool,
     /// `store` outputs: rows in part files (safe on disk).
     pub store_rows: AtomicU64,
     /// Interval files written, and their bytes.
@@ -395,22 +397,9 @@ const EXPORTER_COUNTERS: &[(&str, &str, CounterFn<OutputMetrics>)] = &[
         "Router templates dropped from the output's state after the template cache dropped them (given to the receiver again if used again)",
         |m| m.templates_forgotten.load(Relaxed),
     ),
-    ("store_rows", "Store: flow rows written to disk (in part files, flushed every flush_secs)", |m| {
-        m.store_rows.load(Relaxed)
-    }),
-    ("store_files", "Store: interval files written", |m| m.store_files.load(Relaxed)),
-    ("store_bytes", "Store: bytes of interval files written", |m| m.store_bytes.load(Relaxed)),
-    ("store_files_deleted", "Store: interval files deleted by retention (max_age, max_bytes)", |m| {
-        m.store_files_deleted.load(Relaxed)
-    }),
-    ("store_bytes_deleted", "Store: bytes of files deleted by retention", |m| {
-        m.store_bytes_deleted.load(Relaxed)
-    }),
-    ("store_write_errors", "Store: failed writes (disk full, permissions)", |m| {
-        m.store_write_errors.load(Relaxed)
-    }),
-    ("store_rows_lost", "Store: flow rows lost to failed writes", |m| m.store_rows_lost.load(Relaxed)),
 ];
+
+use store::{output_counters, STORE_COUNTERS};
 
 impl Registry {
     /// Prometheus text exposition format 0.0.4.
@@ -503,10 +492,15 @@ impl Registry {
                 }
             }
         }
-        for (name, help, f) in EXPORTER_COUNTERS {
+        for (name, help, f) in EXPORTER_COUNTERS.iter().chain(STORE_COUNTERS) {
+            let store = STORE_COUNTERS.iter().any(|c| c.0 == *name);
             let _ = writeln!(s, "# HELP octoflow_exporter_{name}_total {help}");
             let _ = writeln!(s, "# TYPE octoflow_exporter_{name}_total counter");
-            for e in &self.outputs {
+            for e in self
+                .outputs
+                .iter()
+                .filter(|e| !store || e.is_store.load(Relaxed))
+            {
                 let _ = writeln!(
                     s,
                     "octoflow_exporter_{name}_total{{exporter=\"{}\"}} {}",
@@ -584,7 +578,7 @@ impl Registry {
                 s.push(',');
             }
             let _ = write!(s, "\"{}\":{{", e.id);
-            for (name, _, f) in EXPORTER_COUNTERS {
+            for (name, _, f) in output_counters(e) {
                 let _ = write!(s, "\"{name}\":{},", f(e));
             }
             let _ = write!(s, "\"connected\":{}}}", e.connected.load(Relaxed) == 1);
@@ -594,5 +588,6 @@ impl Registry {
     }
 }
 
+mod store;
 #[cfg(test)]
 mod tests;

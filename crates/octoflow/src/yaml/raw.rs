@@ -181,6 +181,8 @@ pub(crate) struct RawExporter {
     pub(crate) flush_secs: Option<u64>,
     pub(crate) max_age: Option<Scalar>,
     pub(crate) max_bytes: Option<Scalar>,
+    /// The store keeps only these sources' flows (names in its collectors' `sources`).
+    pub(crate) sources: Option<Vec<Scalar>>,
 }
 
 impl RawExporter {
@@ -219,6 +221,7 @@ impl RawExporter {
             ("flush_secs", self.flush_secs.is_some()),
             ("max_age", self.max_age.is_some()),
             ("max_bytes", self.max_bytes.is_some()),
+            ("sources", self.sources.is_some()),
         ];
         set.into_iter().filter(|k| k.1).map(|k| k.0).collect()
     }

@@ -21,6 +21,9 @@ pub struct StoreConfig {
     pub max_age_secs: Option<u64>,
     /// The oldest files are deleted while the store holds more than this.
     pub max_bytes: Option<u64>,
+    /// Keep only the flows of these sources (`collectors[].sources` names);
+    /// empty: every device's.
+    pub sources: Vec<String>,
 }
 
 impl StoreConfig {
@@ -52,8 +55,13 @@ impl StoreConfig {
         } else {
             "flows-YYYYmmddHHMMSS.parquet"
         };
+        let from = if self.sources.is_empty() {
+            String::new()
+        } else {
+            format!("; sources {}", self.sources.join(", "))
+        };
         format!(
-            "Parquet (zstd), one file per {} ({name}, UTC), flushed every {}; {keep}",
+            "Parquet (zstd), one file per {} ({name}, UTC), flushed every {}; {keep}{from}",
             human_secs(self.rotate_secs),
             human_secs(self.flush_secs)
         )
@@ -141,6 +149,17 @@ impl Validator {
                 None
             }
         });
+        let mut sources: Vec<String> = Vec::new();
+        for (j, name) in e.sources.unwrap_or_default().into_iter().enumerate() {
+            let path = format!("{p}.sources[{j}]");
+            if let Some(n) = self.id(&path, Some(name)) {
+                if sources.contains(&n) {
+                    self.err(&path, format!("{n:?} is listed twice"));
+                } else {
+                    sources.push(n);
+                }
+            }
+        }
         if self.errors.len() > errors {
             return None;
         }
@@ -150,6 +169,7 @@ impl Validator {
             flush_secs,
             max_age_secs,
             max_bytes,
+            sources,
         })
     }
 }
@@ -202,6 +222,30 @@ mod tests {
             .starts_with("exporters[0].max_age: \"3y\" is not a duration"));
         assert!(errors("type: store, path: /x, max_bytes: lots")[0]
             .starts_with("exporters[0].max_bytes: \"lots\" does not start with a whole number"));
+    }
+
+    #[test]
+    fn a_stores_sources_are_names_its_collectors_give() {
+        let y = |sources: &str| {
+            format!(
+                "collectors: [{{id: c, listen_port: 2055, nf_version: 10, mux_to: [s], sources: {{peer1: 192.0.2.1, peer2: 192.0.2.2}}}}]\n\
+                 exporters: [{{id: s, type: store, path: /x, sources: {sources}}}]\n"
+            )
+        };
+        let c = Config::parse(&y("[peer2]")).expect("loads");
+        assert_eq!(c.outputs[0].store().expect("store").sources, ["peer2"]);
+        assert_eq!(
+            Config::parse(&y("[peer2, peer9]")).err(),
+            Some(vec![
+                "exporters[0].sources[1]: \"peer9\" is not a source of collector \"c\" (defined: peer1, peer2)".to_string()
+            ])
+        );
+        assert_eq!(
+            Config::parse(&y("[peer1, peer1]")).err(),
+            Some(vec![
+                "exporters[0].sources[1]: \"peer1\" is listed twice".to_string()
+            ])
+        );
     }
 
     #[test]

@@ -149,20 +149,41 @@ pub fn parts(dir: &Path) -> io::Result<Vec<(String, u32, PathBuf)>> {
         let e = e?;
         let name = e.file_name();
         let Some(name) = name.to_str() else { continue };
-        let Some(stamp) = stamp_of(name) else {
-            continue;
-        };
-        let seq = name
-            .strip_prefix("flows-")
-            .and_then(|r| r.get(stamp.len() + 1..))
-            .and_then(|r| r.strip_suffix(".parquet"))
-            .and_then(|r| r.parse::<u32>().ok());
-        if let Some(seq) = seq {
+        if let Some((stamp, seq)) = part_of(name) {
             v.push((stamp.to_string(), seq, e.path()));
         }
     }
     v.sort();
     Ok(v)
+}
+
+/// The interval stamp and number of a part's name, `flows-<stamp>.<NNNNNN>.parquet`.
+pub fn part_of(name: &str) -> Option<(&str, u32)> {
+    let stamp = stamp_of(name)?;
+    let seq = name
+        .strip_prefix("flows-")?
+        .get(stamp.len()..)?
+        .strip_prefix('.')?
+        .strip_suffix(".parquet")?
+        .parse::<u32>()
+        .ok()?;
+    Some((stamp, seq))
+}
+
+/// The part names that the interval files of `stamp` say they hold.
+pub fn merged_for(dir: &Path, stamp: &str) -> io::Result<Vec<String>> {
+    let mut names = Vec::new();
+    for (path, ..) in intervals(dir)? {
+        let of_stamp = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(stamp_of)
+            .is_some_and(|s| s == stamp);
+        if of_stamp {
+            names.extend(merged_parts(&path));
+        }
+    }
+    Ok(names)
 }
 
 /// Delete the `.tmp` files a crash left (they were never complete).

@@ -266,6 +266,7 @@ mod tests {
             flush_secs: 10,
             max_age_secs: None,
             max_bytes: None,
+            sources: Vec::new(),
         };
         let mut store = Store::open(cfg, OutputMetrics::new("s"), T0).expect("open");
         let v4 = FlowRecord::example();

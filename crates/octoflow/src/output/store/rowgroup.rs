@@ -70,8 +70,8 @@ pub struct Scratch {
     raw: Vec<u8>,
     fixed: Vec<FixedLenByteArray>,
     text: Vec<ByteArray>,
-    /// The current origin's names as Parquet values (cloning one is a
-    /// reference count, not a copy), rebuilt when another collector ships.
+    /// The current origin's names as Parquet values over static bytes
+    /// (cloning one copies a pointer), rebuilt when another collector ships.
     origin: Option<(Arc<Origin>, ByteArray, Vec<ByteArray>)>,
 }
 
@@ -81,13 +81,31 @@ impl Scratch {
         if matches!(&self.origin, Some((cur, ..)) if Arc::ptr_eq(cur, o)) {
             return;
         }
-        let text = |s: &str| ByteArray::from(Bytes::copy_from_slice(s.as_bytes()));
+        let text = |s: &str| ByteArray::from(Bytes::from_static(forever(s)));
         self.origin = Some((
             o.clone(),
             text(&o.collector),
             o.sources.iter().map(|s| text(s)).collect(),
         ));
     }
+}
+
+/// `s` for the rest of the process, kept once per distinct text: a name's
+/// value is then cloned per row without touching a reference count (which
+/// showed in profiles at a few per cent). Names come from the configuration,
+/// so there are few, and a reload that renames keeps at most the old names.
+fn forever(s: &str) -> &'static [u8] {
+    static KEPT: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+    let mut kept = match KEPT.lock() {
+        Ok(k) => k,
+        Err(p) => p.into_inner(),
+    };
+    if let Some(k) = kept.iter().find(|k| **k == s) {
+        return k.as_bytes();
+    }
+    let k: &'static str = Box::leak(s.to_string().into_boxed_str());
+    kept.push(k);
+    k.as_bytes()
 }
 
 /// The row group being filled.
@@ -108,45 +126,67 @@ impl RowGroup {
         RowGroup { writers, rows: 0 }
     }
 
-    /// Add the records of `s` that are the output's; returns how many.
-    pub fn append(&mut self, cols: &[Column], s: &Shipment, sc: &mut Scratch) -> Result<u64> {
+    /// Add the records of `s` that are the output's, from the datagrams
+    /// `keep` marks (all when `None`); returns how many.
+    pub fn append(
+        &mut self,
+        cols: &[Column],
+        s: &Shipment,
+        keep: Option<&[bool]>,
+        sc: &mut Scratch,
+    ) -> Result<u64> {
         let mut n = 0u64;
         for (c, (w, _)) in cols.iter().zip(self.writers.iter_mut()) {
-            n = write_column(c, w, s, sc)?;
+            n = write_column(keep, c, w, s, sc)?;
         }
         self.rows += n;
         Ok(n)
     }
 
     /// Close every column and splice the chunks into `file` as one row group.
+    /// Returns, per column, whether it held one value only (see
+    /// [`super::schema::properties`]).
     pub fn finish<W: std::io::Write + Send>(
         self,
         file: &mut SerializedFileWriter<W>,
-    ) -> Result<()> {
+    ) -> Result<Vec<bool>> {
         let mut rg = file.next_row_group()?;
+        let mut constant = Vec::with_capacity(self.writers.len());
         for (w, pages) in self.writers {
             let close: ColumnCloseResult = w.close()?;
+            constant.push(close.metadata.statistics().is_some_and(|s| {
+                s.min_bytes_opt().is_some() && s.min_bytes_opt() == s.max_bytes_opt()
+            }));
             let bytes = Bytes::from(pages.take()?);
             rg.append_column(&bytes, close)?;
         }
         rg.close()?;
-        Ok(())
+        Ok(constant)
     }
 }
 
-/// The records of a shipment that are the output's.
-fn records(s: &Shipment) -> impl Iterator<Item = (&crate::fanout::Decoded, &FlowRecord)> {
-    s.datagrams.iter().flat_map(move |d| {
-        d.batch
-            .records
-            .iter()
-            .enumerate()
-            .filter(move |(i, _)| match s.bit {
-                None => true,
-                Some(b) => d.verdicts.get(*i).is_some_and(|v| v & b != 0),
-            })
-            .map(move |(_, r)| (&**d, r))
-    })
+/// The records of a shipment that are the output's: with its verdict bit,
+/// from the datagrams `keep` marks (all when `None`).
+fn records<'a>(
+    s: &'a Shipment,
+    keep: Option<&'a [bool]>,
+) -> impl Iterator<Item = (&'a crate::fanout::Decoded, &'a FlowRecord)> {
+    let kept = move |j: usize| keep.is_none_or(|k| k.get(j) == Some(&true));
+    s.datagrams
+        .iter()
+        .enumerate()
+        .filter(move |(j, _)| kept(*j))
+        .flat_map(move |(_, d)| {
+            d.batch
+                .records
+                .iter()
+                .enumerate()
+                .filter(move |(i, _)| match s.bit {
+                    None => true,
+                    Some(b) => d.verdicts.get(*i).is_some_and(|v| v & b != 0),
+                })
+                .map(move |(_, r)| (&**d, r))
+        })
 }
 
 const INGRESS: &[u8] = b"ingress";
@@ -155,6 +195,7 @@ const UNKNOWN: &[u8] = b"unknown";
 
 /// Write one column's values for the records of `s`; returns the row count.
 fn write_column(
+    keep: Option<&[bool]>,
     c: &Column,
     w: &mut ColumnWriter<'static>,
     s: &Shipment,
@@ -170,7 +211,7 @@ fn write_column(
             sc.i32s.clear();
             sc.defs.clear();
             let mut rows = 0u64;
-            for (_, r) in records(s) {
+            for (_, r) in records(s, keep) {
                 rows += 1;
                 match (c.ty, field(r)) {
                     (ColType::V4, Value::Addr(std::net::IpAddr::V4(a)))
@@ -193,7 +234,7 @@ fn write_column(
         }
         ColType::U64 | ColType::TimeMs => {
             sc.i64s.clear();
-            for (d, r) in records(s) {
+            for (d, r) in records(s, keep) {
                 let v = match c.from {
                     From::Received => d.received_ms,
                     _ => field(r).as_u64().unwrap_or(0),
@@ -210,7 +251,7 @@ fn write_column(
             sc.raw.clear();
             sc.defs.clear();
             let mut rows = 0u64;
-            for (_, r) in records(s) {
+            for (_, r) in records(s, keep) {
                 rows += 1;
                 match field(r) {
                     Value::Addr(std::net::IpAddr::V6(a))
@@ -253,7 +294,7 @@ fn write_column(
                 ByteArray::from(Bytes::from_static(EGRESS)),
             ];
             let mut rows = 0u64;
-            for (d, r) in records(s) {
+            for (d, r) in records(s, keep) {
                 rows += 1;
                 let v = match c.from {
                     From::Collector => Some(collector.clone()),

@@ -42,11 +42,19 @@ pub struct Store {
     descr: SchemaDescriptor,
     schema: Arc<parquet::schema::types::Type>,
     props: Arc<WriterProperties>,
+    /// The next row group's encodings (from the last one's constant columns).
+    group_props: Arc<WriterProperties>,
     group: Option<RowGroup>,
     part: Option<Part>,
     /// The open interval's start (Unix s) and the next part number in it.
     interval: Option<(u64, u32)>,
     last_flush_ms: u64,
+    /// Per datagram of the shipment being added, whether its source is one
+    /// `sources` keeps; and, per source index of the last origin, whether it is.
+    keep: Vec<bool>,
+    wanted: Option<(Arc<crate::fanout::Origin>, Vec<bool>)>,
+    /// Rows a failed write took with it, not yet reported by [`Store::discard`].
+    failed_rows: u64,
     scratch: Scratch,
     m: Arc<OutputMetrics>,
     merger: Merger,
@@ -59,7 +67,7 @@ impl Store {
         let cols = schema::columns();
         let schema = schema::parquet_schema(&cols)
             .map_err(|e| format!("building the store's schema: {e}"))?;
-        let props = Arc::new(schema::properties(&cols));
+        let props = Arc::new(schema::properties(&cols, &[]));
         fs::create_dir_all(cfg.path.join(PARTS)).map_err(|e| {
             format!(
                 "creating store folder {}: {e} (check that the path is writable by octoflow)",
@@ -71,11 +79,15 @@ impl Store {
             descr: SchemaDescriptor::new(schema.clone()),
             schema,
             cols,
+            group_props: props.clone(),
             props,
             group: None,
             part: None,
             interval: None,
             last_flush_ms: now_ms,
+            failed_rows: 0,
+            keep: Vec::new(),
+            wanted: None,
             scratch: Scratch::default(),
             m,
             merger,
@@ -118,48 +130,81 @@ impl Store {
             }
         }
         for (stamp, parts) in by_stamp {
-            let merged: HashSet<String> = files::intervals(&dir)
+            let merged: HashSet<String> = files::merged_for(&dir, &stamp)
                 .map_err(io)?
-                .iter()
-                .filter(|f| {
-                    f.0.file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(|n| n.contains(&stamp))
-                })
-                .flat_map(|f| files::merged_parts(&f.0))
+                .into_iter()
                 .collect();
             let mut left = Vec::new();
-            for (seq, p) in parts {
+            for (_, p) in parts {
                 let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
                 if merged.contains(name) {
                     fs::remove_file(&p).map_err(io)?;
                 } else {
-                    left.push((seq, p));
+                    left.push(p);
                 }
             }
-            if stamp == now_stamp {
-                let next = left.iter().map(|x| x.0 + 1).max().unwrap_or(0);
-                self.interval = Some((now_start, next));
-            } else if !left.is_empty() {
-                let paths: Vec<PathBuf> = left.into_iter().map(|x| x.1).collect();
-                self.merger.merge(stamp, paths, now_ms);
+            // The current interval's parts stay parts: more are coming.
+            if stamp != now_stamp && !left.is_empty() {
+                self.merger.merge(stamp, left, now_ms);
             }
         }
+        self.interval = Some((now_start, self.next_seq(&now_stamp)?));
         self.merger.retain(now_ms);
         Ok(())
+    }
+
+    /// The next part number of interval `stamp`: after every part of it that
+    /// waits or was merged, so no name is used twice — a new part under a
+    /// merged part's name would be taken for merged, and deleted, at the next
+    /// start (after a restart in the interval, or the clock going back).
+    fn next_seq(&self, stamp: &str) -> Result<u32, String> {
+        let dir = &self.cfg.path;
+        let io = |e: std::io::Error| format!("listing store {}: {e}", dir.display());
+        let waiting = files::parts(dir)
+            .map_err(io)?
+            .into_iter()
+            .filter(|p| p.0 == stamp)
+            .map(|p| p.1);
+        let merged = files::merged_for(dir, stamp)
+            .map_err(io)?
+            .into_iter()
+            .filter_map(|n| files::part_of(&n).map(|p| p.1));
+        Ok(waiting.chain(merged).map(|n| n + 1).max().unwrap_or(0))
     }
 
     /// Add the output's records of `s`, received about `now_ms`.
     pub fn add(&mut self, s: &Shipment, now_ms: u64) -> Result<u64, String> {
         self.rotate_if_due(now_ms)?;
         if self.interval.is_none() {
-            self.interval = Some((self.interval_of(now_ms), 0));
+            let start = self.interval_of(now_ms);
+            self.interval = Some((start, self.next_seq(&self.stamp(start))?));
         }
         let g = self
             .group
-            .get_or_insert_with(|| RowGroup::new(&self.descr, &self.props));
+            .get_or_insert_with(|| RowGroup::new(&self.descr, &self.group_props));
+        let keep = if self.cfg.sources.is_empty() {
+            None
+        } else {
+            let stale = !matches!(&self.wanted, Some((o, _)) if Arc::ptr_eq(o, &s.origin));
+            if stale {
+                let by_index = s
+                    .origin
+                    .sources
+                    .iter()
+                    .map(|n| self.cfg.sources.contains(n))
+                    .collect();
+                self.wanted = Some((s.origin.clone(), by_index));
+            }
+            let by_index = self.wanted.as_ref().map(|w| &w.1[..]).unwrap_or_default();
+            self.keep.clear();
+            self.keep.extend(s.datagrams.iter().map(|d| {
+                d.source
+                    .is_some_and(|i| by_index.get(i as usize) == Some(&true))
+            }));
+            Some(&self.keep[..])
+        };
         let n = g
-            .append(&self.cols, s, &mut self.scratch)
+            .append(&self.cols, s, keep, &mut self.scratch)
             .map_err(|e| format!("encoding flows for {}: {e}", self.cfg.path.display()))?;
         if g.rows >= GROUP_ROWS {
             self.close_group()?;
@@ -199,7 +244,7 @@ impl Store {
     /// Forget what is in memory and the part being written (after an error);
     /// the `.tmp` is deleted. Returns the rows lost.
     pub fn discard(&mut self) -> u64 {
-        let lost = self.pending_rows();
+        let lost = self.pending_rows() + std::mem::take(&mut self.failed_rows);
         self.group = None;
         if let Some(p) = self.part.take() {
             drop(p.w);
@@ -225,6 +270,15 @@ impl Store {
         if g.rows == 0 {
             return Ok(());
         }
+        let rows = g.rows;
+        let r = self.group_into_part(g);
+        if r.is_err() {
+            self.failed_rows += rows;
+        }
+        r
+    }
+
+    fn group_into_part(&mut self, g: RowGroup) -> Result<(), String> {
         if self.part.is_none() {
             let (start, seq) = self.interval.unwrap_or((0, 0));
             let to = files::part_path(&self.cfg.path, &self.stamp(start), seq);
@@ -242,9 +296,11 @@ impl Store {
         }
         if let Some(p) = self.part.as_mut() {
             let rows = g.rows;
-            g.finish(&mut p.w)
+            let constant = g
+                .finish(&mut p.w)
                 .map_err(|e| format!("writing {}: {e}", p.tmp.display()))?;
             p.rows += rows;
+            self.group_props = Arc::new(schema::properties(&self.cols, &constant));
         }
         Ok(())
     }
@@ -256,11 +312,18 @@ impl Store {
         let Some(p) = self.part.take() else {
             return Ok(());
         };
-        let f =
+        let done =
             p.w.into_inner()
-                .map_err(|e| format!("finishing {}: {e}", p.tmp.display()))?;
-        files::commit(f, &p.tmp, &p.to)
-            .map_err(|e| format!("finishing {}: {e}", p.to.display()))?;
+                .map_err(|e| format!("finishing {}: {e}", p.tmp.display()))
+                .and_then(|f| {
+                    files::commit(f, &p.tmp, &p.to)
+                        .map_err(|e| format!("finishing {}: {e}", p.to.display()))
+                });
+        if let Err(e) = done {
+            self.failed_rows += p.rows;
+            let _ = fs::remove_file(&p.tmp);
+            return Err(e);
+        }
         self.m.store_rows.fetch_add(p.rows, Relaxed);
         Ok(())
     }

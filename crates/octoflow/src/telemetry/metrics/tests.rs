@@ -36,6 +36,37 @@ fn exposition_has_every_counter_with_labels() {
         "{j}"
     );
     assert!(j.contains("\"foo\":{\"flows_matched\":0,"), "{j}");
+    assert!(
+        !j.contains("store_rows") && !p.contains("store_rows_total{"),
+        "a receiver has no store counters"
+    );
+}
+
+#[test]
+fn a_stores_counters_are_shown_for_stores_only() {
+    let (rx, st) = (OutputMetrics::new("rx"), OutputMetrics::new("st"));
+    st.is_store.store(true, Relaxed);
+    st.store_files_deleted.fetch_add(4, Relaxed);
+    let r = Registry {
+        collectors: vec![],
+        outputs: vec![rx, st],
+    };
+    let p = r.prometheus();
+    assert!(
+        p.contains("octoflow_exporter_store_files_deleted_total{exporter=\"st\"} 4"),
+        "{p}"
+    );
+    assert!(
+        !p.contains("store_files_deleted_total{exporter=\"rx\"}"),
+        "{p}"
+    );
+    assert!(
+        p.contains("octoflow_exporter_flows_matched_total{exporter=\"rx\"} 0"),
+        "{p}"
+    );
+    let j = r.status_json();
+    assert!(j.contains("\"store_files_deleted\":4"), "{j}");
+    assert_eq!(j.matches("\"store_rows\":").count(), 1, "{j}");
 }
 
 #[test]

@@ -27,6 +27,7 @@ fn config(path: &Path) -> StoreConfig {
         flush_secs: 10,
         max_age_secs: None,
         max_bytes: None,
+        sources: Vec::new(),
     }
 }
 
@@ -187,6 +188,56 @@ fn parts_a_merged_file_already_holds_are_deleted_not_merged_twice() {
     assert_eq!(names(&d), [".parts", "flows-202611292300.parquet"]);
     assert!(files::parts(&d).expect("parts").is_empty());
     assert_eq!(read(&d.join("flows-202611292300.parquet")).0, 20);
+    let _ = fs::remove_dir_all(&d);
+}
+
+#[test]
+fn a_restart_in_a_merged_interval_never_reuses_a_merged_parts_name() {
+    let d = dir("reuse");
+    let m = OutputMetrics::new("s");
+    let mut s = Store::open(config(&d), m.clone(), T0).expect("open");
+    s.add(&shipment(20, 1, None), T0).expect("add");
+    s.close(T0 + 1_000)
+        .expect("stop: the interval's part is merged");
+    drop(s);
+    // Started again in the same interval, then killed after a flush.
+    let mut s = Store::open(config(&d), m.clone(), T0 + 2_000).expect("open");
+    s.add(&shipment(9, 1, None), T0 + 2_000).expect("add");
+    s.tick(T0 + 12_000).expect("flush");
+    drop(s);
+    assert_eq!(names(&d.join(PARTS)), ["flows-202611292300.000001.parquet"]);
+    drop(Store::open(config(&d), m, T0 + 600_000).expect("reopen"));
+    let rows: u64 = files::intervals(&d)
+        .expect("list")
+        .iter()
+        .map(|f| read(&f.0).0)
+        .sum();
+    assert_eq!(
+        rows, 29,
+        "the new part was merged, not taken for the old one"
+    );
+    let _ = fs::remove_dir_all(&d);
+}
+
+#[test]
+fn a_store_with_sources_keeps_only_the_flows_of_those_devices() {
+    let d = dir("sources");
+    let mut cfg = config(&d);
+    cfg.sources = vec!["peer1".into()];
+    let mut s = Store::open(cfg, OutputMetrics::new("s"), T0).expect("open");
+    assert_eq!(
+        s.add(&shipment(6, 1, Some(0)), T0).expect("add"),
+        6,
+        "peer1's"
+    );
+    assert_eq!(
+        s.add(&shipment(4, 1, None), T0).expect("add"),
+        0,
+        "an unnamed device's"
+    );
+    s.close(T0 + 1_000).expect("close");
+    let (rows, _, sources) = read(&d.join("flows-202611292300.parquet"));
+    assert_eq!((rows, sources), (6, vec!["peer1".to_string()]));
     let _ = fs::remove_dir_all(&d);
 }
 
