@@ -11,6 +11,7 @@ mod fanout;
 mod instance;
 mod output;
 mod privileges;
+mod profile;
 mod query;
 mod supervisor;
 mod systemd;
@@ -184,6 +185,13 @@ enum Cmd {
     Query {
         #[command(flatten)]
         args: query::args::QueryArgs,
+    },
+    /// nfsen's profiles: list them, or show a profile's 5-minute slots per channel.
+    Profile {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(subcommand)]
+        cmd: query::profile::ProfileCmd,
     },
     /// Send generated NetFlow/IPFIX/sFlow to a collector, and report what was sent.
     Gen {
@@ -372,6 +380,9 @@ fn main() -> ExitCode {
                 systemd::install(&c, &exe).map(|m| print!("{m}"))
             }),
         Cmd::Query { args } => query::cli(&args),
+        Cmd::Profile { config, cmd } => config::Config::load(&config.config_file)
+            .map_err(|e| e.to_string())
+            .and_then(|c| query::profile::run(&c, &cmd)),
         Cmd::Check { config } => config::Config::load(&config.config_file)
             .map_err(|e| e.to_string())
             .map(|c| {

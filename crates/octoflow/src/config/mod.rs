@@ -110,6 +110,8 @@ pub struct Config {
     pub collectors: Vec<Collector>,
     /// `exporters[]`: every output, of whatever kind.
     pub outputs: Vec<Output>,
+    /// `profiles[]` (each also in its store's configuration).
+    pub profiles: Vec<crate::profile::Profile>,
     /// Things that load but deserve an operator's look (overlapping tenants, …).
     pub warnings: Vec<String>,
 }
@@ -209,6 +211,8 @@ impl Config {
             .filter_map(|(i, c)| v.collector(i, c, &declared))
             .collect();
         v.topology(&collectors, &outputs);
+        let mut outputs = outputs;
+        let profiles = v.profiles(raw.profiles.unwrap_or_default(), &mut outputs);
         if !v.errors.is_empty() {
             return Err(v.errors);
         }
@@ -218,6 +222,7 @@ impl Config {
             supervisor,
             collectors,
             outputs,
+            profiles,
             warnings: v.warnings,
         })
     }

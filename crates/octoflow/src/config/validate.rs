@@ -210,6 +210,41 @@ impl Validator {
 
     /// Cross-instance checks: duplicate ids, shared ports, impossible conversions,
     /// overlapping tenants.
+    /// `profiles[]`, each given to its store's configuration.
+    pub(super) fn profiles(
+        &mut self,
+        raw: Vec<crate::yaml::raw::RawProfile>,
+        outputs: &mut [Output],
+    ) -> Vec<crate::profile::Profile> {
+        let stores: Vec<String> = outputs
+            .iter()
+            .filter(|o| o.store().is_some())
+            .map(|o| o.id.clone())
+            .collect();
+        let mut out: Vec<crate::profile::Profile> = Vec::new();
+        for (i, p) in raw.into_iter().enumerate() {
+            let Some(p) = self.profile(i, p, &stores) else {
+                continue;
+            };
+            if out.iter().any(|q| q.id == p.id) {
+                self.err(
+                    format!("profiles[{i}].id"),
+                    format!("{:?} is used twice", p.id),
+                );
+                continue;
+            }
+            if let Some(st) = outputs
+                .iter_mut()
+                .find(|o| o.id == p.store)
+                .and_then(|o| o.store_mut())
+            {
+                st.profiles.push(p.clone());
+            }
+            out.push(p);
+        }
+        out
+    }
+
     pub(super) fn topology(&mut self, collectors: &[Collector], outputs: &[Output]) {
         let mut seen = HashSet::new();
         for (i, c) in collectors.iter().enumerate() {

@@ -146,6 +146,13 @@ impl Output {
     }
 
     /// The `store` kind's settings, if it is one.
+    pub fn store_mut(&mut self) -> Option<&mut StoreConfig> {
+        match &mut self.kind {
+            OutputKind::Store(s) => Some(s),
+            _ => None,
+        }
+    }
+
     pub fn store(&self) -> Option<&StoreConfig> {
         match &self.kind {
             OutputKind::Store(s) => Some(s),

@@ -6,6 +6,7 @@
 
 pub mod args;
 pub mod print;
+pub mod profile;
 
 use std::io::Write;
 

@@ -88,6 +88,26 @@ pub(crate) struct RawConfig {
     pub(crate) supervisor: Option<RawSupervisor>,
     pub(crate) collectors: Option<Vec<RawCollector>>,
     pub(crate) exporters: Option<Vec<RawExporter>>,
+    /// Extension: nfsen's profiles and channels over a store.
+    pub(crate) profiles: Option<Vec<RawProfile>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawProfile {
+    pub(crate) id: Option<Scalar>,
+    pub(crate) store: Option<Scalar>,
+    pub(crate) keep_days: Option<u64>,
+    pub(crate) channels: Option<Vec<RawChannel>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawChannel {
+    pub(crate) name: Option<Scalar>,
+    pub(crate) filter: Option<Scalar>,
+    pub(crate) colour: Option<Scalar>,
+    pub(crate) sign: Option<Scalar>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -24,6 +24,8 @@ pub struct StoreConfig {
     /// Keep only the flows of these sources (`collectors[].sources` names);
     /// empty: every device's.
     pub sources: Vec<String>,
+    /// The profiles counted over this store's flows (`profiles[]` naming it).
+    pub profiles: Vec<crate::profile::Profile>,
 }
 
 impl StoreConfig {
@@ -170,6 +172,7 @@ impl Validator {
             max_age_secs,
             max_bytes,
             sources,
+            profiles: Vec::new(),
         })
     }
 }

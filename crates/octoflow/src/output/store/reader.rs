@@ -267,6 +267,7 @@ mod tests {
             max_age_secs: None,
             max_bytes: None,
             sources: Vec::new(),
+            profiles: Vec::new(),
         };
         let mut store = Store::open(cfg, OutputMetrics::new("s"), T0).expect("open");
         let v4 = FlowRecord::example();

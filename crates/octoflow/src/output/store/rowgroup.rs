@@ -167,7 +167,7 @@ impl RowGroup {
 
 /// The records of a shipment that are the output's: with its verdict bit,
 /// from the datagrams `keep` marks (all when `None`).
-fn records<'a>(
+pub(super) fn records<'a>(
     s: &'a Shipment,
     keep: Option<&'a [bool]>,
 ) -> impl Iterator<Item = (&'a crate::fanout::Decoded, &'a FlowRecord)> {

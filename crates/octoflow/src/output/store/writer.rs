@@ -18,10 +18,12 @@ use parquet::schema::types::SchemaDescriptor;
 use super::config::StoreConfig;
 use super::files::{self, PARTS};
 use super::merger::Merger;
-use super::rowgroup::{RowGroup, Scratch};
+use super::rowgroup::{records, RowGroup, Scratch};
 use super::schema::{self, Column};
 use crate::fanout::Shipment;
+use crate::profile::counter::Counting;
 use crate::telemetry::metrics::OutputMetrics;
+use crate::util::RateLimit;
 
 /// Rows per row group at most: large for compression and dictionaries, small
 /// enough that the open group's pages stay a few tens of MB.
@@ -58,6 +60,9 @@ pub struct Store {
     scratch: Scratch,
     m: Arc<OutputMetrics>,
     merger: Merger,
+    /// The profiles counted over this store's flows.
+    profiles: Counting,
+    profile_log: RateLimit,
 }
 
 impl Store {
@@ -91,6 +96,8 @@ impl Store {
             scratch: Scratch::default(),
             m,
             merger,
+            profiles: Counting::new(&cfg.path, &cfg.profiles),
+            profile_log: RateLimit::new(std::time::Duration::from_secs(60)),
             cfg,
         };
         s.recover(now_ms)?;
@@ -206,14 +213,30 @@ impl Store {
         let n = g
             .append(&self.cols, s, keep, &mut self.scratch)
             .map_err(|e| format!("encoding flows for {}: {e}", self.cfg.path.display()))?;
+        if !self.profiles.is_empty() {
+            for (d, r) in records(s, keep) {
+                let source = d
+                    .source
+                    .and_then(|i| s.origin.sources.get(i as usize))
+                    .map_or("", |n| n.as_str());
+                self.profiles.add(d.received_ms, r, source);
+            }
+        }
         if g.rows >= GROUP_ROWS {
             self.close_group()?;
         }
         Ok(n)
     }
 
-    /// Flush and rotate when their time has come.
+    /// Flush and rotate when their time has come; write the profiles' closed
+    /// slots (a profile file that cannot be written costs its slots, logged at
+    /// most once a minute, never the store's flows).
     pub fn tick(&mut self, now_ms: u64) -> Result<(), String> {
+        if let Err(e) = self.profiles.tick(now_ms) {
+            if self.profile_log.ready() {
+                tracing::warn!(store = %self.cfg.path.display(), "{e}");
+            }
+        }
         self.rotate_if_due(now_ms)?;
         if now_ms.saturating_sub(self.last_flush_ms) >= self.cfg.flush_secs * 1000 {
             self.flush(now_ms)?;
@@ -224,6 +247,9 @@ impl Store {
     /// Stop: what is in memory becomes a part, and the open interval's parts
     /// its file.
     pub fn close(&mut self, now_ms: u64) -> Result<(), String> {
+        if let Err(e) = self.profiles.close() {
+            tracing::warn!(store = %self.cfg.path.display(), "{e}");
+        }
         self.flush(now_ms)?;
         self.finish_interval(now_ms)?;
         self.merger.wait();

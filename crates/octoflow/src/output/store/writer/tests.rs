@@ -28,6 +28,7 @@ fn config(path: &Path) -> StoreConfig {
         max_age_secs: None,
         max_bytes: None,
         sources: Vec::new(),
+        profiles: Vec::new(),
     }
 }
 
