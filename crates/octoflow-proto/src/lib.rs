@@ -28,6 +28,7 @@
 #![deny(clippy::unwrap_used)]
 
 pub mod batch;
+pub mod civil;
 pub mod data_set;
 pub mod decoder;
 pub mod error;

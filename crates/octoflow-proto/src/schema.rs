@@ -114,7 +114,7 @@ impl fmt::Display for Value {
                 // Computed without a time crate.
                 let secs = (ms / 1000) as i64;
                 let sod = secs.rem_euclid(86400);
-                let (y, m, d) = civil(secs.div_euclid(86400));
+                let (y, m, d) = crate::civil::civil_from_days(secs.div_euclid(86400));
                 write!(
                     f,
                     "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
@@ -134,19 +134,6 @@ impl fmt::Display for Value {
             Value::AddrPort(a @ IpAddr::V6(_), p) => write!(f, "[{a}]:{p}"),
         }
     }
-}
-
-/// Days since 1970-01-01 to (year, month, day) — Howard Hinnant's civil_from_days.
-fn civil(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + (m <= 2) as i64, m, d)
 }
 
 /// One flow field.

@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+use octoflow_proto::civil::{civil_from_days, days_from_civil, days_in_month};
+
 /// A time window, Unix milliseconds, `start <= t < end`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
@@ -81,7 +83,7 @@ fn time(s: &str) -> Option<u64> {
         None => 1,
     };
     let day = match d.get(2) {
-        Some(x) => num(x, 1, days_in_month(year, month))?,
+        Some(x) => num(x, 1, days_in_month(year as i64, month as u32) as u64)?,
         None => 1,
     };
     if d.len() > 3 {
@@ -97,57 +99,17 @@ fn time(s: &str) -> Option<u64> {
             hms[i] = num(p, 0, if i == 0 { 23 } else { 59 })?;
         }
     }
-    let days = days_from_civil(year, month, day);
+    let days = days_from_civil(year as i64, month as u32, day as u32) as u64;
     Some(((days * 24 + hms[0]) * 60 + hms[1]) * 60_000 + hms[2] * 1000)
-}
-
-fn leap(y: u64) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
-}
-
-fn days_in_month(y: u64, m: u64) -> u64 {
-    match m {
-        2 if leap(y) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (y ≥ 1970).
-fn days_from_civil(y: u64, m: u64, d: u64) -> u64 {
-    let mut days = 0;
-    for year in 1970..y {
-        days += if leap(year) { 366 } else { 365 };
-    }
-    for month in 1..m {
-        days += days_in_month(y, month);
-    }
-    days + d - 1
 }
 
 /// Unix ms as `YYYY/MM/dd.hh:mm:ss` (UTC).
 pub fn show(ms: u64) -> String {
     let secs = ms / 1000;
-    let mut days = secs / 86_400;
+    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
     let rem = secs % 86_400;
-    let mut y = 1970;
-    loop {
-        let n = if leap(y) { 366 } else { 365 };
-        if days < n {
-            break;
-        }
-        days -= n;
-        y += 1;
-    }
-    let mut m = 1;
-    while days >= days_in_month(y, m) {
-        days -= days_in_month(y, m);
-        m += 1;
-    }
     format!(
-        "{y:04}/{m:02}/{:02}.{:02}:{:02}:{:02}",
-        days + 1,
+        "{y:04}/{m:02}/{d:02}.{:02}:{:02}:{:02}",
         rem / 3600,
         rem % 3600 / 60,
         rem % 60
