@@ -57,6 +57,28 @@ impl KeyField {
         }
     }
 
+    /// The record field (the schema's name) this key field reads.
+    pub fn field(self) -> &'static str {
+        match self {
+            KeyField::SrcIp => "src_addr",
+            KeyField::DstIp => "dst_addr",
+            KeyField::NextHop => "next_hop",
+            KeyField::Router => "exporter",
+            KeyField::SrcPort => "src_port",
+            KeyField::DstPort => "dst_port",
+            KeyField::Proto => "proto",
+            KeyField::Tos => "tos",
+            KeyField::SrcAs => "src_as",
+            KeyField::DstAs => "dst_as",
+            KeyField::InIf => "input_if",
+            KeyField::OutIf => "output_if",
+            KeyField::SrcMask => "src_mask",
+            KeyField::DstMask => "dst_mask",
+            KeyField::SrcVlan => "src_vlan",
+            KeyField::DstVlan => "dst_vlan",
+        }
+    }
+
     const ALL: [KeyField; 16] = [
         KeyField::SrcIp,
         KeyField::DstIp,
@@ -313,6 +335,18 @@ impl Grouping {
             }),
             Grouping::Fields(_) => None,
         }
+    }
+
+    /// The record fields (schema names) a table of this grouping reads: its
+    /// key's, and the counters' (`packets`, `bytes`, `first`, `last`).
+    pub fn fields(&self) -> Vec<&'static str> {
+        let mut v = vec!["packets", "bytes", "first", "last"];
+        match self {
+            Grouping::One(f) => v.push(f.field()),
+            Grouping::Either(a, b) => v.extend([a.field(), b.field()]),
+            Grouping::Fields(fs) => v.extend(fs.iter().map(|f| f.field())),
+        }
+        v
     }
 
     /// A record holding a key's values (the rest zero), for printing an

@@ -36,6 +36,28 @@ pub struct Query {
 }
 
 impl Query {
+    /// The record fields the query reads (schema names, `source` for the
+    /// source name): the filter's, the window's (`first`), the tables' and the
+    /// aggregation's. `None` for a flow listing, which may print any field.
+    pub fn fields(&self) -> Option<Vec<&'static str>> {
+        if self.stats.is_empty() && self.aggregate.is_none() {
+            return None;
+        }
+        let mut v = self.filter.fields();
+        v.extend(["first", "last", "packets", "bytes"]);
+        for g in self
+            .stats
+            .iter()
+            .map(|s| &s.grouping)
+            .chain(&self.aggregate)
+        {
+            v.extend(g.fields());
+        }
+        v.sort_unstable();
+        v.dedup();
+        Some(v)
+    }
+
     /// `-a` is `-A` on the 5-tuple.
     pub fn five_tuple() -> Grouping {
         Grouping::Fields(FIVE_TUPLE.to_vec())
@@ -64,9 +86,14 @@ pub fn cli(a: &args::QueryArgs) -> Result<(), String> {
         q.window.start_ms.saturating_sub(86_400_000),
         q.window.end_ms,
     )?;
+    let fields = q.fields();
+    let want = match &fields {
+        Some(names) => reader::Columns::Only(names),
+        None => reader::Columns::All,
+    };
     let mut scan = |f: &mut dyn FnMut(&FlowRecord, &str) -> bool| -> Result<(), String> {
         for p in &files {
-            if !reader::scan(p, f)? {
+            if !reader::scan(p, want, f)? {
                 break;
             }
         }
