@@ -94,14 +94,14 @@ pub fn cli(a: &args::QueryArgs) -> Result<(), String> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     // Tables and aggregation (no listing, no -c: the order flows arrive in
-    // does not matter) are read on two threads, each taking every other row
-    // group of each file and filling its own tables, merged at the end.
-    if fields.is_some() && q.limit.is_none() {
-        let part = |index: usize| -> Result<Acc, String> {
-            let share = reader::Share { index, of: 2 };
+    // does not matter) read the files on two threads, each filling its own
+    // tables, merged at the end.
+    if fields.is_some() && q.limit.is_none() && files.len() > 1 {
+        let (a, b) = files.split_at(files.len() / 2);
+        let part = |files: &[std::path::PathBuf]| -> Result<Acc, String> {
             let mut scan = |f: &mut dyn FnMut(&FlowRecord, &str) -> bool| -> Result<(), String> {
-                for p in &files {
-                    reader::scan(p, want, share, f)?;
+                for p in files {
+                    reader::scan(p, want, f)?;
                 }
                 Ok(())
             };
@@ -110,8 +110,8 @@ pub fn cli(a: &args::QueryArgs) -> Result<(), String> {
             Ok(acc)
         };
         let (ra, rb) = std::thread::scope(|s| {
-            let other = s.spawn(|| part(1));
-            let mine = part(0);
+            let other = s.spawn(|| part(b));
+            let mine = part(a);
             (mine, other.join())
         });
         let mut acc = ra?;
@@ -120,7 +120,7 @@ pub fn cli(a: &args::QueryArgs) -> Result<(), String> {
     } else {
         let mut scan = |f: &mut dyn FnMut(&FlowRecord, &str) -> bool| -> Result<(), String> {
             for p in &files {
-                if !reader::scan(p, want, reader::Share::ALL, f)? {
+                if !reader::scan(p, want, f)? {
                     break;
                 }
             }

@@ -193,26 +193,12 @@ impl Columns<'_> {
     }
 }
 
-/// Which of a file's row groups a reader takes: those whose number modulo
-/// `of` is `index`, so `of` threads each take their share of every file.
-#[derive(Debug, Clone, Copy)]
-pub struct Share {
-    pub index: usize,
-    pub of: usize,
-}
-
-impl Share {
-    /// Every row group.
-    pub const ALL: Share = Share { index: 0, of: 1 };
-}
-
 /// Hand every row of the file at `path` to `f` (record, source name) until `f`
 /// returns false; returns whether to go on with the next file. Only the
-/// columns `want` names are decoded, and only the row groups of `share`.
+/// columns `want` names are decoded.
 pub fn scan(
     path: &Path,
     want: Columns,
-    share: Share,
     f: &mut dyn FnMut(&FlowRecord, &str) -> bool,
 ) -> Result<bool, String> {
     let bad = |e: parquet::errors::ParquetError| format!("{}: {e}", path.display());
@@ -242,7 +228,7 @@ pub fn scan(
         })
         .collect();
     let mut source = String::new();
-    for g in (share.index..reader.num_row_groups()).step_by(share.of.max(1)) {
+    for g in 0..reader.num_row_groups() {
         let rg = reader.get_row_group(g).map_err(bad)?;
         let rows = rg.metadata().num_rows() as usize;
         for c in cols.iter_mut() {
@@ -420,7 +406,7 @@ mod tests {
         let files = files_for(&d, 0, u64::MAX).expect("files");
         assert_eq!(files.len(), 1, "{files:?}");
         let mut got = Vec::new();
-        scan(&files[0], Columns::All, Share::ALL, &mut |r, src| {
+        scan(&files[0], Columns::All, &mut |r, src| {
             got.push((*r, src.to_string()));
             true
         })
@@ -439,15 +425,10 @@ mod tests {
         }
         // Only the columns asked for: the rest read as zero.
         let mut ports = Vec::new();
-        scan(
-            &files[0],
-            Columns::Only(&["dst_port"]),
-            Share::ALL,
-            &mut |r, src| {
-                ports.push((r.dst_port, r.src_port, r.bytes, src.is_empty()));
-                true
-            },
-        )
+        scan(&files[0], Columns::Only(&["dst_port"]), &mut |r, src| {
+            ports.push((r.dst_port, r.src_port, r.bytes, src.is_empty()));
+            true
+        })
         .expect("reads");
         assert_eq!(ports, [(v4.dst_port, 0, 0, true); 2]);
         assert!(
