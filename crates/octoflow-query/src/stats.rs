@@ -407,22 +407,6 @@ impl TopN {
         }
     }
 
-    /// Add `other`'s groups (a table of the same grouping, filled from other
-    /// flows) to this one: tables filled in parallel become one.
-    pub fn merge(&mut self, other: TopN) {
-        self.total.merge(&other.total);
-        if self.groups.len() < other.groups.len() {
-            let mine = std::mem::replace(&mut self.groups, other.groups);
-            for (k, c) in mine {
-                self.groups.entry(k).or_default().merge(&c);
-            }
-        } else {
-            for (k, c) in other.groups {
-                self.groups.entry(k).or_default().merge(&c);
-            }
-        }
-    }
-
     /// The top `n` groups by `order` (all when `n` is 0); ties by key, so the
     /// table is the same however the flows arrived.
     pub fn table(&self, order: Order, n: usize) -> Table {

@@ -93,41 +93,15 @@ pub fn cli(a: &args::QueryArgs) -> Result<(), String> {
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    // Tables and aggregation (no listing, no -c: the order flows arrive in
-    // does not matter) read the files on two threads, each filling its own
-    // tables, merged at the end.
-    if fields.is_some() && q.limit.is_none() && files.len() > 1 {
-        let (a, b) = files.split_at(files.len() / 2);
-        let part = |files: &[std::path::PathBuf]| -> Result<Acc, String> {
-            let mut scan = |f: &mut dyn FnMut(&FlowRecord, &str) -> bool| -> Result<(), String> {
-                for p in files {
-                    reader::scan(p, want, f)?;
-                }
-                Ok(())
-            };
-            let mut acc = Acc::new(&q);
-            acc.feed(&q, &mut scan, &mut std::io::sink())?;
-            Ok(acc)
-        };
-        let (ra, rb) = std::thread::scope(|s| {
-            let other = s.spawn(|| part(b));
-            let mine = part(a);
-            (mine, other.join())
-        });
-        let mut acc = ra?;
-        acc.merge(rb.map_err(|_| "a reading thread failed".to_string())??);
-        acc.finish(&q, &mut out)?;
-    } else {
-        let mut scan = |f: &mut dyn FnMut(&FlowRecord, &str) -> bool| -> Result<(), String> {
-            for p in &files {
-                if !reader::scan(p, want, f)? {
-                    break;
-                }
+    let mut scan = |f: &mut dyn FnMut(&FlowRecord, &str) -> bool| -> Result<(), String> {
+        for p in &files {
+            if !reader::scan(p, want, f)? {
+                break;
             }
-            Ok(())
-        };
-        run(&q, &mut scan, &mut out)?;
-    }
+        }
+        Ok(())
+    };
+    run(&q, &mut scan, &mut out)?;
     out.flush().map_err(|e| format!("writing the output: {e}"))
 }
 
@@ -164,18 +138,6 @@ impl Acc {
             kept: Vec::new(),
             total: Counters::default(),
         }
-    }
-
-    /// Add another part's gatherings (of a query without `-c`).
-    fn merge(&mut self, o: Acc) {
-        for (t, u) in self.tables.iter_mut().zip(o.tables) {
-            t.merge(u);
-        }
-        if let (Some(a), Some(b)) = (self.agg.as_mut(), o.agg) {
-            a.merge(b);
-        }
-        self.kept.extend(o.kept);
-        self.total.merge(&o.total);
     }
 
     /// Take in what `scan` yields (printing a plain listing to `out`).
