@@ -24,6 +24,7 @@
 #![warn(unreachable_pub)]
 
 mod ast;
+mod fields;
 mod lex;
 mod parse;
 mod prim;
@@ -75,6 +76,16 @@ impl Filter {
     #[inline]
     pub fn matches(&self, r: &FlowRecord, ident: &str) -> bool {
         self.expr.eval(r, ident)
+    }
+
+    /// The names of the record fields the filter tests (schema names, and
+    /// `source` for `ident`), each once: what a columnar reader must decode.
+    pub fn fields(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        self.expr.fields(&mut v);
+        v.sort_unstable();
+        v.dedup();
+        v
     }
 
     /// The compiled expression.

@@ -57,6 +57,28 @@ impl KeyField {
         }
     }
 
+    /// The record field (the schema's name) this key field reads.
+    pub fn field(self) -> &'static str {
+        match self {
+            KeyField::SrcIp => "src_addr",
+            KeyField::DstIp => "dst_addr",
+            KeyField::NextHop => "next_hop",
+            KeyField::Router => "exporter",
+            KeyField::SrcPort => "src_port",
+            KeyField::DstPort => "dst_port",
+            KeyField::Proto => "proto",
+            KeyField::Tos => "tos",
+            KeyField::SrcAs => "src_as",
+            KeyField::DstAs => "dst_as",
+            KeyField::InIf => "input_if",
+            KeyField::OutIf => "output_if",
+            KeyField::SrcMask => "src_mask",
+            KeyField::DstMask => "dst_mask",
+            KeyField::SrcVlan => "src_vlan",
+            KeyField::DstVlan => "dst_vlan",
+        }
+    }
+
     const ALL: [KeyField; 16] = [
         KeyField::SrcIp,
         KeyField::DstIp,
@@ -283,7 +305,10 @@ pub fn aggregation(list: &str) -> Result<Grouping, String> {
 /// Groups and their sums.
 pub struct TopN {
     grouping: Grouping,
-    groups: HashMap<Key, Counters>,
+    /// foldhash, not the standard SipHash: hashing the key is most of a
+    /// table's cost per flow, and foldhash is several times faster on it while
+    /// still seeded per table (keys come from the network).
+    groups: HashMap<Key, Counters, foldhash::fast::RandomState>,
     /// Every flow added, once.
     pub total: Counters,
 }
@@ -315,6 +340,18 @@ impl Grouping {
         }
     }
 
+    /// The record fields (schema names) a table of this grouping reads: its
+    /// key's, and the counters' (`packets`, `bytes`, `first`, `last`).
+    pub fn fields(&self) -> Vec<&'static str> {
+        let mut v = vec!["packets", "bytes", "first", "last"];
+        match self {
+            Grouping::One(f) => v.push(f.field()),
+            Grouping::Either(a, b) => v.extend([a.field(), b.field()]),
+            Grouping::Fields(fs) => v.extend(fs.iter().map(|f| f.field())),
+        }
+        v
+    }
+
     /// A record holding a key's values (the rest zero), for printing an
     /// aggregated flow.
     pub fn record(&self, k: &Key) -> FlowRecord {
@@ -332,7 +369,7 @@ impl TopN {
     pub fn new(grouping: Grouping) -> TopN {
         TopN {
             grouping,
-            groups: HashMap::new(),
+            groups: HashMap::default(),
             total: Counters::default(),
         }
     }

@@ -3,8 +3,10 @@
 //! tee filtered and unfiltered, nfcapd: every flow) and, after it (both raise and
 //! restore net.core.rmem_max, so they do not run side by side),
 //! `scripts/bench-admission.sh --smoke` (octoflow's allowlist and nfacctd's
-//! allow file: every datagram of the allowed router, the flood turned away). No
-//! timing is asserted; the full sweeps are in README "Performance".
+//! allow file: every datagram of the allowed router, the flood turned away), then
+//! `scripts/bench-query.sh --smoke` (the same flows in nfcapd's files and in a
+//! store, one query timed on both). No timing is asserted; the full sweeps are
+//! in README "Performance".
 
 mod common;
 
@@ -65,5 +67,26 @@ fn bench_smoke_runs_and_counts_add_up() {
     assert_eq!(
         counted.0, counted.1,
         "every flood datagram counted: {octoflow}"
+    );
+
+    let out = Command::new(root().join("scripts/bench-query.sh"))
+        .arg("--smoke")
+        .env("OCTOFLOW_BIN", BIN)
+        .output()
+        .expect("scripts/bench-query.sh");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "query bench smoke failed:\n{text}\n{err}"
+    );
+    assert!(
+        text.contains("gen sent 50000 flows; nfcapd stored 50000; the store 50000;"),
+        "{text}"
+    );
+    assert!(text.contains("bytes/flow: nfcapd"), "{text}");
+    assert!(
+        text.contains("geometric mean of octoflow / nfdump speed:"),
+        "{text}"
     );
 }

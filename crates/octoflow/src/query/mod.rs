@@ -37,6 +37,28 @@ pub struct Query {
 }
 
 impl Query {
+    /// The record fields the query reads (schema names, `source` for the
+    /// source name): the filter's, the window's (`first`), the tables' and the
+    /// aggregation's. `None` for a flow listing, which may print any field.
+    pub fn fields(&self) -> Option<Vec<&'static str>> {
+        if self.stats.is_empty() && self.aggregate.is_none() {
+            return None;
+        }
+        let mut v = self.filter.fields();
+        v.extend(["first", "last", "packets", "bytes"]);
+        for g in self
+            .stats
+            .iter()
+            .map(|s| &s.grouping)
+            .chain(&self.aggregate)
+        {
+            v.extend(g.fields());
+        }
+        v.sort_unstable();
+        v.dedup();
+        Some(v)
+    }
+
     /// `-a` is `-A` on the 5-tuple.
     pub fn five_tuple() -> Grouping {
         Grouping::Fields(FIVE_TUPLE.to_vec())
@@ -65,138 +87,184 @@ pub fn cli(a: &args::QueryArgs) -> Result<(), String> {
         q.window.start_ms.saturating_sub(86_400_000),
         q.window.end_ms,
     )?;
+    let fields = q.fields();
+    let want = match &fields {
+        Some(names) => reader::Columns::Only(names),
+        None => reader::Columns::All,
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
     let mut scan = |f: &mut dyn FnMut(&FlowRecord, &str) -> bool| -> Result<(), String> {
         for p in &files {
-            if !reader::scan(p, f)? {
+            if !reader::scan(p, want, f)? {
                 break;
             }
         }
         Ok(())
     };
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
     run(&q, &mut scan, &mut out)?;
     out.flush().map_err(|e| format!("writing the output: {e}"))
 }
 
 /// Run `q` over what `scan` yields, printing to `out`.
 pub fn run(q: &Query, scan: Scan, out: &mut dyn Write) -> Result<(), String> {
-    let io = |e: std::io::Error| format!("writing the output: {e}");
-    let mut tables: Vec<TopN> = q
-        .stats
-        .iter()
-        .map(|s| TopN::new(s.grouping.clone()))
-        .collect();
-    let mut agg = q.aggregate.clone().map(TopN::new);
-    let listing = tables.is_empty() && agg.is_none();
-    // Flows kept for -O; streamed otherwise.
-    let mut kept: Vec<(FlowRecord, String)> = Vec::new();
-    let mut total = Counters::default();
-    let mut passed = 0u64;
-    let mut line = String::new();
-    let mut failed: Option<std::io::Error> = None;
-    if listing && q.order.is_none() {
-        if let Some(h) = print::flow_header(&q.format) {
-            writeln!(out, "{h}").map_err(io)?;
+    let mut acc = Acc::new(q);
+    acc.feed(q, scan, out)?;
+    acc.finish(q, out)
+}
+
+fn io(e: std::io::Error) -> String {
+    format!("writing the output: {e}")
+}
+
+/// What a query gathers from the flows: its tables, its aggregation, the
+/// flows kept for `-O`, the totals. A listing without `-O` is printed as the
+/// flows come instead.
+struct Acc {
+    tables: Vec<TopN>,
+    agg: Option<TopN>,
+    kept: Vec<(FlowRecord, String)>,
+    total: Counters,
+}
+
+impl Acc {
+    fn new(q: &Query) -> Acc {
+        Acc {
+            tables: q
+                .stats
+                .iter()
+                .map(|s| TopN::new(s.grouping.clone()))
+                .collect(),
+            agg: q.aggregate.clone().map(TopN::new),
+            kept: Vec::new(),
+            total: Counters::default(),
         }
     }
-    scan(&mut |r: &FlowRecord, source: &str| {
-        if !q.window.contains(r.first_ms) || !q.filter.matches(r, source) {
-            return true;
+
+    /// Take in what `scan` yields (printing a plain listing to `out`).
+    fn feed(&mut self, q: &Query, scan: Scan, out: &mut dyn Write) -> Result<(), String> {
+        let listing = self.tables.is_empty() && self.agg.is_none();
+        let mut passed = 0u64;
+        let mut line = String::new();
+        let mut failed: Option<std::io::Error> = None;
+        if listing && q.order.is_none() {
+            if let Some(h) = print::flow_header(&q.format) {
+                writeln!(out, "{h}").map_err(io)?;
+            }
         }
-        if q.limit.is_some_and(|l| passed >= l) {
-            return false;
+        let Acc {
+            tables,
+            agg,
+            kept,
+            total,
+        } = self;
+        scan(&mut |r: &FlowRecord, source: &str| {
+            if !q.window.contains(r.first_ms) || !q.filter.matches(r, source) {
+                return true;
+            }
+            if q.limit.is_some_and(|l| passed >= l) {
+                return false;
+            }
+            passed += 1;
+            total.add(r);
+            for t in tables.iter_mut() {
+                t.add(r);
+            }
+            if let Some(a) = agg.as_mut() {
+                a.add(r);
+            } else if listing {
+                if q.order.is_some() {
+                    kept.push((*r, source.to_string()));
+                } else {
+                    let mut c = Counters::default();
+                    c.add(r);
+                    line.clear();
+                    print::flow(&q.format, r, &c, source, q.plain, &mut line);
+                    if let Err(e) = writeln!(out, "{line}") {
+                        failed = Some(e);
+                        return false;
+                    }
+                }
+            }
+            true
+        })?;
+        match failed {
+            Some(e) => Err(io(e)),
+            None => Ok(()),
         }
-        passed += 1;
-        total.add(r);
-        for t in tables.iter_mut() {
-            t.add(r);
+    }
+
+    /// Print the tables, the aggregated flows, the ordered listing and the
+    /// summary.
+    fn finish(mut self, q: &Query, out: &mut dyn Write) -> Result<(), String> {
+        let listing = self.tables.is_empty() && self.agg.is_none();
+        let (tables, agg, kept, total) = (&self.tables, &self.agg, &mut self.kept, &self.total);
+        let mut line = String::new();
+        let csv = q.format.is_csv();
+        for (spec, t) in q.stats.iter().zip(tables.iter()) {
+            let title = spec.grouping.title().unwrap_or("Flow");
+            for o in &spec.orders {
+                let tab = t.table(*o, q.top);
+                write!(
+                    out,
+                    "{}",
+                    print::table(title, *o, &tab, q.top, csv, q.plain)
+                )
+                .map_err(io)?;
+                if !csv {
+                    writeln!(out).map_err(io)?;
+                }
+            }
         }
-        if let Some(a) = agg.as_mut() {
-            a.add(r);
-        } else if listing {
-            if q.order.is_some() {
-                kept.push((*r, source.to_string()));
+        if let (Some(a), Some(g)) = (agg.as_ref(), q.aggregate.as_ref()) {
+            let tab = a.table(q.order.unwrap_or(Order::Tstart), 0);
+            if let Some(h) = print::flow_header(&q.format) {
+                writeln!(out, "{h}").map_err(io)?;
+            }
+            for (k, c) in &tab.rows {
+                // The key's fields, with the group's sums and times.
+                let r = FlowRecord {
+                    packets: c.packets,
+                    bytes: c.bytes,
+                    first_ms: c.first_ms,
+                    last_ms: c.last_ms,
+                    ..g.record(k)
+                };
+                line.clear();
+                print::flow(&q.format, &r, c, "", q.plain, &mut line);
+                writeln!(out, "{line}").map_err(io)?;
+            }
+        }
+        if let Some(o) = q.order.filter(|_| listing) {
+            let key = |r: &FlowRecord| {
+                let mut c = Counters::default();
+                c.add(r);
+                c.by(o)
+            };
+            if o.descending() {
+                kept.sort_by_key(|(r, _)| std::cmp::Reverse(key(r)));
             } else {
+                kept.sort_by_key(|(r, _)| key(r));
+            }
+            if let Some(h) = print::flow_header(&q.format) {
+                writeln!(out, "{h}").map_err(io)?;
+            }
+            for (r, source) in kept.iter() {
                 let mut c = Counters::default();
                 c.add(r);
                 line.clear();
                 print::flow(&q.format, r, &c, source, q.plain, &mut line);
-                if let Err(e) = writeln!(out, "{line}") {
-                    failed = Some(e);
-                    return false;
-                }
+                writeln!(out, "{line}").map_err(io)?;
             }
         }
-        true
-    })?;
-    if let Some(e) = failed {
-        return Err(io(e));
+        if !matches!(
+            q.format,
+            FlowFormat::Csv | FlowFormat::Json | FlowFormat::Fmt(_)
+        ) {
+            writeln!(out, "{}", print::summary(total)).map_err(io)?;
+        }
+        Ok(())
     }
-    let csv = q.format.is_csv();
-    for (spec, t) in q.stats.iter().zip(&tables) {
-        let title = spec.grouping.title().unwrap_or("Flow");
-        for o in &spec.orders {
-            let tab = t.table(*o, q.top);
-            write!(
-                out,
-                "{}",
-                print::table(title, *o, &tab, q.top, csv, q.plain)
-            )
-            .map_err(io)?;
-            if !csv {
-                writeln!(out).map_err(io)?;
-            }
-        }
-    }
-    if let (Some(a), Some(g)) = (agg.as_ref(), q.aggregate.as_ref()) {
-        let tab = a.table(q.order.unwrap_or(Order::Tstart), 0);
-        if let Some(h) = print::flow_header(&q.format) {
-            writeln!(out, "{h}").map_err(io)?;
-        }
-        for (k, c) in &tab.rows {
-            // The key's fields, with the group's sums and times.
-            let r = FlowRecord {
-                packets: c.packets,
-                bytes: c.bytes,
-                first_ms: c.first_ms,
-                last_ms: c.last_ms,
-                ..g.record(k)
-            };
-            line.clear();
-            print::flow(&q.format, &r, c, "", q.plain, &mut line);
-            writeln!(out, "{line}").map_err(io)?;
-        }
-    }
-    if let Some(o) = q.order.filter(|_| listing) {
-        let key = |r: &FlowRecord| {
-            let mut c = Counters::default();
-            c.add(r);
-            c.by(o)
-        };
-        if o.descending() {
-            kept.sort_by_key(|(r, _)| std::cmp::Reverse(key(r)));
-        } else {
-            kept.sort_by_key(|(r, _)| key(r));
-        }
-        if let Some(h) = print::flow_header(&q.format) {
-            writeln!(out, "{h}").map_err(io)?;
-        }
-        for (r, source) in &kept {
-            let mut c = Counters::default();
-            c.add(r);
-            line.clear();
-            print::flow(&q.format, r, &c, source, q.plain, &mut line);
-            writeln!(out, "{line}").map_err(io)?;
-        }
-    }
-    if !matches!(
-        q.format,
-        FlowFormat::Csv | FlowFormat::Json | FlowFormat::Fmt(_)
-    ) {
-        writeln!(out, "{}", print::summary(&total)).map_err(io)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

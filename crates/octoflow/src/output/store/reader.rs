@@ -5,6 +5,8 @@
 //!
 //! Rows are read a row group at a time, column by column, into reused vectors,
 //! and handed on one [`FlowRecord`] at a time: nothing is allocated per row.
+//! A query names the fields it needs ([`Columns`]); the other columns are not
+//! decoded at all, and where each column goes is resolved once per file.
 
 use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -54,17 +56,101 @@ pub fn files_for(dir: &Path, from_ms: u64, to_ms: u64) -> Result<Vec<PathBuf>, S
 
 /// One column as read from a row group.
 enum Values {
-    Absent,
     I32(Vec<i32>),
     I64(Vec<i64>),
     Fixed(Vec<FixedLenByteArray>),
     Bytes(Vec<ByteArray>),
 }
 
+/// Where a column's value goes in a [`FlowRecord`] (or the source name):
+/// resolved once per file, so a row costs no lookup by name.
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    SrcAddr,
+    DstAddr,
+    NextHop,
+    Exporter,
+    SrcPort,
+    DstPort,
+    Proto,
+    Tos,
+    TcpFlags,
+    Packets,
+    Bytes,
+    First,
+    Last,
+    InputIf,
+    OutputIf,
+    SrcAs,
+    DstAs,
+    SrcMask,
+    DstMask,
+    SrcVlan,
+    DstVlan,
+    SrcMac,
+    DstMac,
+    Direction,
+    Sampling,
+    IcmpType,
+    IcmpCode,
+    Domain,
+    Source,
+}
+
+impl Slot {
+    /// The slot of a stored column; `None` for what a record does not hold
+    /// (the receive time, the collector, derived fields).
+    fn of(from: From) -> Option<Slot> {
+        let field = match from {
+            From::Field(f) => f,
+            From::Source => return Some(Slot::Source),
+            From::Received | From::Collector => return None,
+        };
+        Some(match field.name {
+            "src_addr" => Slot::SrcAddr,
+            "dst_addr" => Slot::DstAddr,
+            "next_hop" => Slot::NextHop,
+            "exporter" => Slot::Exporter,
+            "src_port" => Slot::SrcPort,
+            "dst_port" => Slot::DstPort,
+            "proto" => Slot::Proto,
+            "tos" => Slot::Tos,
+            "tcp_flags" => Slot::TcpFlags,
+            "packets" => Slot::Packets,
+            "bytes" => Slot::Bytes,
+            "first_ms" | "first" => Slot::First,
+            "last_ms" | "last" => Slot::Last,
+            "input_if" => Slot::InputIf,
+            "output_if" => Slot::OutputIf,
+            "src_as" => Slot::SrcAs,
+            "dst_as" => Slot::DstAs,
+            "src_mask" => Slot::SrcMask,
+            "dst_mask" => Slot::DstMask,
+            "src_vlan" => Slot::SrcVlan,
+            "dst_vlan" => Slot::DstVlan,
+            "src_mac" => Slot::SrcMac,
+            "dst_mac" => Slot::DstMac,
+            "direction" => Slot::Direction,
+            "sampling_interval" => Slot::Sampling,
+            "icmp_type" => Slot::IcmpType,
+            "icmp_code" => Slot::IcmpCode,
+            "domain" => Slot::Domain,
+            _ => {
+                debug_assert!(
+                    field.kind == Kind::AddrPort,
+                    "{} is not read back",
+                    field.name
+                );
+                return None;
+            }
+        })
+    }
+}
+
 struct Col {
     ty: ColType,
-    from: From,
-    index: Option<usize>,
+    slot: Slot,
+    index: usize,
     values: Values,
     /// Definition levels of an optional column (1: a value), else empty.
     defs: Vec<i16>,
@@ -74,10 +160,8 @@ struct Col {
 
 impl Col {
     /// The next row's value index, `None` for a null.
+    #[inline]
     fn next(&mut self, row: usize) -> Option<usize> {
-        if matches!(self.values, Values::Absent) {
-            return None;
-        }
         if self.defs.is_empty() {
             return Some(row);
         }
@@ -89,9 +173,34 @@ impl Col {
     }
 }
 
+/// Which of a file's columns to read: every one, or those of these record
+/// fields (the schema's names, `source` for the source name). A column not
+/// read leaves its field zero.
+#[derive(Debug, Clone, Copy)]
+pub enum Columns<'a> {
+    All,
+    Only(&'a [&'a str]),
+}
+
+impl Columns<'_> {
+    fn wants(&self, from: From) -> bool {
+        match (self, from) {
+            (Columns::All, _) => true,
+            (Columns::Only(names), From::Field(f)) => names.contains(&f.name),
+            (Columns::Only(names), From::Source) => names.contains(&"source"),
+            (Columns::Only(_), _) => false,
+        }
+    }
+}
+
 /// Hand every row of the file at `path` to `f` (record, source name) until `f`
-/// returns false; returns whether to go on with the next file.
-pub fn scan(path: &Path, f: &mut dyn FnMut(&FlowRecord, &str) -> bool) -> Result<bool, String> {
+/// returns false; returns whether to go on with the next file. Only the
+/// columns `want` names are decoded.
+pub fn scan(
+    path: &Path,
+    want: Columns,
+    f: &mut dyn FnMut(&FlowRecord, &str) -> bool,
+) -> Result<bool, String> {
     let bad = |e: parquet::errors::ParquetError| format!("{}: {e}", path.display());
     let file = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let reader = SerializedFileReader::new(file).map_err(bad)?;
@@ -103,15 +212,19 @@ pub fn scan(path: &Path, f: &mut dyn FnMut(&FlowRecord, &str) -> bool) -> Result
         .iter()
         .map(|c| c.name().to_string())
         .collect();
+    // Only columns the file has, that a record holds, and that are wanted.
     let mut cols: Vec<Col> = schema::columns()
         .into_iter()
-        .map(|c| Col {
-            index: names.iter().position(|n| *n == c.name),
-            ty: c.ty,
-            from: c.from,
-            values: Values::Absent,
-            defs: Vec::new(),
-            at: 0,
+        .filter(|c| want.wants(c.from))
+        .filter_map(|c| {
+            Some(Col {
+                index: names.iter().position(|n| *n == c.name)?,
+                slot: Slot::of(c.from)?,
+                ty: c.ty,
+                values: Values::I32(Vec::new()),
+                defs: Vec::new(),
+                at: 0,
+            })
         })
         .collect();
     let mut source = String::new();
@@ -121,39 +234,47 @@ pub fn scan(path: &Path, f: &mut dyn FnMut(&FlowRecord, &str) -> bool) -> Result
         for c in cols.iter_mut() {
             c.at = 0;
             c.defs.clear();
-            c.values = Values::Absent;
-            let Some(i) = c.index else { continue };
             let optional = matches!(c.ty, ColType::V4 | ColType::V6 | ColType::Text);
             let defs = optional.then_some(&mut c.defs);
-            c.values = match rg.get_column_reader(i).map_err(bad)? {
-                ColumnReader::Int32ColumnReader(mut r) => {
-                    let mut v = Vec::with_capacity(rows);
-                    r.read_records(rows, defs, None, &mut v).map_err(bad)?;
-                    Values::I32(v)
+            // The vectors of the previous row group are reused when the
+            // column's type is the same (it is, within a file).
+            match (rg.get_column_reader(c.index).map_err(bad)?, &mut c.values) {
+                (ColumnReader::Int32ColumnReader(mut r), Values::I32(v)) => {
+                    v.clear();
+                    r.read_records(rows, defs, None, v).map_err(bad)?;
                 }
-                ColumnReader::Int64ColumnReader(mut r) => {
+                (ColumnReader::Int32ColumnReader(mut r), values) => {
                     let mut v = Vec::with_capacity(rows);
                     r.read_records(rows, defs, None, &mut v).map_err(bad)?;
-                    Values::I64(v)
+                    *values = Values::I32(v);
                 }
-                ColumnReader::FixedLenByteArrayColumnReader(mut r) => {
-                    let mut v = Vec::with_capacity(rows);
-                    r.read_records(rows, defs, None, &mut v).map_err(bad)?;
-                    Values::Fixed(v)
+                (ColumnReader::Int64ColumnReader(mut r), Values::I64(v)) => {
+                    v.clear();
+                    r.read_records(rows, defs, None, v).map_err(bad)?;
                 }
-                ColumnReader::ByteArrayColumnReader(mut r) => {
+                (ColumnReader::Int64ColumnReader(mut r), values) => {
                     let mut v = Vec::with_capacity(rows);
                     r.read_records(rows, defs, None, &mut v).map_err(bad)?;
-                    Values::Bytes(v)
+                    *values = Values::I64(v);
+                }
+                (ColumnReader::FixedLenByteArrayColumnReader(mut r), values) => {
+                    let mut v = Vec::with_capacity(rows);
+                    r.read_records(rows, defs, None, &mut v).map_err(bad)?;
+                    *values = Values::Fixed(v);
+                }
+                (ColumnReader::ByteArrayColumnReader(mut r), values) => {
+                    let mut v = Vec::with_capacity(rows);
+                    r.read_records(rows, defs, None, &mut v).map_err(bad)?;
+                    *values = Values::Bytes(v);
                 }
                 _ => {
                     return Err(format!(
                         "{}: column {} has a type octoflow does not write",
                         path.display(),
-                        names[i]
+                        names[c.index]
                     ))
                 }
-            };
+            }
         }
         for row in 0..rows {
             let mut r = FlowRecord::default();
@@ -171,6 +292,7 @@ pub fn scan(path: &Path, f: &mut dyn FnMut(&FlowRecord, &str) -> bool) -> Result
 }
 
 /// Put value `v` of column `c` into the record (or the source name).
+#[inline]
 fn set(r: &mut FlowRecord, source: &mut String, c: &Col, v: usize) {
     let n: u64 = match &c.values {
         Values::I32(x) => x.get(v).map_or(0, |&i| i as u32 as u64),
@@ -182,14 +304,6 @@ fn set(r: &mut FlowRecord, source: &mut String, c: &Col, v: usize) {
         Values::Bytes(x) => x.get(v).map_or(&[][..], |b| b.data()),
         _ => &[],
     };
-    let field = match c.from {
-        From::Field(f) => f,
-        From::Source => {
-            source.push_str(std::str::from_utf8(bytes).unwrap_or(""));
-            return;
-        }
-        From::Received | From::Collector => return,
-    };
     let addr = || match c.ty {
         ColType::V4 => IpAddr::V4(Ipv4Addr::from(n as u32)),
         _ => <[u8; 16]>::try_from(bytes).map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| {
@@ -197,46 +311,42 @@ fn set(r: &mut FlowRecord, source: &mut String, c: &Col, v: usize) {
         }),
     };
     let mac = || <[u8; 6]>::try_from(bytes).unwrap_or_default();
-    match field.name {
-        "src_addr" => r.src_addr = addr(),
-        "dst_addr" => r.dst_addr = addr(),
-        "next_hop" => r.next_hop = addr(),
-        "exporter" => r.exporter = addr(),
-        "src_port" => r.src_port = n as u16,
-        "dst_port" => r.dst_port = n as u16,
-        "proto" => r.proto = n as u8,
-        "tos" => r.tos = n as u8,
-        "tcp_flags" => r.tcp_flags = n as u8,
-        "packets" => r.packets = n,
-        "bytes" => r.bytes = n,
-        "first_ms" | "first" => r.first_ms = n,
-        "last_ms" | "last" => r.last_ms = n,
-        "input_if" => r.input_if = n as u32,
-        "output_if" => r.output_if = n as u32,
-        "src_as" => r.src_as = n as u32,
-        "dst_as" => r.dst_as = n as u32,
-        "src_mask" => r.src_mask = n as u8,
-        "dst_mask" => r.dst_mask = n as u8,
-        "src_vlan" => r.src_vlan = n as u16,
-        "dst_vlan" => r.dst_vlan = n as u16,
-        "src_mac" => r.src_mac = mac(),
-        "dst_mac" => r.dst_mac = mac(),
-        "direction" => {
+    match c.slot {
+        Slot::Source => source.push_str(std::str::from_utf8(bytes).unwrap_or("")),
+        Slot::SrcAddr => r.src_addr = addr(),
+        Slot::DstAddr => r.dst_addr = addr(),
+        Slot::NextHop => r.next_hop = addr(),
+        Slot::Exporter => r.exporter = addr(),
+        Slot::SrcPort => r.src_port = n as u16,
+        Slot::DstPort => r.dst_port = n as u16,
+        Slot::Proto => r.proto = n as u8,
+        Slot::Tos => r.tos = n as u8,
+        Slot::TcpFlags => r.tcp_flags = n as u8,
+        Slot::Packets => r.packets = n,
+        Slot::Bytes => r.bytes = n,
+        Slot::First => r.first_ms = n,
+        Slot::Last => r.last_ms = n,
+        Slot::InputIf => r.input_if = n as u32,
+        Slot::OutputIf => r.output_if = n as u32,
+        Slot::SrcAs => r.src_as = n as u32,
+        Slot::DstAs => r.dst_as = n as u32,
+        Slot::SrcMask => r.src_mask = n as u8,
+        Slot::DstMask => r.dst_mask = n as u8,
+        Slot::SrcVlan => r.src_vlan = n as u16,
+        Slot::DstVlan => r.dst_vlan = n as u16,
+        Slot::SrcMac => r.src_mac = mac(),
+        Slot::DstMac => r.dst_mac = mac(),
+        Slot::Direction => {
             r.direction = match bytes {
                 b"ingress" => Direction::Ingress,
                 b"egress" => Direction::Egress,
                 _ => Direction::Unknown,
             }
         }
-        "sampling_interval" => r.sampling_interval = n as u32,
-        "icmp_type" => r.icmp_type = n as u8,
-        "icmp_code" => r.icmp_code = n as u8,
-        "domain" => r.domain = n as u32,
-        _ => debug_assert!(
-            field.kind == Kind::AddrPort,
-            "{} is not read back",
-            field.name
-        ),
+        Slot::Sampling => r.sampling_interval = n as u32,
+        Slot::IcmpType => r.icmp_type = n as u8,
+        Slot::IcmpCode => r.icmp_code = n as u8,
+        Slot::Domain => r.domain = n as u32,
     }
 }
 
@@ -297,7 +407,7 @@ mod tests {
         let files = files_for(&d, 0, u64::MAX).expect("files");
         assert_eq!(files.len(), 1, "{files:?}");
         let mut got = Vec::new();
-        scan(&files[0], &mut |r, src| {
+        scan(&files[0], Columns::All, &mut |r, src| {
             got.push((*r, src.to_string()));
             true
         })
@@ -314,6 +424,14 @@ mod tests {
                 );
             }
         }
+        // Only the columns asked for: the rest read as zero.
+        let mut ports = Vec::new();
+        scan(&files[0], Columns::Only(&["dst_port"]), &mut |r, src| {
+            ports.push((r.dst_port, r.src_port, r.bytes, src.is_empty()));
+            true
+        })
+        .expect("reads");
+        assert_eq!(ports, [(v4.dst_port, 0, 0, true); 2]);
         assert!(
             files_for(&d, 0, T0 - 60_000).expect("files").is_empty(),
             "an earlier window"
