@@ -82,10 +82,14 @@ pub fn cli(a: &args::QueryArgs) -> Result<(), String> {
     }
     // Flows are filed by receive time; a flow started before its file's
     // interval, so look one interval-length back (files are picked by name).
+    // Files hold flows by receive time, and a flow is received after it
+    // started (by up to the exporter's active timeout): files are picked with a
+    // day's margin either side, and each flow by its own start.
+    const MARGIN_MS: u64 = 86_400_000;
     let files = reader::files_for(
         &a.dir,
-        q.window.start_ms.saturating_sub(86_400_000),
-        q.window.end_ms,
+        q.window.start_ms.saturating_sub(MARGIN_MS),
+        q.window.end_ms.saturating_add(MARGIN_MS),
     )?;
     let fields = q.fields();
     let want = match &fields {
@@ -96,7 +100,7 @@ pub fn cli(a: &args::QueryArgs) -> Result<(), String> {
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut scan = |f: &mut dyn FnMut(&FlowRecord, &str) -> bool| -> Result<(), String> {
         for p in &files {
-            if !reader::scan(p, want, f)? {
+            if !reader::scan(p, want, &mut |r, s, _| f(r, s))? {
                 break;
             }
         }

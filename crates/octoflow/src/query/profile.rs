@@ -25,6 +25,77 @@ pub enum ProfileCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Recount a profile's slots in a window from the store's flows (after
+    /// adding or changing a channel, as nfsen's rebuild). Slots are whole: the
+    /// window is widened to 5-minute boundaries. Best while the store is
+    /// stopped: slots the running server writes meanwhile may be lost.
+    Rebuild {
+        /// The profile's id.
+        id: String,
+        /// Time window, UTC, by receive time: YYYY/MM/dd.hh:mm:ss[-YYYY/MM/dd.hh:mm:ss].
+        #[arg(short = 't', value_name = "WINDOW")]
+        window: String,
+    },
+}
+
+/// Recount `p`'s slots of `w` from its store's files.
+fn rebuild(cfg: &Config, p: &Profile, w: &Window) -> Result<String, String> {
+    use crate::output::store::reader;
+    let dir = store_dir(cfg, p)?;
+    let start = Series::slot_of(w.start_ms);
+    let end = if w.end_ms == u64::MAX {
+        u64::MAX
+    } else {
+        Series::slot_of(w.end_ms - 1) + SLOT_MS
+    };
+    let mut names: Vec<&'static str> = vec!["received", "proto", "packets", "bytes"];
+    for c in &p.channels {
+        names.extend(c.filter.fields());
+    }
+    names.sort_unstable();
+    names.dedup();
+    let files = reader::files_for(dir, start, end)?;
+    let mut fresh = Series::new(p.channels.len());
+    let mut flows = 0u64;
+    for f in &files {
+        reader::scan(
+            f,
+            reader::Columns::Only(&names),
+            &mut |r, source, received| {
+                if (start..end).contains(&received) {
+                    let mut bits = 0u64;
+                    for (i, c) in p.channels.iter().enumerate() {
+                        if c.filter.matches(r, source) {
+                            bits |= 1 << i;
+                        }
+                    }
+                    fresh.add(received, r, bits);
+                    flows += 1;
+                }
+                true
+            },
+        )?;
+    }
+    let path = file::path(dir, &p.id);
+    let mut s = match file::read(&path, p.channels.len()) {
+        Ok(s) if s.channels == p.channels.len() => s,
+        _ => Series::new(p.channels.len()),
+    };
+    s.slots.retain(|t, _| !(start..end).contains(t));
+    s.merge(&fresh);
+    file::rewrite(&path, &s).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(format!(
+        "profile {}: {} slots recounted from {flows} flows in {} files ({} to {})",
+        p.id,
+        fresh.slots.len(),
+        files.len(),
+        time(start),
+        if end == u64::MAX {
+            "now".to_string()
+        } else {
+            time(end)
+        }
+    ))
 }
 
 fn store_dir<'a>(cfg: &'a Config, p: &Profile) -> Result<&'a std::path::Path, String> {
@@ -69,6 +140,20 @@ fn time(ms: u64) -> String {
     octoflow_query::window::show(ms)
 }
 
+fn find<'a>(cfg: &'a Config, id: &str) -> Result<&'a Profile, String> {
+    cfg.profiles.iter().find(|p| p.id == id).ok_or_else(|| {
+        let ids: Vec<&str> = cfg.profiles.iter().map(|p| p.id.as_str()).collect();
+        format!(
+            "no profile {id:?} (profiles: {})",
+            if ids.is_empty() {
+                "none".into()
+            } else {
+                ids.join(", ")
+            }
+        )
+    })
+}
+
 pub fn run(cfg: &Config, cmd: &ProfileCmd) -> Result<(), String> {
     match cmd {
         ProfileCmd::List => {
@@ -108,18 +193,13 @@ pub fn run(cfg: &Config, cmd: &ProfileCmd) -> Result<(), String> {
             }
             Ok(())
         }
+        ProfileCmd::Rebuild { id, window } => {
+            let p = find(cfg, id)?;
+            println!("{}", rebuild(cfg, p, &Window::parse(window)?)?);
+            Ok(())
+        }
         ProfileCmd::Show { id, window, json } => {
-            let p = cfg.profiles.iter().find(|p| &p.id == id).ok_or_else(|| {
-                let ids: Vec<&str> = cfg.profiles.iter().map(|p| p.id.as_str()).collect();
-                format!(
-                    "no profile {id:?} (profiles: {})",
-                    if ids.is_empty() {
-                        "none".into()
-                    } else {
-                        ids.join(", ")
-                    }
-                )
-            })?;
+            let p = find(cfg, id)?;
             let w = match window {
                 Some(w) => Window::parse(w)?,
                 None => Window::ALL,

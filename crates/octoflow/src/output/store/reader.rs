@@ -95,6 +95,8 @@ enum Slot {
     IcmpCode,
     Domain,
     Source,
+    /// The receive time (not a record field; handed to the scan's callback).
+    Received,
 }
 
 impl Slot {
@@ -104,7 +106,8 @@ impl Slot {
         let field = match from {
             From::Field(f) => f,
             From::Source => return Some(Slot::Source),
-            From::Received | From::Collector => return None,
+            From::Received => return Some(Slot::Received),
+            From::Collector => return None,
         };
         Some(match field.name {
             "src_addr" => Slot::SrcAddr,
@@ -188,18 +191,20 @@ impl Columns<'_> {
             (Columns::All, _) => true,
             (Columns::Only(names), From::Field(f)) => names.contains(&f.name),
             (Columns::Only(names), From::Source) => names.contains(&"source"),
+            (Columns::Only(names), From::Received) => names.contains(&"received"),
             (Columns::Only(_), _) => false,
         }
     }
 }
 
-/// Hand every row of the file at `path` to `f` (record, source name) until `f`
-/// returns false; returns whether to go on with the next file. Only the
-/// columns `want` names are decoded.
+/// Hand every row of the file at `path` to `f` (record, source name, receive
+/// time — 0 unless `want` names `received`) until `f` returns false; returns
+/// whether to go on with the next file. Only the columns `want` names are
+/// decoded.
 pub fn scan(
     path: &Path,
     want: Columns,
-    f: &mut dyn FnMut(&FlowRecord, &str) -> bool,
+    f: &mut dyn FnMut(&FlowRecord, &str, u64) -> bool,
 ) -> Result<bool, String> {
     let bad = |e: parquet::errors::ParquetError| format!("{}: {e}", path.display());
     let file = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -278,12 +283,13 @@ pub fn scan(
         }
         for row in 0..rows {
             let mut r = FlowRecord::default();
+            let mut received = 0u64;
             source.clear();
             for c in cols.iter_mut() {
                 let Some(v) = c.next(row) else { continue };
-                set(&mut r, &mut source, c, v);
+                set(&mut r, &mut source, &mut received, c, v);
             }
-            if !f(&r, &source) {
+            if !f(&r, &source, received) {
                 return Ok(false);
             }
         }
@@ -293,7 +299,7 @@ pub fn scan(
 
 /// Put value `v` of column `c` into the record (or the source name).
 #[inline]
-fn set(r: &mut FlowRecord, source: &mut String, c: &Col, v: usize) {
+fn set(r: &mut FlowRecord, source: &mut String, received: &mut u64, c: &Col, v: usize) {
     let n: u64 = match &c.values {
         Values::I32(x) => x.get(v).map_or(0, |&i| i as u32 as u64),
         Values::I64(x) => x.get(v).map_or(0, |&i| i as u64),
@@ -313,6 +319,7 @@ fn set(r: &mut FlowRecord, source: &mut String, c: &Col, v: usize) {
     let mac = || <[u8; 6]>::try_from(bytes).unwrap_or_default();
     match c.slot {
         Slot::Source => source.push_str(std::str::from_utf8(bytes).unwrap_or("")),
+        Slot::Received => *received = n,
         Slot::SrcAddr => r.src_addr = addr(),
         Slot::DstAddr => r.dst_addr = addr(),
         Slot::NextHop => r.next_hop = addr(),
@@ -407,7 +414,7 @@ mod tests {
         let files = files_for(&d, 0, u64::MAX).expect("files");
         assert_eq!(files.len(), 1, "{files:?}");
         let mut got = Vec::new();
-        scan(&files[0], Columns::All, &mut |r, src| {
+        scan(&files[0], Columns::All, &mut |r, src, _| {
             got.push((*r, src.to_string()));
             true
         })
@@ -426,10 +433,15 @@ mod tests {
         }
         // Only the columns asked for: the rest read as zero.
         let mut ports = Vec::new();
-        scan(&files[0], Columns::Only(&["dst_port"]), &mut |r, src| {
-            ports.push((r.dst_port, r.src_port, r.bytes, src.is_empty()));
-            true
-        })
+        scan(
+            &files[0],
+            Columns::Only(&["dst_port", "received"]),
+            &mut |r, src, received| {
+                assert_eq!(received, T0, "the receive time when asked for");
+                ports.push((r.dst_port, r.src_port, r.bytes, src.is_empty()));
+                true
+            },
+        )
         .expect("reads");
         assert_eq!(ports, [(v4.dst_port, 0, 0, true); 2]);
         assert!(
