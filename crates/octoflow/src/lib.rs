@@ -1,12 +1,12 @@
 //! `octoflow`: the flow router. The modules, in the order of the data path:
-//! [`collector`] (receive, decode, verdicts, fan-out) → [`output`] (encode, send);
-//! around them [`supervisor`] (instances, commands, reload, the server loop),
-//! [`config`], [`control`], [`telemetry`], [`systemd`], the [`tools`] and the
-//! command line ([`cli`]). See ARCHITECTURE.md.
+//! `collector` (receive, decode, verdicts, fan-out) → `output` (encode, send);
+//! around them `supervisor` (instances, commands, reload, the server loop),
+//! `config`, `control`, `telemetry`, `systemd`, the `tools` and the command line
+//! (`cli`). See ARCHITECTURE.md.
 //!
 //! A library only so that the binary (`main.rs`) and the fuzz targets share it:
-//! the modules stay private; [`main`] runs the command line and [`fuzzing`] is
-//! the fuzz targets' way in.
+//! the modules stay private; [`main`] runs the command line and `fuzzing` is the
+//! fuzz targets' way in.
 
 mod cli;
 mod collector;
