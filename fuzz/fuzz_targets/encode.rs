@@ -8,8 +8,8 @@
 //! - each of its flows belongs to the output's tenant (verdict bit set).
 #![no_main]
 use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::{Arc, LazyLock};
 
 use libfuzzer_sys::fuzz_target;
 use octoflow_encode::{Encoder, EncoderConfig, Out, Path, Select};
@@ -18,6 +18,27 @@ use octoflow_proto::{Batch, Decoder, Limits, Version};
 
 const NOW: u64 = 1_700_000_000_000;
 const TENANTS: [&[&str]; 2] = [&["10.0.0.0/8", "!10.0.1.254"], &["::/0", "192.0.2.0/24"]];
+/// The routers the datagrams come from, in turn.
+const ROUTERS: [IpAddr; 3] = [
+    IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+    IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2)),
+    IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1)),
+];
+/// Where the outputs' datagrams come from, for their receivers' decoders.
+const US: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1));
+
+/// The tenants' filters and the collector's verdict table over them: the same for
+/// every input, so built once.
+static FILTERS: LazyLock<Vec<Arc<Filter>>> = LazyLock::new(|| {
+    TENANTS
+        .iter()
+        .map(|t| {
+            let e: Vec<Entry> = t.iter().map(|s| s.parse().unwrap()).collect();
+            Arc::new(Filter::new(&e))
+        })
+        .collect()
+});
+static TABLE: LazyLock<Verdicts> = LazyLock::new(|| Verdicts::new(FILTERS.clone()).unwrap());
 
 struct Output {
     enc: Encoder,
@@ -47,17 +68,16 @@ fn config(version: Version, unfiltered: bool, flags: u8) -> EncoderConfig {
     }
 }
 
-/// Check one output datagram `o` (not a whole input datagram).
-fn check(out: &mut Output, filters: &[Arc<Filter>], o: &[u8], whole: bool) {
-    let mut b = Batch::default();
-    let us: IpAddr = "198.51.100.1".parse().unwrap();
-    if let Err(e) = out.rx.decode(us, o, NOW, &mut b) {
+/// Check one output datagram `o` (`whole`: it may be a whole input datagram),
+/// decoding it into `b`.
+fn check(out: &mut Output, b: &mut Batch, o: &[u8], whole: bool) {
+    if let Err(e) = out.rx.decode(US, o, NOW, b) {
         panic!("output datagram does not decode: {e:?} {o:02x?}");
     }
     if let Some(t) = out.tenant {
         for r in &b.records {
             assert!(
-                filters[t].flow(r.src_addr, r.dst_addr),
+                FILTERS[t].flow(r.src_addr, r.dst_addr),
                 "tenant {t} got {} -> {}",
                 r.src_addr,
                 r.dst_addr
@@ -96,14 +116,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&flags, data)) = data.split_first() else {
         return;
     };
-    let filters: Vec<Arc<Filter>> = TENANTS
-        .iter()
-        .map(|t| {
-            let e: Vec<Entry> = t.iter().map(|s| s.parse().unwrap()).collect();
-            Arc::new(Filter::new(&e))
-        })
-        .collect();
-    let table = Verdicts::new(filters.clone()).unwrap();
+    let table = &*TABLE;
     let mut outputs = Vec::new();
     for v in [Version::V5, Version::V9, Version::Ipfix, Version::Sflow] {
         for tenant in [None, Some(0), Some(1)] {
@@ -117,19 +130,15 @@ fuzz_target!(|data: &[u8]| {
             });
         }
     }
-    let routers: [IpAddr; 3] = [
-        "192.0.2.1".parse().unwrap(),
-        "192.0.2.2".parse().unwrap(),
-        "2001:db8::1".parse().unwrap(),
-    ];
     let mut dec = Decoder::new(Limits::default());
     let mut b = Batch::default();
+    let mut rb = Batch::default();
     let mut words = Vec::new();
     let mut out = Out::default();
     let mut now = NOW;
     for (i, d) in data.split(|&x| x == 0xF5).enumerate() {
         now += 1000;
-        let router = routers[i % 3];
+        let router = ROUTERS[i % 3];
         if dec.decode(router, d, now, &mut b).is_err() {
             continue;
         }
@@ -149,7 +158,7 @@ fuzz_target!(|data: &[u8]| {
             // datagram may equal its input byte for byte: not a whole one.)
             let whole = Path::of(b.version, &o.cfg) == Path::Whole;
             for x in out.iter() {
-                check(o, &filters, x, whole && d.starts_with(x));
+                check(o, &mut rb, x, whole && d.starts_with(x));
             }
         }
     }
@@ -157,7 +166,7 @@ fuzz_target!(|data: &[u8]| {
         out.clear();
         o.enc.flush(now + 3_600_000, &mut out);
         for x in out.iter() {
-            check(o, &filters, x, false);
+            check(o, &mut rb, x, false);
         }
     }
 });

@@ -38,7 +38,7 @@ mod v5;
 mod tests;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use octoflow_proto::{
     own_direction_template, own_sampling_template, own_template, Batch, Dialect, Template, Version,
@@ -198,6 +198,28 @@ fn version_index(v: Version) -> usize {
     }
 }
 
+/// octoflow's own templates in `d` (IPv4, IPv6, sampling options, IPv4 and IPv6
+/// with flowDirection): the same for every encoder, so built once per process and
+/// shared.
+fn own_templates(d: Dialect) -> [Arc<Template>; 5] {
+    static V9: OnceLock<[Arc<Template>; 5]> = OnceLock::new();
+    static IPFIX: OnceLock<[Arc<Template>; 5]> = OnceLock::new();
+    let cell = match d {
+        Dialect::V9 => &V9,
+        Dialect::Ipfix => &IPFIX,
+    };
+    cell.get_or_init(|| {
+        [
+            Arc::new(own_template(d, false)),
+            Arc::new(own_template(d, true)),
+            Arc::new(own_sampling_template(d)),
+            Arc::new(own_direction_template(d, false)),
+            Arc::new(own_direction_template(d, true)),
+        ]
+    })
+    .clone()
+}
+
 impl Encoder {
     pub fn new(cfg: EncoderConfig, now_ms: u64) -> Encoder {
         let own = match cfg.version {
@@ -205,15 +227,7 @@ impl Encoder {
             Version::Ipfix => Some(Dialect::Ipfix),
             _ => None,
         }
-        .map(|d| {
-            [
-                Arc::new(own_template(d, false)),
-                Arc::new(own_template(d, true)),
-                Arc::new(own_sampling_template(d)),
-                Arc::new(own_direction_template(d, false)),
-                Arc::new(own_direction_template(d, true)),
-            ]
-        });
+        .map(own_templates);
         let paths =
             [Version::V5, Version::V9, Version::Ipfix, Version::Sflow].map(|v| Path::of(v, &cfg));
         let streams = Streams::new(cfg.version);

@@ -1,9 +1,11 @@
 //! The control socket (`supervisor.unix_socket`) and its client.
 //!
 //! Protocol: the client sends one command line (`status all`, `stop foo_exporter`,
-//! `reload`, …); the server answers with text lines and a last line `.<code>`, the
-//! exit code the client should return, then closes the connection.
+//! `reload`, …: a [`Command`], read by [`parse_command`]); the server answers with
+//! text lines and a last line `.<code>`, the exit code the client should return,
+//! then closes the connection.
 
+use std::fmt;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -26,6 +28,66 @@ pub mod exit {
     pub const NO_SERVER: i32 = 4;
 }
 
+/// What a client can ask the server: one command line. An instance target is one
+/// word: a name (`foo_exporter`), a bare id, `all`, `collectors` or `exporters`
+/// (resolved by the supervisor, which knows the instances).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// `status [TARGET]`: `all` when left out.
+    Status(String),
+    /// `start TARGET`.
+    Start(String),
+    /// `stop TARGET`.
+    Stop(String),
+    /// `restart TARGET`: stop, then start.
+    Restart(String),
+    /// `reread`: what the configuration file would change; applies nothing.
+    Reread,
+    /// `reload`: apply the configuration file.
+    Reload,
+    /// `shutdown`: stop the server.
+    Shutdown,
+}
+
+/// The answer to a line that is no [`Command`].
+const USAGE: &str =
+    "status [NAME], start|stop|restart NAME|all|collectors|exporters, reread, reload, shutdown";
+
+/// Read one command line: words separated by white space, the verb first. Words
+/// after the ones a command takes are ignored (`status a b` is `status a`).
+/// Pure: no I/O, no supervisor state; the error is the usage text to answer.
+pub fn parse_command(line: &str) -> Result<Command, String> {
+    let mut words = line.split_whitespace();
+    let verb = words.next().unwrap_or("");
+    let target = words.next().map(str::to_string);
+    match (verb, target) {
+        ("status", t) => Ok(Command::Status(t.unwrap_or_else(|| "all".into()))),
+        ("start", Some(t)) => Ok(Command::Start(t)),
+        ("stop", Some(t)) => Ok(Command::Stop(t)),
+        ("restart", Some(t)) => Ok(Command::Restart(t)),
+        ("reread", None) => Ok(Command::Reread),
+        ("reload", None) => Ok(Command::Reload),
+        ("shutdown", None) => Ok(Command::Shutdown),
+        _ => Err(format!("unknown command {line:?}: {USAGE}")),
+    }
+}
+
+/// The command line a client sends: [`parse_command`] reads it back as the same
+/// command.
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Command::Status(t) => write!(f, "status {t}"),
+            Command::Start(t) => write!(f, "start {t}"),
+            Command::Stop(t) => write!(f, "stop {t}"),
+            Command::Restart(t) => write!(f, "restart {t}"),
+            Command::Reread => f.write_str("reread"),
+            Command::Reload => f.write_str("reload"),
+            Command::Shutdown => f.write_str("shutdown"),
+        }
+    }
+}
+
 /// What reaches the supervisor loop.
 pub enum Event {
     Signal(nix::sys::signal::Signal),
@@ -41,6 +103,13 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// The answer to a line that is not a command: the usage, exit code 2.
+    pub fn usage(text: impl Into<String>) -> Reply {
+        Reply {
+            lines: vec![text.into()],
+            code: exit::USAGE,
+        }
+    }
     pub fn line(&mut self, l: impl Into<String>) {
         self.lines.push(l.into());
     }
@@ -176,4 +245,87 @@ pub fn client(socket: &Path, command: &str) -> i32 {
         println!("{line}");
     }
     code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &str) -> Result<Command, String> {
+        parse_command(line)
+    }
+
+    #[test]
+    fn each_command_is_read_with_its_target() {
+        let t = |s: &str| s.to_string();
+        assert_eq!(parse("status"), Ok(Command::Status(t("all"))));
+        assert_eq!(parse("status all"), Ok(Command::Status(t("all"))));
+        assert_eq!(
+            parse("status collectors"),
+            Ok(Command::Status(t("collectors")))
+        );
+        assert_eq!(
+            parse("status foo-cacti_exporter"),
+            Ok(Command::Status(t("foo-cacti_exporter")))
+        );
+        assert_eq!(parse("start exporters"), Ok(Command::Start(t("exporters"))));
+        assert_eq!(parse("stop edge"), Ok(Command::Stop(t("edge"))));
+        assert_eq!(parse("restart all"), Ok(Command::Restart(t("all"))));
+        assert_eq!(parse("reread"), Ok(Command::Reread));
+        assert_eq!(parse("reload"), Ok(Command::Reload));
+        assert_eq!(parse("shutdown"), Ok(Command::Shutdown));
+    }
+
+    #[test]
+    fn white_space_separates_words_and_extra_words_are_ignored() {
+        assert_eq!(
+            parse("  stop\t edge_collector \r\n"),
+            Ok(Command::Stop("edge_collector".into()))
+        );
+        assert_eq!(parse("status a b"), Ok(Command::Status("a".into())));
+        assert_eq!(parse("reload\n"), Ok(Command::Reload));
+    }
+
+    #[test]
+    fn anything_else_is_answered_with_the_usage() {
+        for line in [
+            "",
+            "   ",
+            "start",
+            "stop",
+            "restart",
+            "reread now",
+            "reload all",
+            "shutdown now",
+            "STATUS",
+            "frobnicate all",
+            "status\u{0}",
+        ] {
+            let e = parse(line).expect_err(line);
+            assert_eq!(e, format!("unknown command {line:?}: {USAGE}"));
+        }
+    }
+
+    #[test]
+    fn a_command_reads_back_from_its_line() {
+        for c in [
+            Command::Status("all".into()),
+            Command::Status("foo_exporter".into()),
+            Command::Start("collectors".into()),
+            Command::Stop("edge".into()),
+            Command::Restart("exporters".into()),
+            Command::Reread,
+            Command::Reload,
+            Command::Shutdown,
+        ] {
+            assert_eq!(parse(&c.to_string()), Ok(c));
+        }
+    }
+
+    #[test]
+    fn usage_answers_exit_code_2() {
+        let r = Reply::usage("nope");
+        assert_eq!(r.lines, vec!["nope".to_string()]);
+        assert_eq!(r.code, exit::USAGE);
+    }
 }

@@ -33,6 +33,7 @@ pub use crate::collector::config::Collector;
 pub use crate::output::Output;
 use crate::telemetry::auth::Token;
 use crate::yaml::check::Validator;
+use crate::yaml::env::{Environment, System};
 use crate::yaml::raw::RawConfig;
 pub use run_as::RunAs;
 
@@ -162,8 +163,15 @@ impl Config {
         }
     }
 
-    /// Validate YAML text.
+    /// Validate YAML text on this machine (its `$STATE_DIRECTORY`, directories and
+    /// name resolution).
     pub fn parse(text: &str) -> Result<Config, Vec<String>> {
+        Config::parse_in(text, &System)
+    }
+
+    /// Validate YAML text against `env`'s answers: with `yaml::env::Offline`,
+    /// without touching the file system or the network.
+    pub fn parse_in(text: &str, env: &'static dyn Environment) -> Result<Config, Vec<String>> {
         let raw: RawConfig = serde_saphyr::with_deserializer_from_str(text, |de| {
             serde_path_to_error::deserialize::<_, RawConfig>(de).map_err(|e| {
                 let path = e.path().to_string();
@@ -178,11 +186,11 @@ impl Config {
             })
         })
         .map_err(|e| vec![e.to_string()])?;
-        Config::from_raw(raw)
+        Config::from_raw(raw, env)
     }
 
-    fn from_raw(raw: RawConfig) -> Result<Config, Vec<String>> {
-        let mut v = Validator::default();
+    fn from_raw(raw: RawConfig, env: &'static dyn Environment) -> Result<Config, Vec<String>> {
+        let mut v = Validator::in_env(env);
         if raw.nprobe.is_some() {
             v.warn("nprobe: ignored; octoflow's engine is native and needs no nProbe".into());
         }
@@ -386,6 +394,30 @@ mod tests {
         );
         assert_eq!(v.warnings.len(), 1, "off, with one warning");
         assert!(v.warnings[0].starts_with("general.template_cache_dir: not set"));
+    }
+
+    #[test]
+    fn offline_validation_asks_the_machine_nothing() {
+        use crate::yaml::env::Offline;
+        let y = "exporters: [{id: b, collector_host: receiver.example, collector_port: 9996, collector_version: 9}]\n";
+        let c = Config::parse_in(y, &Offline).expect("loads");
+        let n = c.outputs[0].netflow().expect("netflow");
+        assert_eq!(
+            n.target.to_string(),
+            "192.0.2.1:9996",
+            "names resolve to TEST-NET-1"
+        );
+        assert_eq!(n.target_host, "receiver.example");
+        assert_eq!(c.general.template_cache_dir, None, "nothing is writable");
+        assert!(c
+            .warnings
+            .iter()
+            .any(|w| w.starts_with("general.template_cache_dir: not set")));
+        let y = "exporters: [{id: b, collector_host: '', collector_port: 9996, collector_version: 9}]\n";
+        assert_eq!(
+            Config::parse_in(y, &Offline).expect_err("refused"),
+            vec!["exporters[0].collector_host: \"\" is not an IP address and does not resolve (empty host name)"]
+        );
     }
 
     #[test]

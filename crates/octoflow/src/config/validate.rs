@@ -23,23 +23,6 @@ use crate::yaml::raw::{RawExporter, RawGeneral, RawSupervisor, Scalar};
 /// Where templates are kept by default outside systemd.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/octoflow";
 
-/// Whether `dir` can be written, or created and written: a probe file is made and
-/// removed in it (or in its parent when it does not exist yet).
-fn writable(dir: &Path) -> bool {
-    let at = if dir.is_dir() {
-        dir
-    } else {
-        match dir.parent() {
-            Some(p) if p.is_dir() => p,
-            _ => return false,
-        }
-    };
-    let probe = at.join(format!(".octoflow-probe-{}", std::process::id()));
-    let ok = std::fs::File::create(&probe).is_ok();
-    let _ = std::fs::remove_file(&probe);
-    ok
-}
-
 /// `general.metrics_listen`: `HOST:PORT`, or a port alone (`9555`, `:9555`),
 /// which means loopback: the endpoints are not reachable from elsewhere unless an
 /// address says so.
@@ -86,7 +69,7 @@ impl Validator {
                 Some(d) if d.trim() == "off" => None,
                 Some(d) => self.path_of("general.template_cache_dir", Some(d)),
                 None => self.default_template_cache_dir(
-                    std::env::var_os("STATE_DIRECTORY"),
+                    self.env.state_directory(),
                     Path::new(DEFAULT_STATE_DIR),
                 ),
             },
@@ -108,7 +91,7 @@ impl Validator {
         {
             return Some(first);
         }
-        if writable(fallback) {
+        if self.env.writable(fallback) {
             return Some(fallback.to_path_buf());
         }
         self.warn(format!(

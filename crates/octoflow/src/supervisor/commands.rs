@@ -5,7 +5,7 @@
 use std::time::{Duration, SystemTime};
 
 use super::Supervisor;
-use crate::control::{exit, Reply};
+use crate::control::{exit, Command, Reply};
 use crate::instance::lifecycle::State;
 use crate::instance::Role;
 
@@ -95,25 +95,16 @@ impl Supervisor {
         }
     }
 
-    /// Whether `line` asks the server to shut down.
-    pub fn wants_shutdown(line: &str) -> bool {
-        line.split_whitespace().next() == Some("shutdown")
-    }
-
-    /// Handle one control command line. `shutdown` is answered here and acted on
-    /// by the caller (see [`Supervisor::wants_shutdown`]).
-    pub fn command(&mut self, line: &str) -> Reply {
+    /// Carry out one control command (read by [`crate::control::parse_command`]).
+    /// `shutdown` is answered here and acted on by the caller.
+    pub fn command(&mut self, c: &Command) -> Reply {
         let mut r = Reply {
             lines: Vec::new(),
             code: exit::OK,
         };
-        let mut words = line.split_whitespace();
-        let verb = words.next().unwrap_or("");
-        let arg = words.next();
-        tracing::info!(command = %line.trim(), "control command");
-        match (verb, arg) {
-            ("status", target) => {
-                let names = match self.resolve(target.unwrap_or("all")) {
+        match c {
+            Command::Status(target) => {
+                let names = match self.resolve(target) {
                     Ok(n) => n,
                     Err(e) => {
                         r.fail(e);
@@ -128,7 +119,7 @@ impl Supervisor {
                     }
                 }
             }
-            ("start" | "stop" | "restart", Some(target)) => {
+            Command::Start(target) | Command::Stop(target) | Command::Restart(target) => {
                 let names = match self.resolve(target) {
                     Ok(n) => n,
                     Err(e) => {
@@ -136,23 +127,25 @@ impl Supervisor {
                         return r;
                     }
                 };
-                // Start exporters before collectors, stop collectors before exporters.
-                let mut order = names.clone();
-                if verb == "start" {
-                    order.sort_by_key(|n| n.ends_with(Role::Collector.suffix()));
-                } else {
+                let (stop, start) = match c {
+                    Command::Start(_) => (false, true),
+                    Command::Stop(_) => (true, false),
+                    _ => (true, true),
+                };
+                if stop {
+                    // Stop collectors before exporters.
+                    let mut order = names.clone();
                     order.sort_by_key(|n| n.ends_with(Role::Output.suffix()));
-                }
-                if verb == "stop" || verb == "restart" {
                     for n in &order {
                         if self.stop_by_name(n) {
                             r.line(format!("{n}: stopped"));
-                        } else if verb == "stop" {
+                        } else if !start {
                             r.fail(format!("{n}: ERROR (not running)"));
                         }
                     }
                 }
-                if verb == "start" || verb == "restart" {
+                if start {
+                    // Start exporters before collectors.
                     let mut order = names;
                     order.sort_by_key(|n| n.ends_with(Role::Collector.suffix()));
                     for n in &order {
@@ -163,15 +156,9 @@ impl Supervisor {
                     }
                 }
             }
-            ("reread", None) => self.reread(&mut r),
-            ("reload", None) => self.reload(&mut r),
-            ("shutdown", None) => r.line("Shut down"),
-            _ => {
-                r.code = exit::USAGE;
-                r.line(format!(
-                    "unknown command {line:?}: status [NAME], start|stop|restart NAME|all|collectors|exporters, reread, reload, shutdown"
-                ));
-            }
+            Command::Reread => self.reread(&mut r),
+            Command::Reload => self.reload(&mut r),
+            Command::Shutdown => r.line("Shut down"),
         }
         r
     }

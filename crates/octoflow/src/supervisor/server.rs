@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::Supervisor;
 use crate::config::Config;
-use crate::control::{self, Event, Reply};
+use crate::control::{self, Command, Event, Reply};
 use crate::telemetry::http;
 use crate::{privileges, systemd, util};
 
@@ -112,16 +112,21 @@ pub fn run(cfg: Config) -> Result<(), String> {
                 break;
             }
             Ok(Event::Command(line, reply)) => {
-                let reload = line.split_whitespace().next() == Some("reload");
+                tracing::info!(command = %line.trim(), "control command");
+                let command = control::parse_command(&line);
+                let reload = command == Ok(Command::Reload);
                 if reload {
                     systemd::reloading();
                 }
-                let r = sup.command(&line);
+                let r = match &command {
+                    Ok(c) => sup.command(c),
+                    Err(usage) => Reply::usage(usage.as_str()),
+                };
                 if reload {
                     ready = false;
                 }
                 let _ = reply.send(r);
-                if Supervisor::wants_shutdown(&line) {
+                if command == Ok(Command::Shutdown) {
                     break;
                 }
             }

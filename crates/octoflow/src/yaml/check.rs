@@ -8,14 +8,23 @@ use std::path::PathBuf;
 
 use octoflow_proto::Version;
 
+use super::env::{Environment, System};
 use super::raw::Scalar;
 
 /// Collects every problem of a configuration, each with its key path, and the
 /// warnings.
-#[derive(Default)]
 pub struct Validator {
     pub errors: Vec<String>,
     pub warnings: Vec<String>,
+    /// Where state directories, writable paths and host names are looked up.
+    pub env: &'static dyn Environment,
+}
+
+impl Default for Validator {
+    /// Validation on this machine ([`System`]).
+    fn default() -> Validator {
+        Validator::in_env(&System)
+    }
 }
 
 pub fn parse_version(s: &str) -> Option<Version> {
@@ -29,6 +38,15 @@ pub fn parse_version(s: &str) -> Option<Version> {
 }
 
 impl Validator {
+    /// Validation against `env`'s answers.
+    pub fn in_env(env: &'static dyn Environment) -> Validator {
+        Validator {
+            errors: Vec::new(),
+            warnings: Vec::new(),
+            env,
+        }
+    }
+
     pub fn err(&mut self, path: impl fmt::Display, msg: impl fmt::Display) {
         self.errors.push(format!("{path}: {msg}"));
     }

@@ -3,7 +3,7 @@
 //! unused `listen_host`/`listen_port`) and octoflow's extensions, validated with
 //! their key paths.
 
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use octoflow_encode::{EncoderConfig, Path};
@@ -127,17 +127,15 @@ impl Validator {
         let target = match (&target_host, port) {
             (Some(h), Some(port)) => match h.parse::<IpAddr>() {
                 Ok(a) => Some(SocketAddr::new(a, port)),
-                Err(_) => match (h.as_str(), port).to_socket_addrs() {
-                    Ok(mut it) => match it.next() {
-                        Some(a) => Some(a),
-                        None => {
-                            self.err(
-                                format!("{p}.collector_host"),
-                                format!("{h:?} resolves to no address"),
-                            );
-                            None
-                        }
-                    },
+                Err(_) => match self.env.resolve(h, port) {
+                    Ok(Some(a)) => Some(a),
+                    Ok(None) => {
+                        self.err(
+                            format!("{p}.collector_host"),
+                            format!("{h:?} resolves to no address"),
+                        );
+                        None
+                    }
                     Err(err) => {
                         self.err(
                             format!("{p}.collector_host"),
