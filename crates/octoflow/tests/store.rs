@@ -349,6 +349,17 @@ fn an_unwritable_store_counts_its_losses_logs_once_and_recovers_without_stopping
     // Root ignores permissions: a file where the store's folder of parts
     // should be makes every write fail, as a full disk would.
     let parts = store.join(".parts");
+    // The store opens its folder in its own thread: block it only once the
+    // store runs (else the opening makes `.parts` again under a loaded suite).
+    let log = dir.join("octoflow.log");
+    let t = std::time::Instant::now();
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("store running")
+    {
+        assert!(t.elapsed() < Duration::from_secs(20), "the store never ran");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     std::fs::remove_dir_all(&parts).expect("rm .parts");
     std::fs::write(&parts, b"in the way").expect("block .parts");
     let lost = gen("v9", cp, 100, 200, &[]);
