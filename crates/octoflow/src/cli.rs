@@ -253,11 +253,21 @@ fn init_logging(s: &config::Supervisor) -> Result<(), String> {
         None => None,
     };
     let ansi = file.is_none() && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    // The Kafka client logs every connection it makes at INFO: octoflow's own
+    // lines say what matters (connected, failing, counts), so it only gets
+    // to warn.
+    let quiet = tracing_subscriber::filter::Targets::new()
+        .with_default(s.loglevel)
+        .with_target("rskafka", tracing::Level::WARN.min(s.loglevel));
     let _ = tracing_subscriber::fmt()
         .with_max_level(s.loglevel)
         .with_writer(logfile::Tee { file })
         .with_target(false)
         .with_ansi(ansi)
+        .finish()
+        .with(quiet)
         .try_init();
     Ok(())
 }

@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use octoflow_prefix::{Filter, Verdicts};
-use octoflow_proto::Batch;
+use octoflow_proto::{Batch, FlowRecord};
 
 pub mod queue;
 
@@ -72,6 +72,38 @@ pub struct Shipment {
     /// This output's bit in each record's verdict word; `None`: it takes every
     /// record (no filter).
     pub bit: Option<u64>,
+}
+
+impl Shipment {
+    /// The records that are the output's (its verdict bit set), with their
+    /// datagram.
+    pub fn records(&self) -> impl Iterator<Item = (&Decoded, &FlowRecord)> {
+        self.records_of(None)
+    }
+
+    /// The records that are the output's, from the datagrams `keep` marks (all
+    /// when `None`; a store's `sources`).
+    pub fn records_of<'a>(
+        &'a self,
+        keep: Option<&'a [bool]>,
+    ) -> impl Iterator<Item = (&'a Decoded, &'a FlowRecord)> {
+        let kept = move |j: usize| keep.is_none_or(|k| k.get(j) == Some(&true));
+        self.datagrams
+            .iter()
+            .enumerate()
+            .filter(move |(j, _)| kept(*j))
+            .flat_map(move |(_, d)| {
+                d.batch
+                    .records
+                    .iter()
+                    .enumerate()
+                    .filter(move |(i, _)| match self.bit {
+                        None => true,
+                        Some(b) => d.verdicts.get(*i).is_some_and(|v| v & b != 0),
+                    })
+                    .map(move |(_, r)| (&**d, r))
+            })
+    }
 }
 
 /// An output's queue as a collector sees it.

@@ -61,10 +61,7 @@ impl Supervised for OutputInstance {
 
     fn spawn(&mut self, _env: &Env) -> Result<(), String> {
         let (tx, rx) = queue::queue(self.cfg.queue_datagrams);
-        self.metrics.is_store.store(
-            self.cfg.store().is_some(),
-            std::sync::atomic::Ordering::Relaxed,
-        );
+        self.metrics.class.set(self.cfg.kind.class());
         let thread = self.cfg.kind.build(&self.cfg, rx, self.metrics.clone())?;
         self.tx = Some(tx);
         self.core.thread = Some(thread);

@@ -6,13 +6,19 @@
 //! - [`netflow`]: datagrams in the receiver's NetFlow/IPFIX/sFlow version, over
 //!   UDP or TCP (encoded by `octoflow-encode`).
 //! - [`store`]: Parquet files in a folder, one per interval, with retention.
+//! - [`kafka`]: goflow2 messages on a Kafka topic.
+//!
+//! The stream and database kinds share [`sink`]: encoding on the output's
+//! thread, delivery with reconnects on another, a bounded buffer between.
 //!
 //! Adding a kind: a module here with its config struct (validated beside it) and
 //! a builder that starts its thread from a `QueueRx`, and one entry in
 //! [`OutputKind`] with its arms in `OutputKind`'s methods.
 
 pub mod instance;
+pub mod kafka;
 pub mod netflow;
+pub mod sink;
 pub mod store;
 
 use std::sync::Arc;
@@ -25,6 +31,7 @@ use crate::instance::Thread;
 use crate::telemetry::metrics::OutputMetrics;
 use crate::yaml::check::Validator;
 use crate::yaml::raw::RawExporter;
+use kafka::config::KafkaConfig;
 use netflow::config::NetflowConfig;
 use store::config::StoreConfig;
 
@@ -53,11 +60,13 @@ pub enum OutputKind {
     Netflow(NetflowConfig),
     /// Parquet files in a folder (`type: store`).
     Store(StoreConfig),
+    /// goflow2 messages on a Kafka topic (`type: kafka`).
+    Kafka(KafkaConfig),
 }
 
 impl OutputKind {
     /// The names `type` takes.
-    pub const NAMES: &'static [&'static str] = &["netflow", "store"];
+    pub const NAMES: &'static [&'static str] = &["netflow", "store", "kafka"];
 
     /// The kind `type` names (`None`: `netflow`, as in the original files), with
     /// its own keys of `raw` validated at path `p`.
@@ -71,6 +80,7 @@ impl OutputKind {
         match kind {
             None | Some("netflow") => v.netflow(p, raw, unfiltered).map(OutputKind::Netflow),
             Some("store") => v.store(p, raw).map(OutputKind::Store),
+            Some("kafka") => v.kafka(p, raw).map(OutputKind::Kafka),
             Some(k) => {
                 v.err(
                     format!("{p}.type"),
@@ -94,6 +104,17 @@ impl OutputKind {
         match self {
             OutputKind::Netflow(n) => netflow::build(out, n, rx, m),
             OutputKind::Store(s) => store::build(out, s, rx, m),
+            OutputKind::Kafka(k) => kafka::build(out, k, rx, m),
+        }
+    }
+
+    /// Which kind-specific counters it shows.
+    pub fn class(&self) -> u8 {
+        use crate::telemetry::metrics::Class;
+        match self {
+            OutputKind::Netflow(_) => Class::RECEIVER,
+            OutputKind::Store(_) => Class::STORE,
+            OutputKind::Kafka(_) => Class::SINK,
         }
     }
 
@@ -102,6 +123,7 @@ impl OutputKind {
         match self {
             OutputKind::Netflow(n) => n.receiver(),
             OutputKind::Store(s) => s.receiver(),
+            OutputKind::Kafka(k) => k.receiver(),
         }
     }
 
@@ -112,6 +134,11 @@ impl OutputKind {
             OutputKind::Store(_) => format!(
                 "{} flows as rows of the store's files",
                 octoflow_encode::version_label(vin)
+            ),
+            OutputKind::Kafka(k) => format!(
+                "{} flows as Kafka messages: {}",
+                octoflow_encode::version_label(vin),
+                k.describe()
             ),
         }
     }
@@ -141,7 +168,7 @@ impl Output {
     pub fn netflow(&self) -> Option<&NetflowConfig> {
         match &self.kind {
             OutputKind::Netflow(n) => Some(n),
-            OutputKind::Store(_) => None,
+            _ => None,
         }
     }
 
@@ -156,7 +183,7 @@ impl Output {
     pub fn store(&self) -> Option<&StoreConfig> {
         match &self.kind {
             OutputKind::Store(s) => Some(s),
-            OutputKind::Netflow(_) => None,
+            _ => None,
         }
     }
 }

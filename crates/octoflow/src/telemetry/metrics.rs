@@ -183,8 +183,10 @@ pub struct OutputMetrics {
     /// Router datagrams `preserve_source` dropped: over the route's MTU (a raw
     /// socket's datagrams are not fragmented).
     pub source_too_big: AtomicU64,
-    /// True while the output is a `store` (its own counters are shown).
-    pub is_store: std::sync::atomic::AtomicBool,
+    /// Which kind-specific counters it shows (a store's, a sink's).
+    pub class: Class,
+    /// Stream and database outputs' counters.
+    pub sink: SinkCounters,
     /// `store` outputs: rows in part files (safe on disk).
     pub store_rows: AtomicU64,
     /// Interval files written, and their bytes.
@@ -399,7 +401,8 @@ const EXPORTER_COUNTERS: &[(&str, &str, CounterFn<OutputMetrics>)] = &[
     ),
 ];
 
-use store::{output_counters, STORE_COUNTERS};
+use kinds::{class_counters, output_counters};
+pub use kinds::{Class, SinkCounters};
 
 impl Registry {
     /// Prometheus text exposition format 0.0.4.
@@ -492,14 +495,16 @@ impl Registry {
                 }
             }
         }
-        for (name, help, f) in EXPORTER_COUNTERS.iter().chain(STORE_COUNTERS) {
-            let store = STORE_COUNTERS.iter().any(|c| c.0 == *name);
+        let own = [Class::STORE, Class::SINK]
+            .into_iter()
+            .flat_map(|c| class_counters(c).iter().map(move |k| (Some(c), k)));
+        for (class, (name, help, f)) in EXPORTER_COUNTERS.iter().map(|k| (None, k)).chain(own) {
             let _ = writeln!(s, "# HELP octoflow_exporter_{name}_total {help}");
             let _ = writeln!(s, "# TYPE octoflow_exporter_{name}_total counter");
             for e in self
                 .outputs
                 .iter()
-                .filter(|e| !store || e.is_store.load(Relaxed))
+                .filter(|e| class.is_none_or(|c| e.class.get() == c))
             {
                 let _ = writeln!(
                     s,
@@ -509,7 +514,17 @@ impl Registry {
                 );
             }
         }
-        let _ = writeln!(s, "# HELP octoflow_exporter_connected 1 while the receiver's TCP connection is up (UDP: always 1)");
+        let _ = writeln!(s, "# HELP octoflow_exporter_sink_buffer_bytes Streams and databases: bytes of rows waiting for the server");
+        let _ = writeln!(s, "# TYPE octoflow_exporter_sink_buffer_bytes gauge");
+        for e in self.outputs.iter().filter(|e| e.class.get() == Class::SINK) {
+            let _ = writeln!(
+                s,
+                "octoflow_exporter_sink_buffer_bytes{{exporter=\"{}\"}} {}",
+                e.id,
+                e.sink.buffer_bytes.load(Relaxed)
+            );
+        }
+        let _ = writeln!(s, "# HELP octoflow_exporter_connected 1 while the receiver's TCP connection (or a stream's or database's) is up (UDP: always 1)");
         let _ = writeln!(s, "# TYPE octoflow_exporter_connected gauge");
         for e in &self.outputs {
             let _ = writeln!(
@@ -581,6 +596,13 @@ impl Registry {
             for (name, _, f) in output_counters(e) {
                 let _ = write!(s, "\"{name}\":{},", f(e));
             }
+            if e.class.get() == Class::SINK {
+                let _ = write!(
+                    s,
+                    "\"sink_buffer_bytes\":{},",
+                    e.sink.buffer_bytes.load(Relaxed)
+                );
+            }
             let _ = write!(s, "\"connected\":{}}}", e.connected.load(Relaxed) == 1);
         }
         s.push_str("}}");
@@ -588,6 +610,6 @@ impl Registry {
     }
 }
 
-mod store;
+mod kinds;
 #[cfg(test)]
 mod tests;

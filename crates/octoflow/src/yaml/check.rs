@@ -115,14 +115,20 @@ impl Validator {
 }
 
 impl Validator {
-    /// Refuse `keys` of another output kind given to an exporter of kind `kind`
-    /// (at path `p`), one error per key with its path.
-    pub fn foreign_keys(&mut self, p: &str, kind: &str, keys: &[&str], owner: &str) {
-        for k in keys {
-            self.err(
-                format!("{p}.{k}"),
-                format!("is a key of type {owner}; this exporter is type {kind} (remove it, or set type: {owner})"),
-            );
+    /// Refuse the keys of other output kinds given to an exporter of kind
+    /// `kind` (at path `p`), one error per key with its path.
+    pub fn foreign_keys(&mut self, p: &str, kind: &str, e: &crate::yaml::raw::RawExporter) {
+        for (k, owners) in e.kind_keys() {
+            if !owners.contains(&kind) {
+                self.err(
+                    format!("{p}.{k}"),
+                    format!(
+                        "is a key of type {}; this exporter is type {kind} (remove it, or set type: {})",
+                        owners.join("/"),
+                        owners[0]
+                    ),
+                );
+            }
         }
     }
 }

@@ -203,46 +203,72 @@ pub(crate) struct RawExporter {
     pub(crate) max_bytes: Option<Scalar>,
     /// The store keeps only these sources' flows (names in its collectors' `sources`).
     pub(crate) sources: Option<Vec<Scalar>>,
+    // The `kafka` kind's keys.
+    pub(crate) brokers: Option<Vec<Scalar>>,
+    pub(crate) topic: Option<Scalar>,
+    pub(crate) format: Option<Scalar>,
+    pub(crate) key: Option<Scalar>,
+    pub(crate) compression: Option<Scalar>,
+    // Every stream and database kind's keys.
+    pub(crate) batch_rows: Option<u64>,
+    pub(crate) linger_ms: Option<u64>,
+    pub(crate) max_buffer_bytes: Option<Scalar>,
 }
 
+/// Which output kinds take each kind-specific key of `exporters[]`.
+const NETFLOW: &[&str] = &["netflow"];
+const STORE: &[&str] = &["store"];
+const KAFKA: &[&str] = &["kafka"];
+const SINKS: &[&str] = &["kafka", "clickhouse", "postgres", "redis"];
+
 impl RawExporter {
-    /// The keys given that only the `netflow` kind takes.
-    pub(crate) fn netflow_keys(&self) -> Vec<&'static str> {
-        let set = [
-            ("listen_host", self.listen_host.is_some()),
-            ("listen_port", self.listen_port.is_some()),
-            ("collector_host", self.collector_host.is_some()),
-            ("collector_port", self.collector_port.is_some()),
-            ("collector_proto", self.collector_proto.is_some()),
-            ("collector_version", self.collector_version.is_some()),
+    /// The kind-specific keys given, each with the kinds that take it.
+    pub(crate) fn kind_keys(&self) -> Vec<(&'static str, &'static [&'static str])> {
+        let set: [(&str, bool, &[&str]); 28] = [
+            ("listen_host", self.listen_host.is_some(), NETFLOW),
+            ("listen_port", self.listen_port.is_some(), NETFLOW),
+            ("collector_host", self.collector_host.is_some(), NETFLOW),
+            ("collector_port", self.collector_port.is_some(), NETFLOW),
+            ("collector_proto", self.collector_proto.is_some(), NETFLOW),
+            (
+                "collector_version",
+                self.collector_version.is_some(),
+                NETFLOW,
+            ),
             (
                 "template_refresh_secs",
                 self.template_refresh_secs.is_some(),
+                NETFLOW,
             ),
             (
                 "template_refresh_packets",
                 self.template_refresh_packets.is_some(),
+                NETFLOW,
             ),
-            ("mtu", self.mtu.is_some()),
-            ("sampling_scaling", self.sampling_scaling.is_some()),
-            ("forward_counters", self.forward_counters.is_some()),
-            ("forward_options", self.forward_options.is_some()),
-            ("udp_gso", self.udp_gso.is_some()),
-            ("preserve_source", self.preserve_source.is_some()),
+            ("mtu", self.mtu.is_some(), NETFLOW),
+            ("sampling_scaling", self.sampling_scaling.is_some(), NETFLOW),
+            ("forward_counters", self.forward_counters.is_some(), NETFLOW),
+            ("forward_options", self.forward_options.is_some(), NETFLOW),
+            ("udp_gso", self.udp_gso.is_some(), NETFLOW),
+            ("preserve_source", self.preserve_source.is_some(), NETFLOW),
+            ("path", self.path.is_some(), STORE),
+            ("rotate_secs", self.rotate_secs.is_some(), STORE),
+            ("flush_secs", self.flush_secs.is_some(), STORE),
+            ("max_age", self.max_age.is_some(), STORE),
+            ("max_bytes", self.max_bytes.is_some(), STORE),
+            ("sources", self.sources.is_some(), STORE),
+            ("brokers", self.brokers.is_some(), KAFKA),
+            ("topic", self.topic.is_some(), KAFKA),
+            ("format", self.format.is_some(), KAFKA),
+            ("key", self.key.is_some(), KAFKA),
+            ("compression", self.compression.is_some(), KAFKA),
+            ("batch_rows", self.batch_rows.is_some(), SINKS),
+            ("linger_ms", self.linger_ms.is_some(), SINKS),
+            ("max_buffer_bytes", self.max_buffer_bytes.is_some(), SINKS),
         ];
-        set.into_iter().filter(|k| k.1).map(|k| k.0).collect()
-    }
-
-    /// The keys given that only the `store` kind takes.
-    pub(crate) fn store_keys(&self) -> Vec<&'static str> {
-        let set = [
-            ("path", self.path.is_some()),
-            ("rotate_secs", self.rotate_secs.is_some()),
-            ("flush_secs", self.flush_secs.is_some()),
-            ("max_age", self.max_age.is_some()),
-            ("max_bytes", self.max_bytes.is_some()),
-            ("sources", self.sources.is_some()),
-        ];
-        set.into_iter().filter(|k| k.1).map(|k| k.0).collect()
+        set.into_iter()
+            .filter(|k| k.1)
+            .map(|(k, _, owners)| (k, owners))
+            .collect()
     }
 }

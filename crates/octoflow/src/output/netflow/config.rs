@@ -113,7 +113,7 @@ impl Validator {
     /// The `netflow` kind's keys of `exporters[i]` (path `p`).
     pub fn netflow(&mut self, p: &str, e: RawExporter, unfiltered: bool) -> Option<NetflowConfig> {
         let errors = self.errors.len();
-        self.foreign_keys(p, "netflow", &e.store_keys(), "store");
+        self.foreign_keys(p, "netflow", &e);
         let lhost = self.ip(&format!("{p}.listen_host"), e.listen_host);
         let lport = self.port(&format!("{p}.listen_port"), e.listen_port, false);
         let port = self.port(&format!("{p}.collector_port"), e.collector_port, true);

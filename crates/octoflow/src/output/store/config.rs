@@ -94,7 +94,7 @@ impl Validator {
     /// The `store` kind's keys of `exporters[i]` (path `p`).
     pub fn store(&mut self, p: &str, e: RawExporter) -> Option<StoreConfig> {
         let errors = self.errors.len();
-        self.foreign_keys(p, "store", &e.netflow_keys(), "netflow");
+        self.foreign_keys(p, "store", &e);
         let path = match e.path {
             None => {
                 self.err(

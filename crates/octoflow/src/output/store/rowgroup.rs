@@ -165,28 +165,12 @@ impl RowGroup {
     }
 }
 
-/// The records of a shipment that are the output's: with its verdict bit,
-/// from the datagrams `keep` marks (all when `None`).
+/// The records of `s` that are the output's, from the datagrams `keep` marks.
 pub(super) fn records<'a>(
     s: &'a Shipment,
     keep: Option<&'a [bool]>,
 ) -> impl Iterator<Item = (&'a crate::fanout::Decoded, &'a FlowRecord)> {
-    let kept = move |j: usize| keep.is_none_or(|k| k.get(j) == Some(&true));
-    s.datagrams
-        .iter()
-        .enumerate()
-        .filter(move |(j, _)| kept(*j))
-        .flat_map(move |(_, d)| {
-            d.batch
-                .records
-                .iter()
-                .enumerate()
-                .filter(move |(i, _)| match s.bit {
-                    None => true,
-                    Some(b) => d.verdicts.get(*i).is_some_and(|v| v & b != 0),
-                })
-                .map(move |(_, r)| (&**d, r))
-        })
+    s.records_of(keep)
 }
 
 const INGRESS: &[u8] = b"ingress";

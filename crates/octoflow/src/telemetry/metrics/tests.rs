@@ -45,7 +45,7 @@ fn exposition_has_every_counter_with_labels() {
 #[test]
 fn a_stores_counters_are_shown_for_stores_only() {
     let (rx, st) = (OutputMetrics::new("rx"), OutputMetrics::new("st"));
-    st.is_store.store(true, Relaxed);
+    st.class.set(super::Class::STORE);
     st.store_files_deleted.fetch_add(4, Relaxed);
     let r = Registry {
         collectors: vec![],
