@@ -8,8 +8,10 @@
 //!
 //! - [`goflow`]: goflow2's `FlowMessage`, as length-delimited protobuf (the
 //!   `.proto` is `proto/flow.proto`) or as one JSON object per flow.
+//! - [`resp`]: Redis commands and replies (RESP2).
 
 pub mod goflow;
+pub mod resp;
 mod wire;
 
 use std::net::IpAddr;

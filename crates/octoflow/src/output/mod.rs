@@ -7,6 +7,7 @@
 //!   UDP or TCP (encoded by `octoflow-encode`).
 //! - [`store`]: Parquet files in a folder, one per interval, with retention.
 //! - [`kafka`]: goflow2 messages on a Kafka topic.
+//! - [`redis`]: per-network counters in Redis (netflow.io's layout).
 //!
 //! The stream and database kinds share [`sink`]: encoding on the output's
 //! thread, delivery with reconnects on another, a bounded buffer between.
@@ -18,6 +19,7 @@
 pub mod instance;
 pub mod kafka;
 pub mod netflow;
+pub mod redis;
 pub mod sink;
 pub mod store;
 
@@ -33,6 +35,7 @@ use crate::yaml::check::Validator;
 use crate::yaml::raw::RawExporter;
 use kafka::config::KafkaConfig;
 use netflow::config::NetflowConfig;
+use redis::config::RedisConfig;
 use store::config::StoreConfig;
 
 /// One `exporters[]` entry: an output of some kind. `id`, `filters` and
@@ -62,11 +65,13 @@ pub enum OutputKind {
     Store(StoreConfig),
     /// goflow2 messages on a Kafka topic (`type: kafka`).
     Kafka(KafkaConfig),
+    /// Per-network counters in Redis (`type: redis`).
+    Redis(RedisConfig),
 }
 
 impl OutputKind {
     /// The names `type` takes.
-    pub const NAMES: &'static [&'static str] = &["netflow", "store", "kafka"];
+    pub const NAMES: &'static [&'static str] = &["netflow", "store", "kafka", "redis"];
 
     /// The kind `type` names (`None`: `netflow`, as in the original files), with
     /// its own keys of `raw` validated at path `p`.
@@ -81,6 +86,7 @@ impl OutputKind {
             None | Some("netflow") => v.netflow(p, raw, unfiltered).map(OutputKind::Netflow),
             Some("store") => v.store(p, raw).map(OutputKind::Store),
             Some("kafka") => v.kafka(p, raw).map(OutputKind::Kafka),
+            Some("redis") => v.redis(p, raw).map(OutputKind::Redis),
             Some(k) => {
                 v.err(
                     format!("{p}.type"),
@@ -105,6 +111,7 @@ impl OutputKind {
             OutputKind::Netflow(n) => netflow::build(out, n, rx, m),
             OutputKind::Store(s) => store::build(out, s, rx, m),
             OutputKind::Kafka(k) => kafka::build(out, k, rx, m),
+            OutputKind::Redis(r) => redis::build(out, r, rx, m),
         }
     }
 
@@ -114,7 +121,7 @@ impl OutputKind {
         match self {
             OutputKind::Netflow(_) => Class::RECEIVER,
             OutputKind::Store(_) => Class::STORE,
-            OutputKind::Kafka(_) => Class::SINK,
+            OutputKind::Kafka(_) | OutputKind::Redis(_) => Class::SINK,
         }
     }
 
@@ -124,6 +131,7 @@ impl OutputKind {
             OutputKind::Netflow(n) => n.receiver(),
             OutputKind::Store(s) => s.receiver(),
             OutputKind::Kafka(k) => k.receiver(),
+            OutputKind::Redis(r) => r.receiver(),
         }
     }
 
@@ -139,6 +147,11 @@ impl OutputKind {
                 "{} flows as Kafka messages: {}",
                 octoflow_encode::version_label(vin),
                 k.describe()
+            ),
+            OutputKind::Redis(r) => format!(
+                "{} flows as Redis {}",
+                octoflow_encode::version_label(vin),
+                r.describe()
             ),
         }
     }

@@ -164,6 +164,10 @@ pub(crate) struct RawCollector {
     pub(crate) allow: Option<Vec<Scalar>>,
     /// Extension: datagrams per second per sending address.
     pub(crate) rate_limit: Option<u64>,
+    /// Extension: the senders (and their networks) are read from Redis.
+    pub(crate) allow_from: Option<Scalar>,
+    /// Extension: how often `allow_from` is re-read, seconds.
+    pub(crate) refresh_secs: Option<u64>,
     /// Extension: names of exporting devices (`{peer1: 172.16.17.18}`), as
     /// nfsen's sources; stores write the name with each flow.
     pub(crate) sources: Option<std::collections::BTreeMap<String, Scalar>>,
@@ -209,6 +213,11 @@ pub(crate) struct RawExporter {
     pub(crate) format: Option<Scalar>,
     pub(crate) key: Option<Scalar>,
     pub(crate) compression: Option<Scalar>,
+    // The `redis` kind's keys (`url` also ClickHouse's).
+    pub(crate) url: Option<Scalar>,
+    pub(crate) networks: Option<Vec<Scalar>>,
+    pub(crate) interval_secs: Option<u64>,
+    pub(crate) expire: Option<Scalar>,
     // Every stream and database kind's keys.
     pub(crate) batch_rows: Option<u64>,
     pub(crate) linger_ms: Option<u64>,
@@ -219,12 +228,14 @@ pub(crate) struct RawExporter {
 const NETFLOW: &[&str] = &["netflow"];
 const STORE: &[&str] = &["store"];
 const KAFKA: &[&str] = &["kafka"];
+const REDIS: &[&str] = &["redis"];
+const URL: &[&str] = &["clickhouse", "redis"];
 const SINKS: &[&str] = &["kafka", "clickhouse", "postgres", "redis"];
 
 impl RawExporter {
     /// The kind-specific keys given, each with the kinds that take it.
     pub(crate) fn kind_keys(&self) -> Vec<(&'static str, &'static [&'static str])> {
-        let set: [(&str, bool, &[&str]); 28] = [
+        let set: [(&str, bool, &[&str]); 32] = [
             ("listen_host", self.listen_host.is_some(), NETFLOW),
             ("listen_port", self.listen_port.is_some(), NETFLOW),
             ("collector_host", self.collector_host.is_some(), NETFLOW),
@@ -262,6 +273,10 @@ impl RawExporter {
             ("format", self.format.is_some(), KAFKA),
             ("key", self.key.is_some(), KAFKA),
             ("compression", self.compression.is_some(), KAFKA),
+            ("url", self.url.is_some(), URL),
+            ("networks", self.networks.is_some(), REDIS),
+            ("interval_secs", self.interval_secs.is_some(), REDIS),
+            ("expire", self.expire.is_some(), REDIS),
             ("batch_rows", self.batch_rows.is_some(), SINKS),
             ("linger_ms", self.linger_ms.is_some(), SINKS),
             ("max_buffer_bytes", self.max_buffer_bytes.is_some(), SINKS),
