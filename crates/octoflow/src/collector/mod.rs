@@ -109,9 +109,6 @@ pub fn run(
             gate.set(a);
             rerouted = true;
         }
-        if let Some(s) = senders.changed(&mut senders_seen) {
-            gate.set_senders((*s).clone());
-        }
         if rerouted {
             route = if refresher.is_some() {
                 Arc::new(given.restricted())
@@ -142,6 +139,11 @@ pub fn run(
                 continue;
             }
         };
+        // After the receive, which may have waited: a table read meanwhile
+        // applies to these datagrams already.
+        if let Some(s) = senders.changed(&mut senders_seen) {
+            gate.set_senders((*s).clone());
+        }
         let mut shipment: Vec<Arc<Decoded>> = Vec::with_capacity(n);
         let mut flows = 0u64;
         let gated = !gate.open();
