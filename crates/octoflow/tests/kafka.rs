@@ -1,9 +1,10 @@
 //! The `kafka` output against a real Kafka-protocol broker (tansu, started and
 //! stopped here by PID): real exporters' captures go through the collector to
 //! Kafka; the messages are consumed with Debian's `kcat` and decoded with
-//! `protoc --decode` against the shipped `proto/flow.proto`, and every flow
-//! must arrive with every field — compared with the capture's ground truth and
-//! with `octoflow dump` of the same capture. Then the broker is killed and
+//! `protoc --decode` against the shipped `proto/flow.proto` and read by a
+//! modern ClickHouse's own Protobuf reader (chdb), and every flow must arrive
+//! with every field — compared with the capture's ground truth and with
+//! `octoflow dump` of the same capture. Then the broker is killed and
 //! restarted under a running router.
 //!
 //! Traffic stays on 127.0.0.1.
@@ -287,6 +288,44 @@ fn line(kv: impl Iterator<Item = (String, String)>) -> String {
         .join(" ")
 }
 
+/// Run `sql` in a modern ClickHouse (chdb, in-process; scripts/servers.sh
+/// installs it) with `dir` as its working folder; its TSV answer.
+fn chdb(dir: &Path, sql: &str) -> String {
+    let out = Command::new("bash")
+        .arg(root().join("scripts/servers.sh"))
+        .arg("chdb")
+        .arg(dir)
+        .arg(sql)
+        .output()
+        .expect("bash");
+    assert!(
+        out.status.success(),
+        "chdb {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// ClickHouse's own Protobuf reader on a topic's messages, written one after
+/// another as a Kafka engine reads them: each flow's addresses, ports,
+/// protocol, packets and bytes, sorted.
+fn clickhouse_reads(dir: &Path, name: &str, msgs: &[Vec<u8>]) -> Vec<String> {
+    std::fs::copy(root().join("proto/flow.proto"), dir.join("flow.proto")).unwrap();
+    std::fs::write(dir.join(format!("{name}.pb")), msgs.concat()).unwrap();
+    let tsv = chdb(
+        dir,
+        &format!(
+            "SELECT IPv6NumToString(src_addr), IPv6NumToString(dst_addr), src_port, dst_port, proto, packets, bytes \
+             FROM file('{name}.pb', 'Protobuf', 'src_addr FixedString(16), dst_addr FixedString(16), src_port UInt16, \
+             dst_port UInt16, proto UInt8, packets UInt64, bytes UInt64') \
+             SETTINGS format_schema = 'flow.proto:FlowMessage'"
+        ),
+    );
+    let mut rows: Vec<String> = tsv.lines().map(|l| l.replace('\t', " ")).collect();
+    rows.sort();
+    rows
+}
+
 /// Send a capture's datagrams to `port`, paced so the collector's socket
 /// buffer never overflows.
 fn replay(pcap: &Path, port: u16) -> usize {
@@ -376,6 +415,25 @@ fn real_exporters_flows_arrive_on_kafka_with_every_field() {
         for (g, w) in got.iter().zip(&want) {
             assert_eq!(g, w, "{name}: a flow differs");
         }
+        // ClickHouse's Protobuf reader sees the same flows.
+        let mut by_protoc: Vec<String> = flows
+            .iter()
+            .map(|f| {
+                let g = |k: &str| f.get(k).map_or("0", |s| s.as_str()).to_string();
+                format!(
+                    "{} {} {} {} {} {} {}",
+                    g("src_addr"),
+                    g("dst_addr"),
+                    g("src_port"),
+                    g("dst_port"),
+                    g("proto"),
+                    g("packets"),
+                    g("bytes")
+                )
+            })
+            .collect();
+        by_protoc.sort();
+        assert_eq!(clickhouse_reads(&dir, name, &msgs), by_protoc, "{name}: ClickHouse's reader");
         // The capture's ground truth, independent of octoflow's decoder.
         if !sflow {
             let mut agg: BTreeMap<String, (u64, u64)> = BTreeMap::new();
