@@ -433,7 +433,11 @@ fn real_exporters_flows_arrive_on_kafka_with_every_field() {
             })
             .collect();
         by_protoc.sort();
-        assert_eq!(clickhouse_reads(&dir, name, &msgs), by_protoc, "{name}: ClickHouse's reader");
+        assert_eq!(
+            clickhouse_reads(&dir, name, &msgs),
+            by_protoc,
+            "{name}: ClickHouse's reader"
+        );
         // The capture's ground truth, independent of octoflow's decoder.
         if !sflow {
             let mut agg: BTreeMap<String, (u64, u64)> = BTreeMap::new();
@@ -544,9 +548,10 @@ fn a_broker_away_costs_only_what_overflows_the_buffer_and_nothing_elsewhere() {
     });
     assert_eq!(consume(&kafka, "flows", first as usize).len() as u64, first);
 
-    // 2. Broker killed: flows wait in the buffer (they fit: ~140 bytes each).
+    // 2. Broker killed: flows wait in the buffer (2000 fit: a message waits as
+    //    ~400 bytes, its record and the copy kept for a retry).
     kafka.kill();
-    let second = gen_ipfix(cp, 200);
+    let second = gen_ipfix(cp, 100);
     let st = wait_status(&s, "errors while the broker is away", |st| {
         num(st, "flows_matched") == first + second && num(st, "sink_errors") > 0
     });

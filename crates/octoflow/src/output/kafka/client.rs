@@ -7,7 +7,6 @@
 //! produced again after the reconnect, so partitions that had taken their part
 //! get it twice.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rskafka::client::error::{Error as KafkaError, ProtocolError};
@@ -164,22 +163,19 @@ impl Deliver for Producer {
         };
         let n = conn.partitions.len();
         let mut per: Vec<Vec<Record>> = (0..n).map(|_| Vec::new()).collect();
-        let ts = chrono::DateTime::from_timestamp_millis(b.received_ms as i64).unwrap_or_default();
         let round = self.next % n;
-        let mut start = 0usize;
-        for m in &b.msgs {
-            let (v, k) = (m.value_end as usize, m.key_end as usize);
+        // The records built for the first attempt, moved into the requests;
+        // a retry builds them again from the batch's compact copy.
+        let msgs = match std::mem::take(&mut b.built) {
+            first if first.len() == b.ends.len() => first,
+            _ => b.rebuild(),
+        };
+        for (hash, rec) in msgs {
             let p = match self.cfg.key {
-                Key::Exporter => (m.hash % n as u64) as usize,
+                Key::Exporter => (hash % n as u64) as usize,
                 Key::None => round,
             };
-            per[p].push(Record {
-                key: (k > v).then(|| b.data[v..k].to_vec()),
-                value: Some(b.data[start..v].to_vec()),
-                headers: BTreeMap::new(),
-                timestamp: ts,
-            });
-            start = k;
+            per[p].push(rec);
         }
         self.next = self.next.wrapping_add(1);
         let sends = conn
