@@ -209,6 +209,13 @@ pub(crate) struct RawExporter {
     pub(crate) format: Option<Scalar>,
     pub(crate) key: Option<Scalar>,
     pub(crate) compression: Option<Scalar>,
+    // The `clickhouse` kind's keys.
+    pub(crate) url: Option<Scalar>,
+    pub(crate) database: Option<Scalar>,
+    pub(crate) schema: Option<Scalar>,
+    // The `postgres` kind's keys.
+    pub(crate) dsn: Option<Scalar>,
+    pub(crate) table: Option<Scalar>,
     // Every stream and database kind's keys.
     pub(crate) batch_rows: Option<u64>,
     pub(crate) linger_ms: Option<u64>,
@@ -219,12 +226,14 @@ pub(crate) struct RawExporter {
 const NETFLOW: &[&str] = &["netflow"];
 const STORE: &[&str] = &["store"];
 const KAFKA: &[&str] = &["kafka"];
+const CLICKHOUSE: &[&str] = &["clickhouse"];
+const POSTGRES: &[&str] = &["postgres"];
 const SINKS: &[&str] = &["kafka", "clickhouse", "postgres", "redis"];
 
 impl RawExporter {
     /// The kind-specific keys given, each with the kinds that take it.
     pub(crate) fn kind_keys(&self) -> Vec<(&'static str, &'static [&'static str])> {
-        let set: [(&str, bool, &[&str]); 28] = [
+        let set: [(&str, bool, &[&str]); 33] = [
             ("listen_host", self.listen_host.is_some(), NETFLOW),
             ("listen_port", self.listen_port.is_some(), NETFLOW),
             ("collector_host", self.collector_host.is_some(), NETFLOW),
@@ -262,6 +271,11 @@ impl RawExporter {
             ("format", self.format.is_some(), KAFKA),
             ("key", self.key.is_some(), KAFKA),
             ("compression", self.compression.is_some(), KAFKA),
+            ("url", self.url.is_some(), CLICKHOUSE),
+            ("database", self.database.is_some(), CLICKHOUSE),
+            ("schema", self.schema.is_some(), CLICKHOUSE),
+            ("dsn", self.dsn.is_some(), POSTGRES),
+            ("table", self.table.is_some(), POSTGRES),
             ("batch_rows", self.batch_rows.is_some(), SINKS),
             ("linger_ms", self.linger_ms.is_some(), SINKS),
             ("max_buffer_bytes", self.max_buffer_bytes.is_some(), SINKS),
