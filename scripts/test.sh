@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian 12 machine: installs the real peers the
 # tests use (nfdump/nfcapd, sfcapd, tshark/dumpcap, softflowd, pmacct, systemd-analyze,
-# DuckDB for Python) when missing, then runs
+# DuckDB for Python; the databases of scripts/servers.sh) when missing, then runs
 # rustfmt, clippy and every test, then builds the deb and rpm packages and checks them
 # (installing and removing the deb here: run it as root, or with sudo). Tests start
 # their peers themselves and kill them by PID.
@@ -24,6 +24,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+# The real databases that the sinks' tests start and stop themselves (common/servers.rs):
+# Kafka-protocol broker (tansu), ClickHouse, PostgreSQL, Redis, their clients, protoc.
+scripts/servers.sh install
 # DuckDB (PyPI) reads the store's Parquet files back in tests/store.rs, as an
 # independent reader. Debian 12's Python refuses a plain pip install outside a venv.
 if ! python3 -c 'import duckdb' 2>/dev/null; then

@@ -1,13 +1,15 @@
 //! Helpers shared by the integration tests: processes killed by PID, free ports,
 //! waiting for a peer's socket, temporary folders, the fixtures' ground truth;
 //! `flows` (feeding and configuring `octoflow server`) and `receivers` (the peers
-//! it sends to, and the flows they got) for the server tests.
+//! it sends to, and the flows they got) for the server tests; `servers` (real
+//! databases: Kafka-protocol broker, ClickHouse, PostgreSQL, Redis) for the sinks' tests.
 #![allow(dead_code)]
 
 pub mod flows;
 pub mod netns;
 pub mod pcap;
 pub mod receivers;
+pub mod servers;
 
 use std::collections::BTreeMap;
 use std::io::Read;
