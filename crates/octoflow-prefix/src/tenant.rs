@@ -80,6 +80,16 @@ impl Filter {
         }
     }
 
+    /// A filter every address belongs to (`0.0.0.0/0` and `::/0`): for an
+    /// output that takes everything but still needs a verdict bit.
+    pub fn everything() -> Filter {
+        let all = |addr: IpAddr| Entry {
+            prefix: Prefix { addr, len: 0 },
+            negated: false,
+        };
+        Filter::new(&[all(IpAddr::from([0u8; 4])), all(IpAddr::from([0u16; 8]))])
+    }
+
     /// The first pair of entries naming the same prefix with opposite signs.
     pub fn conflict(entries: &[Entry]) -> Option<(usize, usize)> {
         for (i, a) in entries.iter().enumerate() {
@@ -227,6 +237,25 @@ mod tests {
     }
     fn a(s: &str) -> IpAddr {
         s.parse().expect("addr")
+    }
+
+    #[test]
+    fn everything_takes_every_address_and_gets_its_verdict_bit() {
+        let e = Filter::everything();
+        assert!(!e.is_empty());
+        for x in [
+            "0.0.0.0",
+            "10.1.2.3",
+            "255.255.255.255",
+            "::",
+            "2001:db8::1",
+            "::ffff:192.0.2.1",
+        ] {
+            assert!(e.address(a(x)), "{x}");
+        }
+        let v = Verdicts::new(vec![Arc::new(f(&["10.0.0.0/8"])), Arc::new(e)]).unwrap();
+        assert_eq!(v.flow(a("10.0.0.1"), a("192.0.2.1")), 0b11);
+        assert_eq!(v.flow(a("2001:db8::1"), a("192.0.2.1")), 0b10);
     }
 
     #[test]

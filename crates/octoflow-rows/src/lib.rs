@@ -12,10 +12,12 @@
 //!   `flows_raw` table or a table of every field.
 //! - [`pgcopy`]: PostgreSQL binary `COPY` rows, for the flow-pipeline
 //!   inserter's table.
+//! - [`resp`]: Redis commands and replies (RESP2).
 
 pub mod clickhouse;
 pub mod goflow;
 pub mod pgcopy;
+pub mod resp;
 mod wire;
 
 use std::net::IpAddr;

@@ -19,6 +19,7 @@ mod output;
 mod privileges;
 mod profile;
 mod query;
+mod redis;
 mod supervisor;
 mod systemd;
 mod telemetry;

@@ -145,7 +145,13 @@ impl Validator {
                 ),
             );
         }
-        let admission = self.admission(&p, c.allow, c.rate_limit);
+        let admission = self.admission(
+            &p,
+            c.allow,
+            c.rate_limit,
+            c.allow_from.as_ref(),
+            c.refresh_secs,
+        );
         let sources = self.sources(&p, c.sources.unwrap_or_default());
         let mut mux_to = Vec::new();
         for (j, Scalar(m)) in c.mux_to.unwrap_or_default().into_iter().enumerate() {

@@ -28,6 +28,7 @@ use crate::instance::ThreadCtl;
 use crate::telemetry::metrics::CollectorMetrics;
 use crate::util::{now_ms, Latest, RateLimit};
 use admission::gate::{Gate, Verdict};
+use admission::senders::{Refresher, Senders};
 use admission::Admission;
 use config::Collector;
 
@@ -59,9 +60,16 @@ pub fn run(
         cache_file,
     } = cx;
     let mut seen = u64::MAX;
+    // The route as the supervisor set it, and the one used: the same, or
+    // with every output on a verdict bit when `allow_from` withholds flows.
+    let mut given: Arc<Route> = Arc::default();
     let mut route: Arc<Route> = Arc::default();
     let mut admission_seen = u64::MAX;
     let mut gate = Gate::new(Arc::default());
+    // `allow_from`: the thread reading the senders from Redis, and its table.
+    let mut refresher: Option<Refresher> = None;
+    let senders: Arc<Latest<Option<Arc<Senders>>>> = Arc::new(Latest::new(None));
+    let mut senders_seen = u64::MAX;
     let mut denied_log = RateLimit::new(Duration::from_secs(60));
     let clock = Instant::now();
     let mut rb = RecvBatch::new(BATCH, 65536);
@@ -83,11 +91,30 @@ pub fn run(
         .collect();
     tracing::info!(collector = %c.id, listen = %c.listen, accepts = %c.versions, "collector running");
     while !ctl.stopping() {
+        let mut rerouted = false;
         if let Some(r) = routes.changed(&mut seen) {
-            route = r;
+            given = r;
+            rerouted = true;
         }
         if let Some(a) = admission.changed(&mut admission_seen) {
+            if refresher.as_ref().map(|r| &r.source) != a.from_redis.as_ref() {
+                // Another source: nobody is admitted until it has been read.
+                drop(refresher.take());
+                senders.set(None);
+                refresher = a
+                    .from_redis
+                    .clone()
+                    .map(|src| Refresher::start(&c.id, src, senders.clone(), m.clone()));
+            }
             gate.set(a);
+            rerouted = true;
+        }
+        if rerouted {
+            route = if refresher.is_some() {
+                Arc::new(given.restricted())
+            } else {
+                given.clone()
+            };
         }
         if last_tick.elapsed() >= Duration::from_secs(1) {
             last_tick = Instant::now();
@@ -112,6 +139,11 @@ pub fn run(
                 continue;
             }
         };
+        // After the receive, which may have waited: a table read meanwhile
+        // applies to these datagrams already.
+        if let Some(s) = senders.changed(&mut senders_seen) {
+            gate.set_senders((*s).clone());
+        }
         let mut shipment: Vec<Arc<Decoded>> = Vec::with_capacity(n);
         let mut flows = 0u64;
         let gated = !gate.open();
@@ -168,6 +200,10 @@ pub fn run(
             match &route.table {
                 Some(t) => verdicts::compute(t, &r.batch, &mut r.verdicts),
                 None => r.verdicts.clear(),
+            }
+            if let Some(nets) = gate.networks(from) {
+                let out = verdicts::withhold_outside(nets, &r.batch, &mut r.verdicts);
+                m.flows_outside_networks.fetch_add(out, Relaxed);
             }
             let f = r.batch.records.len() as u64;
             flows += f;

@@ -4,7 +4,7 @@
 //! output then reads one word per record and touches only its own records; the
 //! encoder never filters.
 
-use octoflow_prefix::Verdicts;
+use octoflow_prefix::{Filter, Verdicts};
 use octoflow_proto::Batch;
 
 /// Fill `words` with one verdict word per record of `batch`.
@@ -17,4 +17,20 @@ pub fn compute(table: &Verdicts, batch: &Batch, words: &mut Vec<u64>) {
             .iter()
             .map(|r| table.flow(r.src_addr, r.dst_addr)),
     );
+}
+
+/// `allow_from`: withhold from every output the records of `batch` with
+/// neither address in `nets` (the sender's networks; `None`: it has none) by
+/// clearing their verdict words (the route gives every output a bit, see
+/// `Route::restricted`). Returns how many were withheld.
+#[inline]
+pub fn withhold_outside(nets: Option<&Filter>, batch: &Batch, words: &mut [u64]) -> u64 {
+    let mut n = 0;
+    for (r, w) in batch.records.iter().zip(words.iter_mut()) {
+        if !nets.is_some_and(|f| f.flow(r.src_addr, r.dst_addr)) {
+            *w = 0;
+            n += 1;
+        }
+    }
+    n
 }

@@ -130,6 +130,32 @@ impl Route {
     /// A collector feeds at most [`Verdicts::MAX`] filtered outputs (the
     /// configuration refuses more), so every filtered output gets its bit.
     fn new(feeds: Vec<Feed>) -> Route {
+        Route::build(feeds, false)
+    }
+
+    /// This route for a collector that withholds some records from every
+    /// output (`allow_from`: flows outside their sender's networks): every
+    /// output gets a verdict bit — an unfiltered one with a filter matching
+    /// every address — so clearing a record's word withholds it from all.
+    pub fn restricted(&self) -> Route {
+        Route::build(self.feeds.iter().map(|(f, _)| f.clone()).collect(), true)
+    }
+
+    fn build(feeds: Vec<Feed>, every_output_filtered: bool) -> Route {
+        let feeds: Vec<Feed> = if every_output_filtered {
+            let everything = Arc::new(Filter::everything());
+            feeds
+                .into_iter()
+                .map(|mut f| {
+                    if f.filter.is_empty() {
+                        f.filter = everything.clone();
+                    }
+                    f
+                })
+                .collect()
+        } else {
+            feeds
+        };
         let filtered: Vec<Arc<Filter>> = feeds
             .iter()
             .filter(|f| !f.filter.is_empty())

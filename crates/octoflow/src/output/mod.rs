@@ -9,6 +9,7 @@
 //! - [`kafka`]: goflow2 messages on a Kafka topic.
 //! - [`clickhouse`]: rows of ClickHouse tables (the flow-pipeline's, or every field).
 //! - [`postgres`]: rows of the flow-pipeline inserter's PostgreSQL table.
+//! - [`redis`]: per-network counters in Redis (netflow.io's layout).
 //!
 //! The stream and database kinds share [`sink`]: encoding on the output's
 //! thread, delivery with reconnects on another, a bounded buffer between.
@@ -22,6 +23,7 @@ pub mod instance;
 pub mod kafka;
 pub mod netflow;
 pub mod postgres;
+pub mod redis;
 pub mod sink;
 pub mod store;
 
@@ -39,6 +41,7 @@ use clickhouse::config::ClickhouseConfig;
 use kafka::config::KafkaConfig;
 use netflow::config::NetflowConfig;
 use postgres::config::PostgresConfig;
+use redis::config::RedisConfig;
 use store::config::StoreConfig;
 
 /// One `exporters[]` entry: an output of some kind. `id`, `filters` and
@@ -72,12 +75,20 @@ pub enum OutputKind {
     Clickhouse(ClickhouseConfig),
     /// Rows of a PostgreSQL table, by binary COPY (`type: postgres`).
     Postgres(PostgresConfig),
+    /// Per-network counters in Redis (`type: redis`).
+    Redis(RedisConfig),
 }
 
 impl OutputKind {
     /// The names `type` takes.
-    pub const NAMES: &'static [&'static str] =
-        &["netflow", "store", "kafka", "clickhouse", "postgres"];
+    pub const NAMES: &'static [&'static str] = &[
+        "netflow",
+        "store",
+        "kafka",
+        "clickhouse",
+        "postgres",
+        "redis",
+    ];
 
     /// The kind `type` names (`None`: `netflow`, as in the original files), with
     /// its own keys of `raw` validated at path `p`.
@@ -94,6 +105,7 @@ impl OutputKind {
             Some("kafka") => v.kafka(p, raw).map(OutputKind::Kafka),
             Some("clickhouse") => v.clickhouse(p, raw).map(OutputKind::Clickhouse),
             Some("postgres") => v.postgres(p, raw).map(OutputKind::Postgres),
+            Some("redis") => v.redis(p, raw).map(OutputKind::Redis),
             Some(k) => {
                 v.err(
                     format!("{p}.type"),
@@ -120,6 +132,7 @@ impl OutputKind {
             OutputKind::Kafka(k) => kafka::build(out, k, rx, m),
             OutputKind::Clickhouse(c) => clickhouse::build(out, c, rx, m),
             OutputKind::Postgres(p) => postgres::build(out, p, rx, m),
+            OutputKind::Redis(r) => redis::build(out, r, rx, m),
         }
     }
 
@@ -129,9 +142,10 @@ impl OutputKind {
         match self {
             OutputKind::Netflow(_) => Class::RECEIVER,
             OutputKind::Store(_) => Class::STORE,
-            OutputKind::Kafka(_) | OutputKind::Clickhouse(_) | OutputKind::Postgres(_) => {
-                Class::SINK
-            }
+            OutputKind::Kafka(_)
+            | OutputKind::Clickhouse(_)
+            | OutputKind::Postgres(_)
+            | OutputKind::Redis(_) => Class::SINK,
         }
     }
 
@@ -143,6 +157,7 @@ impl OutputKind {
             OutputKind::Kafka(k) => k.receiver(),
             OutputKind::Clickhouse(c) => c.receiver(),
             OutputKind::Postgres(p) => p.receiver(),
+            OutputKind::Redis(r) => r.receiver(),
         }
     }
 
@@ -168,6 +183,11 @@ impl OutputKind {
                 "{} flows as PostgreSQL rows: {}",
                 octoflow_encode::version_label(vin),
                 p.describe()
+            ),
+            OutputKind::Redis(r) => format!(
+                "{} flows as Redis {}",
+                octoflow_encode::version_label(vin),
+                r.describe()
             ),
         }
     }

@@ -164,6 +164,10 @@ pub(crate) struct RawCollector {
     pub(crate) allow: Option<Vec<Scalar>>,
     /// Extension: datagrams per second per sending address.
     pub(crate) rate_limit: Option<u64>,
+    /// Extension: the senders (and their networks) are read from Redis.
+    pub(crate) allow_from: Option<Scalar>,
+    /// Extension: how often `allow_from` is re-read, seconds.
+    pub(crate) refresh_secs: Option<u64>,
     /// Extension: names of exporting devices (`{peer1: 172.16.17.18}`), as
     /// nfsen's sources; stores write the name with each flow.
     pub(crate) sources: Option<std::collections::BTreeMap<String, Scalar>>,
@@ -209,13 +213,17 @@ pub(crate) struct RawExporter {
     pub(crate) format: Option<Scalar>,
     pub(crate) key: Option<Scalar>,
     pub(crate) compression: Option<Scalar>,
-    // The `clickhouse` kind's keys.
+    // The `clickhouse` kind's keys (`url` also Redis's).
     pub(crate) url: Option<Scalar>,
     pub(crate) database: Option<Scalar>,
     pub(crate) schema: Option<Scalar>,
     // The `postgres` kind's keys.
     pub(crate) dsn: Option<Scalar>,
     pub(crate) table: Option<Scalar>,
+    // The `redis` kind's keys.
+    pub(crate) networks: Option<Vec<Scalar>>,
+    pub(crate) interval_secs: Option<u64>,
+    pub(crate) expire: Option<Scalar>,
     // Every stream and database kind's keys.
     pub(crate) batch_rows: Option<u64>,
     pub(crate) linger_ms: Option<u64>,
@@ -228,12 +236,14 @@ const STORE: &[&str] = &["store"];
 const KAFKA: &[&str] = &["kafka"];
 const CLICKHOUSE: &[&str] = &["clickhouse"];
 const POSTGRES: &[&str] = &["postgres"];
+const REDIS: &[&str] = &["redis"];
+const URL: &[&str] = &["clickhouse", "redis"];
 const SINKS: &[&str] = &["kafka", "clickhouse", "postgres", "redis"];
 
 impl RawExporter {
     /// The kind-specific keys given, each with the kinds that take it.
     pub(crate) fn kind_keys(&self) -> Vec<(&'static str, &'static [&'static str])> {
-        let set: [(&str, bool, &[&str]); 33] = [
+        let set: [(&str, bool, &[&str]); 36] = [
             ("listen_host", self.listen_host.is_some(), NETFLOW),
             ("listen_port", self.listen_port.is_some(), NETFLOW),
             ("collector_host", self.collector_host.is_some(), NETFLOW),
@@ -271,11 +281,14 @@ impl RawExporter {
             ("format", self.format.is_some(), KAFKA),
             ("key", self.key.is_some(), KAFKA),
             ("compression", self.compression.is_some(), KAFKA),
-            ("url", self.url.is_some(), CLICKHOUSE),
+            ("url", self.url.is_some(), URL),
             ("database", self.database.is_some(), CLICKHOUSE),
             ("schema", self.schema.is_some(), CLICKHOUSE),
             ("dsn", self.dsn.is_some(), POSTGRES),
             ("table", self.table.is_some(), POSTGRES),
+            ("networks", self.networks.is_some(), REDIS),
+            ("interval_secs", self.interval_secs.is_some(), REDIS),
+            ("expire", self.expire.is_some(), REDIS),
             ("batch_rows", self.batch_rows.is_some(), SINKS),
             ("linger_ms", self.linger_ms.is_some(), SINKS),
             ("max_buffer_bytes", self.max_buffer_bytes.is_some(), SINKS),

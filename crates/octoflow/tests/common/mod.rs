@@ -50,12 +50,19 @@ impl Drop for Child {
     }
 }
 
+/// A port free for both UDP and TCP on 127.0.0.1 now (collectors take UDP,
+/// metrics endpoints and the databases the tests start take TCP).
 pub fn free_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    loop {
+        let port = UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 pub fn wait_udp(port: u16) {

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+use super::senders::Senders;
 use super::Admission;
 use crate::telemetry::denied::Denied;
 use crate::util::unmap;
@@ -83,6 +84,8 @@ pub struct Gate {
     denied: Denied,
     /// The last sender turned away, for the log line.
     pub last_denied: Option<(SocketAddr, Verdict)>,
+    /// `allow_from`'s table as last read (`None`: not read yet).
+    senders: Option<Arc<Senders>>,
 }
 
 impl Gate {
@@ -94,7 +97,21 @@ impl Gate {
             last_sweep_us: 0,
             denied: Denied::default(),
             last_denied: None,
+            senders: None,
         }
+    }
+
+    /// Take `allow_from`'s table as last read.
+    pub fn set_senders(&mut self, s: Option<Arc<Senders>>) {
+        self.senders = s;
+    }
+
+    /// The networks the sender `from` may report, when `allow_from` restricts
+    /// its flows (`Some(None)`: restricted, and none are its).
+    #[inline]
+    pub fn networks(&self, from: SocketAddr) -> Option<Option<&octoflow_prefix::Filter>> {
+        self.admission.from_redis.as_ref()?;
+        Some(self.senders.as_ref().and_then(|s| s.networks(from)))
     }
 
     /// Take a new configuration (a reload). Buckets are kept when the rate is
@@ -109,7 +126,9 @@ impl Gate {
 
     /// Whether this gate admits every datagram without looking.
     pub fn open(&self) -> bool {
-        self.admission.allow.is_none() && self.admission.rate_limit.is_none()
+        self.admission.allow.is_none()
+            && self.admission.rate_limit.is_none()
+            && self.admission.from_redis.is_none()
     }
 
     /// Decide for one datagram from `from` at `now_us`.
@@ -128,6 +147,11 @@ impl Gate {
             if !a.admits(from) {
                 return Verdict::NotAllowed;
             }
+        }
+        if self.admission.from_redis.is_some()
+            && !self.senders.as_ref().is_some_and(|s| s.admits(from))
+        {
+            return Verdict::NotAllowed;
         }
         let Some(rate) = self.admission.rate_limit else {
             return Verdict::Admit;
@@ -191,6 +215,8 @@ mod tests {
             "collectors[0]",
             allow.map(|l| l.iter().map(|s| Scalar(s.to_string())).collect()),
             rate,
+            None,
+            None,
         );
         assert!(v.errors.is_empty(), "{:?}", v.errors);
         Gate::new(Arc::new(a))
@@ -298,6 +324,8 @@ mod tests {
             "collectors[0]",
             Some(vec![Scalar("127.0.0.0/8".into())]),
             Some(2),
+            None,
+            None,
         );
         g.set(Arc::new(b));
         assert_eq!(g.check(s, 0), Verdict::RateLimited, "bucket kept");
@@ -305,5 +333,37 @@ mod tests {
         g.set(Arc::new(Admission::default()));
         assert!(g.open());
         assert_eq!(g.check(sa("203.0.113.1:1"), 0), Verdict::Admit);
+    }
+
+    #[test]
+    fn allow_from_admits_nobody_until_read_then_only_listed_senders() {
+        let mut v = Validator::default();
+        let a = v.admission(
+            "collectors[0]",
+            None,
+            None,
+            Some(&Scalar("redis://127.0.0.1:6379".into())),
+            None,
+        );
+        assert!(v.errors.is_empty(), "{:?}", v.errors);
+        let mut g = Gate::new(Arc::new(a));
+        assert!(!g.open());
+        let s: SocketAddr = "192.0.2.1:2055".parse().unwrap();
+        assert_eq!(
+            g.check(s, 0),
+            Verdict::NotAllowed,
+            "not read yet: fail closed"
+        );
+        assert!(matches!(g.networks(s), Some(None)));
+        let table = Senders::from_sets(&["192.0.2.1/2055".to_string()], |_| {
+            vec!["10.0.0.0/8".to_string()]
+        });
+        g.set_senders(Some(Arc::new(table)));
+        assert_eq!(g.check(s, 0), Verdict::Admit);
+        assert!(g.networks(s).flatten().is_some());
+        assert_eq!(
+            g.check("192.0.2.1:2056".parse().unwrap(), 0),
+            Verdict::NotAllowed
+        );
     }
 }

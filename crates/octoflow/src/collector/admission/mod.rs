@@ -10,6 +10,7 @@
 //! admits that sender on that source port only.
 
 pub mod gate;
+pub mod senders;
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -28,6 +29,9 @@ pub struct Admission {
     pub allow: Option<Arc<Allow>>,
     /// Datagrams per second per sending address; `None`: unlimited.
     pub rate_limit: Option<u32>,
+    /// `allow_from`: the senders, and the networks each may report, read from
+    /// Redis ([`senders`]).
+    pub from_redis: Option<senders::RedisSource>,
 }
 
 /// A compiled allowlist.
@@ -83,9 +87,14 @@ impl fmt::Debug for Allow {
 impl fmt::Display for Admission {
     /// As `octoflow check` shows it.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.allow {
-            None => f.write_str("senders: any")?,
-            Some(a) => write!(f, "senders: {}", a.entries().join(" "))?,
+        match (&self.allow, &self.from_redis) {
+            (_, Some(r)) => write!(
+                f,
+                "senders: those in Redis {} (set senders, and sender:IP/port for their networks), re-read every {}s",
+                r.url, r.refresh_secs
+            )?,
+            (None, None) => f.write_str("senders: any")?,
+            (Some(a), None) => write!(f, "senders: {}", a.entries().join(" "))?,
         }
         match self.rate_limit {
             None => Ok(()),
@@ -98,12 +107,15 @@ impl fmt::Display for Admission {
 const MAX_RATE_LIMIT: u64 = 100_000_000;
 
 impl Validator {
-    /// `collectors[i].allow` and `collectors[i].rate_limit` (`p` is `collectors[i]`).
+    /// `collectors[i].allow`, `rate_limit`, `allow_from` and `refresh_secs`
+    /// (`p` is `collectors[i]`).
     pub fn admission(
         &mut self,
         p: &str,
         allow: Option<Vec<Scalar>>,
         rate_limit: Option<u64>,
+        allow_from: Option<&Scalar>,
+        refresh_secs: Option<u64>,
     ) -> Admission {
         let rate_limit = match rate_limit {
             None => None,
@@ -116,10 +128,33 @@ impl Validator {
                 None
             }
         };
+        if allow.is_some() && allow_from.is_some() {
+            self.err(
+                format!("{p}.allow_from"),
+                "allow and allow_from both given: use one list of senders (allow_from reads it from Redis)",
+            );
+        }
+        if refresh_secs.is_some() && allow_from.is_none() {
+            self.err(
+                format!("{p}.refresh_secs"),
+                "is how often allow_from is re-read; give allow_from too, or remove it",
+            );
+        }
+        let refresh_secs = refresh_secs.unwrap_or(senders::RedisSource::DEFAULT_REFRESH_SECS);
+        if !(1..=86400).contains(&refresh_secs) {
+            self.err(
+                format!("{p}.refresh_secs"),
+                format!("{refresh_secs} is out of range; give 1 to 86400 seconds"),
+            );
+        }
+        let from_redis = allow_from
+            .and_then(|u| self.redis_url(&format!("{p}.allow_from"), Some(u)))
+            .map(|url| senders::RedisSource { url, refresh_secs });
         let allow = allow.map(|list| self.allow(p, list));
         Admission {
             allow: allow.flatten(),
             rate_limit,
+            from_redis,
         }
     }
 
@@ -198,6 +233,8 @@ mod tests {
             "collectors[0]",
             Some(list.iter().map(|s| Scalar(s.to_string())).collect()),
             None,
+            None,
+            None,
         );
         if v.errors.is_empty() {
             Ok(a)
@@ -259,7 +296,7 @@ mod tests {
         let e = allow(&["10.0.0.1:0"]).expect_err("port 0");
         assert!(e[0].starts_with("collectors[0].allow[0]"), "{e:?}");
         let mut v = Validator::default();
-        v.admission("collectors[2]", None, Some(0));
+        v.admission("collectors[2]", None, Some(0), None, None);
         assert!(v.errors[0].starts_with("collectors[2].rate_limit") && v.errors[0].contains('0'));
     }
 

@@ -264,7 +264,7 @@ mod tests {
         );
         assert_eq!(
             errors("dsn: 'host=h user=u', url: 'http://x'"),
-            ["exporters[0].url: is a key of type clickhouse; this exporter is type postgres (remove it, or set type: clickhouse)"]
+            ["exporters[0].url: is a key of type clickhouse/redis; this exporter is type postgres (remove it, or set type: clickhouse)"]
         );
     }
 
