@@ -55,11 +55,11 @@ impl ClickhouseConfig {
 
     pub fn describe(&self) -> String {
         let tables = match self.schema {
-            Schema::FlowPipeline => "flows_raw (and flows_5m through its view), flow-pipeline's",
-            Schema::Octoflow => "flows, every field",
+            Schema::FlowPipeline => "flows_raw, flows_5m fed by its view",
+            Schema::Octoflow => "flows, a column per field",
         };
         format!(
-            "schema {}: RowBinary inserts into {tables}; {}",
+            "RowBinary inserts into {tables} (schema {}); {}",
             self.schema.name(),
             self.sink.describe()
         )
