@@ -351,3 +351,58 @@ fn a_clickhouse_killed_mid_run_gets_the_rows_that_waited_once_it_is_back() {
     drop(ch);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_table_of_other_types_is_named_in_the_log_and_retried_until_it_is_fixed() {
+    let dir = tmpdir("clickhouse-mismatch");
+    let ch = Db::start(Kind::ClickHouse, &dir);
+    ch.clickhouse_query("CREATE DATABASE bad");
+    // goflow's own Kafka-side types: addresses as text.
+    ch.clickhouse_query(
+        "CREATE TABLE bad.flows_raw (Date Date, TimeReceived DateTime, TimeFlowStart DateTime, \
+         SequenceNum UInt32, SamplingRate UInt64, SamplerAddress String, SrcAddr String, DstAddr String, \
+         SrcAS UInt32, DstAS UInt32, EType UInt32, Proto UInt32, SrcPort UInt32, DstPort UInt32, \
+         Bytes UInt64, Packets UInt64) ENGINE = MergeTree() PARTITION BY Date ORDER BY TimeReceived",
+    );
+    let (pm, cp) = (free_port(), free_port());
+    let yaml = config(
+        pm,
+        cp,
+        &format!(
+            "  - {{id: olap, type: clickhouse, url: 'http://127.0.0.1:{}', database: bad, linger_ms: 100}}\n",
+            ch.http_port
+        ),
+    );
+    let s = Server::start(&dir, &yaml, &[cp]);
+    let (name, host) = CAPTURES[0];
+    replay(name, host, cp);
+    let n = dump(name, "x").len() as u64;
+    let st = wait_status(&s, 30, "refusing the table", |st| {
+        counter(st, "olap", "flows_matched") == n && counter(st, "olap", "sink_errors") > 0
+    });
+    assert_eq!(counter(&st, "olap", "sink_rows_delivered"), 0, "{st}");
+    assert_eq!(
+        counter(&st, "olap", "sink_rows_rejected"),
+        0,
+        "nothing dropped: {st}"
+    );
+    assert!(!connected(&st, "olap"), "{st}");
+    assert_eq!(
+        ch.clickhouse_query("SELECT count() FROM bad.flows_raw"),
+        "0"
+    );
+    // The operator drops it: the next attempt makes the right one.
+    ch.clickhouse_query("DROP TABLE bad.flows_raw");
+    wait_delivered(&s, "olap", n, 60);
+    assert_eq!(
+        rows(&ch.clickhouse_query(&flows_raw_query("bad", host))),
+        pipeline_rows(name, host)
+    );
+    let log = s.stop();
+    assert!(
+        log.contains("table bad.flows_raw has column SamplerAddress as String, octoflow writes FixedString(16)"),
+        "{log}"
+    );
+    drop(ch);
+    let _ = std::fs::remove_dir_all(&dir);
+}
