@@ -192,15 +192,21 @@ fn post_within(
         io_timeout,
         deadline,
     };
-    w.write_all(head.as_bytes())
-        .and_then(|()| body.chunks(64 << 10).try_for_each(|c| w.write_all(c)))
-        .map_err(|e| format!("sending to {}: {e}", ep.display()))?;
+    let sent = w
+        .write_all(head.as_bytes())
+        .and_then(|()| body.chunks(64 << 10).try_for_each(|c| w.write_all(c)));
     let r = BufReader::new(Deadlined {
         s: &stream,
         io_timeout,
         deadline,
     });
-    read_response(r).map_err(|e| format!("reading the answer of {}: {e}", ep.display()))
+    match (sent, read_response(r)) {
+        (_, Ok(answer)) => Ok(answer),
+        // A server that refuses a request part-way answers and closes before
+        // the body is all sent: its answer says why, the broken pipe does not.
+        (Err(e), Err(_)) => Err(format!("sending to {}: {e}", ep.display())),
+        (Ok(()), Err(e)) => Err(format!("reading the answer of {}: {e}", ep.display())),
+    }
 }
 
 fn connect(ep: &Endpoint, io_timeout: Duration) -> Result<TcpStream, String> {

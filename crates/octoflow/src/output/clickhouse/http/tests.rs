@@ -158,3 +158,20 @@ fn no_server_a_silent_server_and_a_garbled_answer_are_errors_within_the_timeouts
     let (ep, _h) = serve(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort");
     assert!(post(&ep, "", b"").is_err(), "a body cut short");
 }
+
+#[test]
+fn an_answer_sent_before_the_body_is_read_is_the_result_not_the_broken_pipe() {
+    let l = TcpListener::bind("127.0.0.1:0").expect("listen");
+    let ep = Endpoint::parse(&format!("http://{}", l.local_addr().expect("addr"))).expect("url");
+    let h = std::thread::spawn(move || {
+        let (mut s, _) = l.accept().expect("accept");
+        let mut buf = [0u8; 1024];
+        let _ = s.read(&mut buf).expect("read");
+        s.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 8\r\n\r\nCode: 27")
+            .expect("answer");
+        // Closing with unread data resets the connection mid-body.
+    });
+    let r = post(&ep, "", &vec![0u8; 16 << 20]).expect("the answer");
+    assert_eq!((r.status, r.text().as_str()), (400, "Code: 27"));
+    h.join().expect("server");
+}
