@@ -8,9 +8,15 @@
 //!
 //! - [`goflow`]: goflow2's `FlowMessage`, as length-delimited protobuf (the
 //!   `.proto` is `proto/flow.proto`) or as one JSON object per flow.
+//! - [`clickhouse`]: ClickHouse `RowBinary` rows, for the flow-pipeline's
+//!   `flows_raw` table or a table of every field.
+//! - [`pgcopy`]: PostgreSQL binary `COPY` rows, for the flow-pipeline
+//!   inserter's table.
 //! - [`resp`]: Redis commands and replies (RESP2).
 
+pub mod clickhouse;
 pub mod goflow;
+pub mod pgcopy;
 pub mod resp;
 mod wire;
 

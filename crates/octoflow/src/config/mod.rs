@@ -571,7 +571,7 @@ mod tests {
         assert!(matches!(c.outputs[0].kind, OutputKind::Netflow(_)));
         assert_eq!(
             errors(&y("type: carrier-pigeon, ")),
-            vec!["exporters[0].type: \"carrier-pigeon\" is not an output kind (known: netflow, store, kafka, redis)"]
+            vec!["exporters[0].type: \"carrier-pigeon\" is not an output kind (known: netflow, store, kafka, clickhouse, postgres, redis)"]
         );
     }
 

@@ -7,6 +7,8 @@
 //!   UDP or TCP (encoded by `octoflow-encode`).
 //! - [`store`]: Parquet files in a folder, one per interval, with retention.
 //! - [`kafka`]: goflow2 messages on a Kafka topic.
+//! - [`clickhouse`]: rows of ClickHouse tables (the flow-pipeline's, or every field).
+//! - [`postgres`]: rows of the flow-pipeline inserter's PostgreSQL table.
 //! - [`redis`]: per-network counters in Redis (netflow.io's layout).
 //!
 //! The stream and database kinds share [`sink`]: encoding on the output's
@@ -16,9 +18,11 @@
 //! a builder that starts its thread from a `QueueRx`, and one entry in
 //! [`OutputKind`] with its arms in `OutputKind`'s methods.
 
+pub mod clickhouse;
 pub mod instance;
 pub mod kafka;
 pub mod netflow;
+pub mod postgres;
 pub mod redis;
 pub mod sink;
 pub mod store;
@@ -33,8 +37,10 @@ use crate::instance::Thread;
 use crate::telemetry::metrics::OutputMetrics;
 use crate::yaml::check::Validator;
 use crate::yaml::raw::RawExporter;
+use clickhouse::config::ClickhouseConfig;
 use kafka::config::KafkaConfig;
 use netflow::config::NetflowConfig;
+use postgres::config::PostgresConfig;
 use redis::config::RedisConfig;
 use store::config::StoreConfig;
 
@@ -65,13 +71,24 @@ pub enum OutputKind {
     Store(StoreConfig),
     /// goflow2 messages on a Kafka topic (`type: kafka`).
     Kafka(KafkaConfig),
+    /// Rows of ClickHouse tables, over HTTP (`type: clickhouse`).
+    Clickhouse(ClickhouseConfig),
+    /// Rows of a PostgreSQL table, by binary COPY (`type: postgres`).
+    Postgres(PostgresConfig),
     /// Per-network counters in Redis (`type: redis`).
     Redis(RedisConfig),
 }
 
 impl OutputKind {
     /// The names `type` takes.
-    pub const NAMES: &'static [&'static str] = &["netflow", "store", "kafka", "redis"];
+    pub const NAMES: &'static [&'static str] = &[
+        "netflow",
+        "store",
+        "kafka",
+        "clickhouse",
+        "postgres",
+        "redis",
+    ];
 
     /// The kind `type` names (`None`: `netflow`, as in the original files), with
     /// its own keys of `raw` validated at path `p`.
@@ -86,6 +103,8 @@ impl OutputKind {
             None | Some("netflow") => v.netflow(p, raw, unfiltered).map(OutputKind::Netflow),
             Some("store") => v.store(p, raw).map(OutputKind::Store),
             Some("kafka") => v.kafka(p, raw).map(OutputKind::Kafka),
+            Some("clickhouse") => v.clickhouse(p, raw).map(OutputKind::Clickhouse),
+            Some("postgres") => v.postgres(p, raw).map(OutputKind::Postgres),
             Some("redis") => v.redis(p, raw).map(OutputKind::Redis),
             Some(k) => {
                 v.err(
@@ -111,6 +130,8 @@ impl OutputKind {
             OutputKind::Netflow(n) => netflow::build(out, n, rx, m),
             OutputKind::Store(s) => store::build(out, s, rx, m),
             OutputKind::Kafka(k) => kafka::build(out, k, rx, m),
+            OutputKind::Clickhouse(c) => clickhouse::build(out, c, rx, m),
+            OutputKind::Postgres(p) => postgres::build(out, p, rx, m),
             OutputKind::Redis(r) => redis::build(out, r, rx, m),
         }
     }
@@ -121,7 +142,10 @@ impl OutputKind {
         match self {
             OutputKind::Netflow(_) => Class::RECEIVER,
             OutputKind::Store(_) => Class::STORE,
-            OutputKind::Kafka(_) | OutputKind::Redis(_) => Class::SINK,
+            OutputKind::Kafka(_)
+            | OutputKind::Clickhouse(_)
+            | OutputKind::Postgres(_)
+            | OutputKind::Redis(_) => Class::SINK,
         }
     }
 
@@ -131,6 +155,8 @@ impl OutputKind {
             OutputKind::Netflow(n) => n.receiver(),
             OutputKind::Store(s) => s.receiver(),
             OutputKind::Kafka(k) => k.receiver(),
+            OutputKind::Clickhouse(c) => c.receiver(),
+            OutputKind::Postgres(p) => p.receiver(),
             OutputKind::Redis(r) => r.receiver(),
         }
     }
@@ -147,6 +173,16 @@ impl OutputKind {
                 "{} flows as Kafka messages: {}",
                 octoflow_encode::version_label(vin),
                 k.describe()
+            ),
+            OutputKind::Clickhouse(c) => format!(
+                "{} flows as ClickHouse rows: {}",
+                octoflow_encode::version_label(vin),
+                c.describe()
+            ),
+            OutputKind::Postgres(p) => format!(
+                "{} flows as PostgreSQL rows: {}",
+                octoflow_encode::version_label(vin),
+                p.describe()
             ),
             OutputKind::Redis(r) => format!(
                 "{} flows as Redis {}",

@@ -213,8 +213,14 @@ pub(crate) struct RawExporter {
     pub(crate) format: Option<Scalar>,
     pub(crate) key: Option<Scalar>,
     pub(crate) compression: Option<Scalar>,
-    // The `redis` kind's keys (`url` also ClickHouse's).
+    // The `clickhouse` kind's keys (`url` also Redis's).
     pub(crate) url: Option<Scalar>,
+    pub(crate) database: Option<Scalar>,
+    pub(crate) schema: Option<Scalar>,
+    // The `postgres` kind's keys.
+    pub(crate) dsn: Option<Scalar>,
+    pub(crate) table: Option<Scalar>,
+    // The `redis` kind's keys.
     pub(crate) networks: Option<Vec<Scalar>>,
     pub(crate) interval_secs: Option<u64>,
     pub(crate) expire: Option<Scalar>,
@@ -228,6 +234,8 @@ pub(crate) struct RawExporter {
 const NETFLOW: &[&str] = &["netflow"];
 const STORE: &[&str] = &["store"];
 const KAFKA: &[&str] = &["kafka"];
+const CLICKHOUSE: &[&str] = &["clickhouse"];
+const POSTGRES: &[&str] = &["postgres"];
 const REDIS: &[&str] = &["redis"];
 const URL: &[&str] = &["clickhouse", "redis"];
 const SINKS: &[&str] = &["kafka", "clickhouse", "postgres", "redis"];
@@ -235,7 +243,7 @@ const SINKS: &[&str] = &["kafka", "clickhouse", "postgres", "redis"];
 impl RawExporter {
     /// The kind-specific keys given, each with the kinds that take it.
     pub(crate) fn kind_keys(&self) -> Vec<(&'static str, &'static [&'static str])> {
-        let set: [(&str, bool, &[&str]); 32] = [
+        let set: [(&str, bool, &[&str]); 36] = [
             ("listen_host", self.listen_host.is_some(), NETFLOW),
             ("listen_port", self.listen_port.is_some(), NETFLOW),
             ("collector_host", self.collector_host.is_some(), NETFLOW),
@@ -274,6 +282,10 @@ impl RawExporter {
             ("key", self.key.is_some(), KAFKA),
             ("compression", self.compression.is_some(), KAFKA),
             ("url", self.url.is_some(), URL),
+            ("database", self.database.is_some(), CLICKHOUSE),
+            ("schema", self.schema.is_some(), CLICKHOUSE),
+            ("dsn", self.dsn.is_some(), POSTGRES),
+            ("table", self.table.is_some(), POSTGRES),
             ("networks", self.networks.is_some(), REDIS),
             ("interval_secs", self.interval_secs.is_some(), REDIS),
             ("expire", self.expire.is_some(), REDIS),

@@ -2,13 +2,16 @@
 //! waiting for a peer's socket, temporary folders, the fixtures' ground truth;
 //! `flows` (feeding and configuring `octoflow server`) and `receivers` (the peers
 //! it sends to, and the flows they got) for the server tests; `servers` (real
-//! databases: Kafka-protocol broker, ClickHouse, PostgreSQL, Redis) for the sinks' tests.
+//! databases: Kafka-protocol broker, ClickHouse, PostgreSQL, Redis) for the sinks' tests;
+//! `replay` (real exporters' captures sent to a collector, what `dump` reads in them,
+//! waiting on a sink's counters).
 #![allow(dead_code)]
 
 pub mod flows;
 pub mod netns;
 pub mod pcap;
 pub mod receivers;
+pub mod replay;
 pub mod servers;
 
 use std::collections::BTreeMap;
