@@ -12,7 +12,7 @@
 #              (x: encoding, d: producing), read from /proc.
 # A fresh broker per step (tansu keeps every record in RAM, ~125 MB per
 # million). Usage: scripts/bench-kafka.sh [--secs S] [--smoke] [RATE...]
-#                  (default 20000 40000 60000)
+#                  (default 20000 30000 40000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,7 +27,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 if [ ${#RATES[@]} -eq 0 ]; then
-  if [ $SMOKE = 1 ]; then RATES=(4000); else RATES=(20000 40000 60000); fi
+  if [ $SMOKE = 1 ]; then RATES=(2000); else RATES=(20000 30000 40000); fi
 fi
 
 # shellcheck source=scripts/bench-lib.sh

@@ -5,8 +5,9 @@
 //! `scripts/bench-admission.sh --smoke` (octoflow's allowlist and nfacctd's
 //! allow file: every datagram of the allowed router, the flood turned away), then
 //! `scripts/bench-query.sh --smoke` (the same flows in nfcapd's files and in a
-//! store, one query timed on both). No timing is asserted; the full sweeps are
-//! in README "Performance".
+//! store, one query timed on both), then `scripts/bench-kafka.sh --smoke` (kcat
+//! and octoflow into a local broker: every flow acknowledged). No timing is
+//! asserted; the full sweeps are in README "Performance".
 
 mod common;
 
@@ -89,4 +90,22 @@ fn bench_smoke_runs_and_counts_add_up() {
         text.contains("geometric mean of octoflow / nfdump speed:"),
         "{text}"
     );
+
+    let out = Command::new(root().join("scripts/bench-kafka.sh"))
+        .arg("--smoke")
+        .env("OCTOFLOW_BIN", BIN)
+        .output()
+        .expect("scripts/bench-kafka.sh");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "kafka bench smoke failed:\n{text}\n{err}"
+    );
+    assert!(text.contains("kcat: 100000 records in"), "{text}");
+    let step = text
+        .lines()
+        .find(|l| l.starts_with("gen sent "))
+        .unwrap_or_else(|| panic!("no octoflow step in\n{text}"));
+    assert!(step.contains(", lost 0 ("), "{step}");
 }

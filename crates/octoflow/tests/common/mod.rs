@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod flows;
+pub mod goflow;
 pub mod netns;
 pub mod pcap;
 pub mod receivers;
