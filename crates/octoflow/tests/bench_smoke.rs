@@ -5,8 +5,8 @@
 //! `scripts/bench-admission.sh --smoke` (octoflow's allowlist and nfacctd's
 //! allow file: every datagram of the allowed router, the flood turned away), then
 //! `scripts/bench-query.sh --smoke` (the same flows in nfcapd's files and in a
-//! store, one query timed on both), then `scripts/bench-kafka.sh --smoke` (kcat
-//! and octoflow into a local broker: every flow acknowledged). No timing is
+//! store, one query timed on both), then `scripts/bench-sinks.sh --smoke` (Kafka,
+//! ClickHouse and PostgreSQL, each with its peer client: every flow acknowledged). No timing is
 //! asserted; the full sweeps are in README "Performance".
 
 mod common;
@@ -91,21 +91,29 @@ fn bench_smoke_runs_and_counts_add_up() {
         "{text}"
     );
 
-    let out = Command::new(root().join("scripts/bench-kafka.sh"))
+    let out = Command::new(root().join("scripts/bench-sinks.sh"))
         .arg("--smoke")
         .env("OCTOFLOW_BIN", BIN)
         .output()
-        .expect("scripts/bench-kafka.sh");
+        .expect("scripts/bench-sinks.sh");
     let text = String::from_utf8_lossy(&out.stdout);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
-        "kafka bench smoke failed:\n{text}\n{err}"
+        "sinks bench smoke failed:\n{text}\n{err}"
     );
-    assert!(text.contains("kcat: 100000 records in"), "{text}");
-    let step = text
-        .lines()
-        .find(|l| l.starts_with("gen sent "))
-        .unwrap_or_else(|| panic!("no octoflow step in\n{text}"));
-    assert!(step.contains(", lost 0 ("), "{step}");
+    for peer in [
+        "kcat: 100000 records in",
+        "curl RowBinary: ",
+        "psql \\copy binary: 100000 rows",
+    ] {
+        assert!(text.contains(peer), "{peer} in\n{text}");
+    }
+    for kind in ["kafka", "clickhouse", "postgres"] {
+        let step = text
+            .lines()
+            .find(|l| l.starts_with("gen sent ") && l.contains(&format!(", {kind} acknowledged")))
+            .unwrap_or_else(|| panic!("no {kind} step in\n{text}"));
+        assert!(step.contains(", lost 0 ("), "{step}");
+    }
 }
