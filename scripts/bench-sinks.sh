@@ -7,9 +7,10 @@
 # For each: a peer, a client of the same server doing the same job without
 # octoflow (what the server takes on this box), then octoflow: gen → collector →
 # the output at RATE datagrams/s of 25 flows for SECS seconds. It prints the flows
-# the server acknowledged, the flows lost anywhere (collector socket, queue,
-# buffer), and the CPU time per flow of the output's two threads (x: encoding,
-# d: delivering), from /proc. Peers:
+# the server acknowledged and the rate sustained (from the first flow sent to the
+# last acknowledged), the flows lost anywhere (collector socket, queue, buffer),
+# and the CPU time per flow of the output's two threads (x: encoding, d:
+# delivering), from /proc. Peers:
 #   kafka       kcat -P (librdkafka 2.16): 1 000 000 records of 140 bytes, lz4
 #   clickhouse  curl posting 1 000 000 flows_raw rows as RowBinary (the same
 #               request octoflow makes, one big batch)
@@ -83,6 +84,7 @@ EOF2
   # Until the output has connected (tables or topic made): the run measures
   # delivering, not connecting.
   for _ in $(seq 100); do curl -s "127.0.0.1:$P_HTTP/status" | grep -q '"connected":true' && break; sleep 0.1; done
+  t0=$(date +%s.%N)
   "$BIN" gen --gso --proto v9 --target 127.0.0.1:$P_IN --rate "$rate" --duration "$SECS" --records 25 \
     --pool 4096 --prefix 10.0.1.0/24 --prefix 172.16.0.0/12 >"$RUN/gen.out"
   sent=$(field flows <"$RUN/gen.out")
@@ -91,6 +93,9 @@ EOF2
     python3 -c "import json,sys; e=json.loads(sys.argv[1])['exporters']['out']; sys.exit(0 if e['sink_rows_delivered']+e['sink_rows_dropped']+e['sink_rows_rejected']>=e['flows_matched'] else 1)" "$st" && break
     sleep 0.1
   done
+  # From the first flow sent to the last one acknowledged: what the output
+  # sustained, not what its buffer absorbed.
+  el=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.3f", b - a}')
   cx=$(thread_cpu "$SERVER" x:out); cd=$(thread_cpu "$SERVER" d:out)
   line=$(python3 -c "
 import json, sys
@@ -98,12 +103,12 @@ d = json.loads(sys.argv[1]); c = d['collectors']['edge']; e = d['exporters']['ou
 sent, secs = int(sys.argv[2]), float(sys.argv[3]); cx, cd = float(sys.argv[4]), float(sys.argv[5])
 got = e['sink_rows_delivered']; lost = sent - got
 per = (cx + cd) / got * 1e9 if got else 0
-print(f'{got} {lost} gen sent {sent} flows, {sys.argv[6]} acknowledged {got} ({got / secs / 1e6:.2f} M flows/s), lost {lost}'
+print(f'{got} {lost} {int(got / secs)} gen sent {sent} flows, {sys.argv[6]} acknowledged {got} in {secs:.1f} s ({got / secs / 1e6:.2f} M flows/s), lost {lost}'
       f' (collector {sent - c[\"flows\"]}, queue {e[\"queue_drop_flows\"]}, buffer {e[\"sink_rows_dropped\"]});'
-      f' CPU x {cx:.2f} s + d {cd:.2f} s = {per:.0f} ns/flow')" "$st" "$sent" "$SECS" "${cx:-0}" "${cd:-0}" "$kind")
-  read -r got lost rest <<<"$line"
+      f' CPU x {cx:.2f} s + d {cd:.2f} s = {per:.0f} ns/flow')" "$st" "$sent" "$el" "${cx:-0}" "${cd:-0}" "$kind")
+  read -r got lost rate_got rest <<<"$line"
   echo "$rest"
-  if [ "$lost" -eq 0 ] && [ $((got / SECS)) -gt "${BEST[$kind]:-0}" ]; then BEST[$kind]=$((got / SECS)); fi
+  if [ "$lost" -eq 0 ] && [ "$rate_got" -gt "${BEST[$kind]:-0}" ]; then BEST[$kind]=$rate_got; fi
   # Keep the server's table for the peer (ClickHouse, PostgreSQL).
   [ "$kind" = kafka ] && { stop "$SERVER"; down kafka; } || stop "$SERVER"
 }
