@@ -19,6 +19,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use common::flows::settle;
 use common::goflow::*;
 use common::pcap::udp_payloads;
+use common::replay::wait_status;
 use common::servers::{Db, Kind};
 use common::*;
 
@@ -254,22 +255,6 @@ fn real_exporters_flows_arrive_on_kafka_with_every_field() {
     }
 }
 
-/// Wait until `f` holds for the server's status, or panic with it.
-fn wait_status(s: &Server, what: &str, f: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let st = s.status();
-        if f(&st) {
-            return st;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}: {st}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 fn gen_ipfix(port: u16, datagrams: u32) -> u64 {
     let out = run_gen(&[
         "--proto",
@@ -304,7 +289,7 @@ fn a_broker_away_costs_only_what_overflows_the_buffer_and_nothing_elsewhere() {
 
     // 1. Broker up: everything arrives.
     let first = gen_ipfix(cp, 100);
-    wait_status(&s, "the first flows delivered", |st| {
+    wait_status(&s, 60, "the first flows delivered", |st| {
         num(st, "sink_rows_delivered") == first
     });
     assert_eq!(consume(&kafka, "flows", first as usize).len() as u64, first);
@@ -313,7 +298,7 @@ fn a_broker_away_costs_only_what_overflows_the_buffer_and_nothing_elsewhere() {
     //    ~400 bytes, its record and the copy kept for a retry).
     kafka.kill();
     let second = gen_ipfix(cp, 100);
-    let st = wait_status(&s, "errors while the broker is away", |st| {
+    let st = wait_status(&s, 60, "errors while the broker is away", |st| {
         num(st, "flows_matched") == first + second && num(st, "sink_errors") > 0
     });
     assert!(
@@ -327,7 +312,7 @@ fn a_broker_away_costs_only_what_overflows_the_buffer_and_nothing_elsewhere() {
 
     // 3. Broker back (an empty one: tansu keeps nothing): the waiting flows arrive.
     kafka.restart();
-    wait_status(&s, "the waiting flows delivered", |st| {
+    wait_status(&s, 60, "the waiting flows delivered", |st| {
         num(st, "sink_rows_delivered") == first + second
     });
     assert_eq!(
@@ -342,11 +327,11 @@ fn a_broker_away_costs_only_what_overflows_the_buffer_and_nothing_elsewhere() {
     //    dropped and counted, the rest arrives once the broker is back.
     kafka.kill();
     let third = gen_ipfix(cp, 1500);
-    wait_status(&s, "the third burst taken", |st| {
+    wait_status(&s, 60, "the third burst taken", |st| {
         num(st, "flows_matched") == first + second + third && num(st, "sink_rows_dropped") > 0
     });
     kafka.restart();
-    let st = wait_status(&s, "delivered + dropped = matched", |st| {
+    let st = wait_status(&s, 60, "delivered + dropped = matched", |st| {
         num(st, "sink_rows_delivered") + num(st, "sink_rows_dropped") == first + second + third
             && num(st, "sink_buffer_bytes") == 0
     });

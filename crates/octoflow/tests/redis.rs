@@ -11,6 +11,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use common::replay::wait_status;
 use common::servers::{Db, Kind};
 use common::*;
 
@@ -38,22 +39,6 @@ fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !f() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// Wait until `f` holds for the server's status; panics with the status.
-fn wait_status(s: &Server, what: &str, f: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let st = s.status();
-        if f(&st) {
-            return st;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}: {st}"
-        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -198,7 +183,7 @@ fn allow_from_admits_listed_senders_keeps_their_networks_and_follows_changes() {
     let sent = report(&out, "flows");
     // An unlisted sender (another source port): turned away whole.
     gen_from(cp, Some(unlisted), 50, &["10.0.1.0/24"]);
-    let st = wait_status(&s, "both senders seen", |st| {
+    let st = wait_status(&s, 30, "both senders seen", |st| {
         counter(st, "edge", "not_allowed") == 50 && counter(st, "edge", "flows") == sent
     });
     let outside = counter(&st, "edge", "flows_outside_networks");

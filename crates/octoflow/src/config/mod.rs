@@ -256,4 +256,17 @@ impl Config {
 }
 
 #[cfg(test)]
+impl Config {
+    /// A configuration of one collector feeding one output `o` of type
+    /// `kind` with the keys `keys` (flow YAML, e.g. `topic: t, brokers: [b:1]`):
+    /// for the output kinds' tests of their keys.
+    pub fn parse_one_output(kind: &str, keys: &str) -> Result<Config, Vec<String>> {
+        Config::parse(&format!(
+            "collectors: [{{id: c, listen_port: 2055, nf_version: 10, mux_to: [o]}}]\n\
+             exporters: [{{id: o, type: {kind}, {keys}}}]\n"
+        ))
+    }
+}
+
+#[cfg(test)]
 mod tests;

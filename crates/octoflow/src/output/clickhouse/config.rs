@@ -149,10 +149,7 @@ mod tests {
     use crate::config::Config;
 
     fn parse(keys: &str) -> Result<Config, Vec<String>> {
-        Config::parse(&format!(
-            "collectors: [{{id: c, listen_port: 2055, nf_version: 10, mux_to: [olap]}}]\n\
-             exporters: [{{id: olap, type: clickhouse, {keys}}}]\n"
-        ))
+        Config::parse_one_output("clickhouse", keys)
     }
 
     fn errors(keys: &str) -> Vec<String> {

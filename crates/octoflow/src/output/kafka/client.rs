@@ -14,10 +14,10 @@ use rskafka::client::partition::{Compression as Codec, PartitionClient, UnknownT
 use rskafka::client::{Client, ClientBuilder};
 use rskafka::record::Record;
 use rskafka::BackoffConfig;
-use tokio::runtime::Runtime;
 
 use super::config::{Compression, KafkaConfig, Key};
 use super::encode::Batch;
+use crate::output::sink::deadline::Deadline;
 use crate::output::sink::{Deliver, Failure};
 
 /// Partitions of a topic octoflow creates (when the broker does not have it):
@@ -29,7 +29,7 @@ const DEADLINE: Duration = Duration::from_secs(10);
 
 pub struct Producer {
     cfg: KafkaConfig,
-    rt: Runtime,
+    rt: Deadline,
     conn: Option<Conn>,
     /// `Key::None`: the partition the next batch goes to.
     next: usize,
@@ -43,13 +43,9 @@ struct Conn {
 
 impl Producer {
     pub fn new(cfg: KafkaConfig) -> Result<Producer, String> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| format!("cannot start the Kafka client's runtime: {e}"))?;
         Ok(Producer {
             cfg,
-            rt,
+            rt: Deadline::new("the Kafka client", DEADLINE)?,
             conn: None,
             next: 0,
         })
@@ -148,8 +144,7 @@ impl Deliver for Producer {
         }
         let conn = self
             .rt
-            .block_on(async { tokio::time::timeout(DEADLINE, connect(&self.cfg)).await })
-            .map_err(|_| Failure::Down(format!("no answer within {DEADLINE:?}")))?
+            .run(connect(&self.cfg))?
             .map_err(|e| Failure::Down(e.to_string()))?;
         self.conn = Some(conn);
         Ok(())
@@ -184,15 +179,10 @@ impl Deliver for Producer {
             .zip(per)
             .filter(|(_, recs)| !recs.is_empty())
             .map(|(pc, recs)| pc.produce(recs, codec));
-        let results = self.rt.block_on(async {
-            tokio::time::timeout(DEADLINE, futures::future::join_all(sends)).await
-        });
-        match results {
-            Err(_) => Err(Failure::Down(format!("no answer within {DEADLINE:?}"))),
-            Ok(rs) => rs
-                .into_iter()
-                .try_for_each(|r| r.map(drop).map_err(failure)),
-        }
+        self.rt
+            .run(futures::future::join_all(sends))?
+            .into_iter()
+            .try_for_each(|r| r.map(drop).map_err(failure))
     }
 
     fn reset(&mut self) {

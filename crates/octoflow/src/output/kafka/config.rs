@@ -191,10 +191,7 @@ mod tests {
     use crate::config::Config;
 
     fn parse(keys: &str) -> Result<Config, Vec<String>> {
-        Config::parse(&format!(
-            "collectors: [{{id: c, listen_port: 2055, nf_version: 10, mux_to: [k]}}]\n\
-             exporters: [{{id: k, type: kafka, {keys}}}]\n"
-        ))
+        Config::parse_one_output("kafka", keys)
     }
 
     fn errors(keys: &str) -> Vec<String> {

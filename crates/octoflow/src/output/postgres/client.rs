@@ -19,9 +19,9 @@
 
 use std::time::Duration;
 
+use crate::output::sink::deadline::Deadline;
 use bytes::Bytes;
 use futures::SinkExt;
-use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
@@ -37,7 +37,7 @@ const DEADLINE: Duration = Duration::from_secs(10);
 pub struct Copier {
     cfg: PostgresConfig,
     copy: String,
-    rt: Runtime,
+    rt: Deadline,
     conn: Option<Conn>,
 }
 
@@ -55,14 +55,10 @@ impl Drop for Conn {
 
 impl Copier {
     pub fn new(cfg: PostgresConfig) -> Result<Copier, String> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| format!("cannot start the PostgreSQL client's runtime: {e}"))?;
         Ok(Copier {
             copy: schema::copy(&cfg.table),
             cfg,
-            rt,
+            rt: Deadline::new("the PostgreSQL client", DEADLINE)?,
             conn: None,
         })
     }
@@ -146,10 +142,7 @@ impl Deliver for Copier {
         if self.conn.is_some() {
             return Ok(());
         }
-        let conn = self
-            .rt
-            .block_on(async { tokio::time::timeout(DEADLINE, self.open()).await })
-            .map_err(|_| Failure::Down(format!("no answer within {DEADLINE:?}")))??;
+        let conn = self.rt.run(self.open())??;
         self.conn = Some(conn);
         Ok(())
     }
@@ -166,11 +159,8 @@ impl Deliver for Copier {
             sink.feed(Bytes::from_static(&TRAILER)).await?;
             sink.as_mut().finish().await
         };
-        match self
-            .rt
-            .block_on(async { tokio::time::timeout(DEADLINE, copy).await })
-        {
-            Err(_) => Err(Failure::Down(format!("no answer within {DEADLINE:?}"))),
+        match self.rt.run(copy) {
+            Err(f) => Err(f),
             Ok(Err(e)) => Err(failure(&e)),
             Ok(Ok(n)) if n != b.rows => {
                 // Never seen; said rather than hidden.

@@ -200,10 +200,7 @@ mod tests {
     use crate::config::Config;
 
     fn parse(keys: &str) -> Result<Config, Vec<String>> {
-        Config::parse(&format!(
-            "collectors: [{{id: c, listen_port: 2055, nf_version: 10, mux_to: [pg]}}]\n\
-             exporters: [{{id: pg, type: postgres, {keys}}}]\n"
-        ))
+        Config::parse_one_output("postgres", keys)
     }
 
     fn errors(keys: &str) -> Vec<String> {

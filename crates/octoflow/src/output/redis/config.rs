@@ -131,10 +131,7 @@ mod tests {
     use crate::config::Config;
 
     fn parse(keys: &str) -> Result<Config, Vec<String>> {
-        Config::parse(&format!(
-            "collectors: [{{id: c, listen_port: 2055, nf_version: 10, mux_to: [r]}}]\n\
-             exporters: [{{id: r, type: redis, {keys}}}]\n"
-        ))
+        Config::parse_one_output("redis", keys)
     }
 
     #[test]

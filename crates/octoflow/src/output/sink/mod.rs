@@ -9,6 +9,7 @@
 //! A kind is its `Encode` (rows in the server's format), its `Deliver` (the
 //! client), and its config; [`build`] runs them ([`run`]).
 
+pub mod deadline;
 pub mod run;
 pub mod settings;
 
