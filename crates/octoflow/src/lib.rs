@@ -13,6 +13,7 @@ mod cli;
 mod collector;
 mod config;
 mod control;
+mod enrich;
 mod fanout;
 mod instance;
 mod output;

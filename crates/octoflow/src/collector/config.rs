@@ -68,6 +68,8 @@ pub struct Collector {
     /// `sources`: names of exporting devices (by name; an address names at
     /// most one source).
     pub sources: Vec<(String, IpAddr)>,
+    /// The top-level `enrichment` section (the same for every collector).
+    pub enrichment: Option<std::sync::Arc<crate::enrich::Enrichment>>,
 }
 
 /// `collectors[].template_memory` when not given.
@@ -196,6 +198,7 @@ impl Validator {
             template_memory: template_memory as usize,
             admission,
             sources,
+            enrichment: None,
         })
     }
 

@@ -85,8 +85,13 @@ impl Supervised for CollectorInstance {
         let sock = socket::bind(&self.cfg)?;
         let dir = env.template_cache_dir.as_deref();
         let decoder = templates::restore(dir, &self.cfg.id, self.kept.take(), self.cfg.limits());
+        let enricher = match &self.cfg.enrichment {
+            Some(e) => Some(crate::enrich::Enricher::load(e)?),
+            None => None,
+        };
         let cx = Context {
             routes: self.routes.clone(),
+            enricher,
             admission: self.admission.clone(),
             metrics: self.metrics.clone(),
             cache_file: dir.map(|d| templates::file(d, &self.cfg.id)),

@@ -39,6 +39,8 @@ const BATCH: usize = 64;
 /// What a collector thread needs besides its socket and decoder.
 pub struct Context {
     pub routes: Arc<Routes>,
+    /// `enrichment`, loaded (AS numbers set on every record before verdicts).
+    pub enricher: Option<crate::enrich::Enricher>,
     pub admission: Arc<Latest<Admission>>,
     pub metrics: Arc<CollectorMetrics>,
     pub cache_file: Option<PathBuf>,
@@ -55,6 +57,7 @@ pub fn run(
     ctl.started();
     let Context {
         routes,
+        enricher,
         admission,
         metrics: m,
         cache_file,
@@ -196,7 +199,10 @@ pub fn run(
                 pool.give(shared);
                 continue;
             }
-            // Verdicts.
+            // Enrich, then the verdicts (which read only addresses).
+            if let Some(e) = &enricher {
+                e.apply(&mut r.batch.records);
+            }
             match &route.table {
                 Some(t) => verdicts::compute(t, &r.batch, &mut r.verdicts),
                 None => r.verdicts.clear(),

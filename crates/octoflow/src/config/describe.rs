@@ -25,6 +25,9 @@ impl Config {
                     c.mux_to.join(", ")
                 }
             );
+            if let Some(e) = &c.enrichment {
+                let _ = writeln!(s, "      enrichment: {}", e.describe());
+            }
             if c.admission != Default::default() {
                 let _ = writeln!(s, "      {}", c.admission);
             }

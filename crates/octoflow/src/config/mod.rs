@@ -211,12 +211,20 @@ impl Config {
             .enumerate()
             .filter_map(|(i, e)| v.output(i, e))
             .collect();
+        let enrichment = raw
+            .enrichment
+            .and_then(|e| v.enrichment(e))
+            .map(std::sync::Arc::new);
         let collectors: Vec<Collector> = raw
             .collectors
             .unwrap_or_default()
             .into_iter()
             .enumerate()
             .filter_map(|(i, c)| v.collector(i, c, &declared))
+            .map(|mut c| {
+                c.enrichment = enrichment.clone();
+                c
+            })
             .collect();
         v.topology(&collectors, &outputs);
         let mut outputs = outputs;

@@ -14,6 +14,8 @@ pub trait Environment {
     fn writable(&self, dir: &Path) -> bool;
     /// The first address `host` resolves to (`Ok(None)`: to none).
     fn resolve(&self, host: &str, port: u16) -> std::io::Result<Option<SocketAddr>>;
+    /// Whether `file` can be opened for reading (`Err`: why not).
+    fn readable(&self, file: &Path) -> Result<(), String>;
 }
 
 /// The machine's own answers.
@@ -44,6 +46,12 @@ impl Environment for System {
     fn resolve(&self, host: &str, port: u16) -> std::io::Result<Option<SocketAddr>> {
         Ok((host, port).to_socket_addrs()?.next())
     }
+
+    fn readable(&self, file: &Path) -> Result<(), String> {
+        std::fs::File::open(file)
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
 }
 
 /// Answers for a machine with nothing on it: no `$STATE_DIRECTORY`, nothing
@@ -58,6 +66,10 @@ impl Environment for Offline {
 
     fn writable(&self, _dir: &Path) -> bool {
         false
+    }
+
+    fn readable(&self, _file: &Path) -> Result<(), String> {
+        Ok(())
     }
 
     fn resolve(&self, host: &str, port: u16) -> std::io::Result<Option<SocketAddr>> {

@@ -90,6 +90,25 @@ pub(crate) struct RawConfig {
     pub(crate) exporters: Option<Vec<RawExporter>>,
     /// Extension: nfsen's profiles and channels over a store.
     pub(crate) profiles: Option<Vec<RawProfile>>,
+    /// Extension: what collectors add to every record (AS numbers, …).
+    pub(crate) enrichment: Option<RawEnrichment>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawEnrichment {
+    pub(crate) bgp: Option<IgnoredAny>,
+    pub(crate) bmp: Option<IgnoredAny>,
+    pub(crate) geoip: Option<RawGeoip>,
+    pub(crate) networks: Option<IgnoredAny>,
+    pub(crate) as_source: Option<Vec<Scalar>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawGeoip {
+    pub(crate) asn: Option<String>,
+    pub(crate) country: Option<IgnoredAny>,
 }
 
 #[derive(Debug, Deserialize)]
