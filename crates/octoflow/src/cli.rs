@@ -283,9 +283,23 @@ fn control(config: &std::path::Path, command: &str) -> ExitCode {
     }
 }
 
+/// A command whose reader went away (`octoflow query … | head`) ends there,
+/// quietly, as Unix tools do: SIGPIPE back to its default. Rust ignores it, so
+/// the next print would fail and panic. Not for the server, whose sockets
+/// must not kill it when a receiver goes away.
+fn quiet_on_closed_stdout() {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    // SAFETY: SIG_DFL installs no handler of ours; nothing else has changed
+    // SIGPIPE's disposition at this point (no thread has started).
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+}
+
 /// Parse the command line and run what it asks.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.cmd, Cmd::Server { .. }) {
+        quiet_on_closed_stdout();
+    }
     let r = match cli.cmd {
         Cmd::Server { config } => config::Config::load(&config.config_file)
             .map_err(|e| e.to_string())

@@ -94,15 +94,43 @@ impl Supervised for OutputInstance {
     }
 
     fn final_counts(&self) {
+        use crate::telemetry::metrics::Class;
         use std::sync::atomic::Ordering::Relaxed;
         let m = &self.metrics;
-        tracing::info!(
-            exporter = %self.cfg.id,
-            matched = m.flows_matched.load(Relaxed),
-            sent = m.flows_sent.load(Relaxed),
-            datagrams = m.datagrams_sent.load(Relaxed),
-            drops = m.queue_drops.load(Relaxed),
-            "final counts"
+        let (id, matched, drops) = (
+            &self.cfg.id,
+            m.flows_matched.load(Relaxed),
+            m.queue_drops.load(Relaxed),
         );
+        match m.class.get() {
+            Class::STORE => tracing::info!(
+                exporter = %id,
+                matched,
+                rows = m.store_rows.load(Relaxed),
+                files = m.store_files.load(Relaxed),
+                write_errors = m.store_write_errors.load(Relaxed),
+                rows_lost = m.store_rows_lost.load(Relaxed),
+                drops,
+                "final counts"
+            ),
+            Class::SINK => tracing::info!(
+                exporter = %id,
+                matched,
+                delivered = m.sink.rows_delivered.load(Relaxed),
+                dropped = m.sink.rows_dropped.load(Relaxed),
+                rejected = m.sink.rows_rejected.load(Relaxed),
+                errors = m.sink.errors.load(Relaxed),
+                drops,
+                "final counts"
+            ),
+            _ => tracing::info!(
+                exporter = %id,
+                matched,
+                sent = m.flows_sent.load(Relaxed),
+                datagrams = m.datagrams_sent.load(Relaxed),
+                drops,
+                "final counts"
+            ),
+        }
     }
 }
