@@ -307,3 +307,35 @@ fn gen_refuses_ipv6_for_v5_with_a_clear_error() {
         .unwrap()
         .contains("NetFlow v5 cannot carry IPv6"));
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_dump_quietly() {
+    use std::io::{BufRead, BufReader};
+    // 83 KB of CSV, through a pipe shrunk to one page: dump is still writing
+    // when the reader goes.
+    let pcap = root().join("tests/fixtures/exports/pmacct-sflow.pcap");
+    let mut child = Command::new(BIN)
+        .args(["dump", "--pcap"])
+        .arg(&pcap)
+        .args(["--output", "csv"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    nix::fcntl::fcntl(&stdout, nix::fcntl::FcntlArg::F_SETPIPE_SZ(4096)).unwrap();
+    let mut first = String::new();
+    BufReader::new(stdout).read_line(&mut first).unwrap();
+    // The reader (like `| head -1`) is gone now.
+    let out = child.wait_with_output().unwrap();
+    assert!(first.starts_with("version,"), "{first}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        out.status.signal(),
+        Some(13),
+        "ended by SIGPIPE: {:?}",
+        out.status
+    );
+}
