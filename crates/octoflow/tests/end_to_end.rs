@@ -316,9 +316,11 @@ fn check_refuses_the_original_mistake_and_prints_the_topology() {
         err.contains("collectors[0].mux_to[3]: \"nf-another\" is not an exporter id"),
         "{err}"
     );
+    // From the repository, as the README runs it (the GeoIP path is relative).
     let out = Command::new(BIN)
         .args(["check", "--config-file"])
         .arg(root().join("examples/local.yaml"))
+        .current_dir(root())
         .output()
         .expect("check");
     assert!(
@@ -328,6 +330,10 @@ fn check_refuses_the_original_mistake_and_prints_the_topology() {
     );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("foo-cacti_exporter"), "{text}");
+    assert!(
+        text.contains("enrichment: AS numbers from tests/fixtures/mmdb/GeoLite2-ASN-Test.mmdb"),
+        "{text}"
+    );
     assert!(
         text.contains("senders: 127.0.0.0/8; at most 50000 datagrams/s per sender"),
         "{text}"
