@@ -38,22 +38,28 @@ fn now_ns() -> u64 {
         .as_nanos() as u64
 }
 
-/// Every message of `topic`, from the beginning (tansu's "latest" offset is
-/// wrong, so never `-o end`), as raw values.
+/// Every message of `topic` with kcat, each printed as `format`, from the
+/// beginning (tansu's "latest" offset is wrong, so never `-o end`).
+fn read_topic(kafka: &Db, topic: &str, format: &str) -> Vec<u8> {
+    kafka.kcat(&[
+        "-C",
+        "-t",
+        topic,
+        "-o",
+        "beginning",
+        "-e",
+        "-q",
+        "-f",
+        format,
+    ])
+}
+
+/// Every message of `topic` as raw values (waiting up to 30 s for `want`).
 fn consume(kafka: &Db, topic: &str, want: usize) -> Vec<Vec<u8>> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let out = kafka.kcat(&[
-            "-C",
-            "-t",
-            topic,
-            "-o",
-            "beginning",
-            "-e",
-            "-q",
-            "-f",
-            "%R%s",
-        ]);
+        // %R: each value's length, big-endian 32 bits, then the value.
+        let out = read_topic(kafka, topic, "%R%s");
         let mut msgs = Vec::new();
         let mut i = 0;
         while i + 4 <= out.len() {
@@ -70,17 +76,7 @@ fn consume(kafka: &Db, topic: &str, want: usize) -> Vec<Vec<u8>> {
 
 /// The keys of `topic`'s messages.
 fn keys(kafka: &Db, topic: &str) -> BTreeMap<String, usize> {
-    let out = kafka.kcat(&[
-        "-C",
-        "-t",
-        topic,
-        "-o",
-        "beginning",
-        "-e",
-        "-q",
-        "-f",
-        "%k\n",
-    ]);
+    let out = read_topic(kafka, topic, "%k\n");
     let mut m = BTreeMap::new();
     for k in String::from_utf8_lossy(&out).lines() {
         *m.entry(k.to_string()).or_default() += 1;
