@@ -177,6 +177,14 @@ enum Cmd {
         #[command(subcommand)]
         cmd: query::profile::ProfileCmd,
     },
+    /// The web console (profiles' graphs and details, per user): serve the
+    /// configuration's `console` section, or print a password's hash for it.
+    Console {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(subcommand)]
+        cmd: Option<ConsoleCmd>,
+    },
     /// Send generated NetFlow/IPFIX/sFlow to a collector, and report what was sent.
     Gen {
         /// Where to send, HOST:PORT.
@@ -224,6 +232,30 @@ enum Cmd {
         #[arg(long)]
         gso: bool,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum ConsoleCmd {
+    /// Read a password (the first line of stdin) and print its Argon2id hash,
+    /// for `console.users[].password_hash`.
+    HashPassword,
+}
+
+/// `octoflow console hash-password`.
+fn hash_password() -> Result<(), String> {
+    let mut line = String::new();
+    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        eprint!("password (shown as typed): ");
+    }
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| format!("reading the password from stdin: {e}"))?;
+    let password = line.trim_end_matches(['\r', '\n']);
+    if password.is_empty() {
+        return Err("no password on stdin: give one line, e.g. `echo 'secret' | octoflow console hash-password`".into());
+    }
+    println!("{}", crate::console::auth::hash_password(password)?);
+    Ok(())
 }
 
 fn generate_docs(out: &std::path::Path) -> Result<(), String> {
@@ -392,6 +424,19 @@ pub fn main() -> ExitCode {
         Cmd::Profile { config, cmd } => config::Config::load(&config.config_file)
             .map_err(|e| e.to_string())
             .and_then(|c| query::profile::run(&c, &cmd)),
+        Cmd::Console {
+            cmd: Some(ConsoleCmd::HashPassword),
+            ..
+        } => hash_password(),
+        Cmd::Console { config, cmd: None } => config::Config::load(&config.config_file)
+            .map_err(|e| e.to_string())
+            .and_then(|c| {
+                // Alone, the console logs to stderr (the server's log file is the server's).
+                let mut s = c.supervisor.clone();
+                s.logfile = None;
+                init_logging(&s)?;
+                crate::console::serve::run_alone(c)
+            }),
         Cmd::Check { config } => config::Config::load(&config.config_file)
             .map_err(|e| e.to_string())
             .map(|c| {

@@ -211,40 +211,51 @@ fn handle(s: UnixStream, tx: &Sender<Event>) -> std::io::Result<()> {
     w.flush()
 }
 
-/// Send `command` to the server behind `socket`; print its answer; return the
-/// exit code.
-pub fn client(socket: &Path, command: &str) -> i32 {
+/// Send `command` to the server behind `socket`: its answer's lines and exit
+/// code; `Err`: there is no server to ask (what the connection said).
+pub fn ask(socket: &Path, command: &str) -> Result<(Vec<String>, i32), String> {
     let url = format!("unix://{}", socket.display());
-    let s = match UnixStream::connect(socket) {
-        Ok(s) => s,
-        Err(e) => {
-            match e.kind() {
-                std::io::ErrorKind::NotFound => println!("{url} no such file"),
-                std::io::ErrorKind::ConnectionRefused => println!("{url} refused connection"),
-                std::io::ErrorKind::PermissionDenied => {
-                    println!("{url} permission denied (the socket is mode 0600: run as its owner)")
-                }
-                _ => println!("{url} {e}"),
-            }
-            return exit::NO_SERVER;
+    let s = UnixStream::connect(socket).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => format!("{url} no such file"),
+        std::io::ErrorKind::ConnectionRefused => format!("{url} refused connection"),
+        std::io::ErrorKind::PermissionDenied => {
+            format!("{url} permission denied (the socket is mode 0600: run as its owner)")
         }
-    };
+        _ => format!("{url} {e}"),
+    })?;
     let _ = s.set_read_timeout(Some(Duration::from_secs(130)));
     let mut w = &s;
     if writeln!(w, "{command}").and_then(|_| w.flush()).is_err() {
-        println!("{url} connection closed");
-        return exit::NO_SERVER;
+        return Err(format!("{url} connection closed"));
     }
     let mut code = exit::NO_SERVER;
+    let mut lines = Vec::new();
     for line in BufReader::new(&s).lines() {
         let Ok(line) = line else { break };
         if let Some(c) = line.strip_prefix('.') {
             code = c.trim().parse().unwrap_or(exit::FAILED);
             break;
         }
-        println!("{line}");
+        lines.push(line);
     }
-    code
+    Ok((lines, code))
+}
+
+/// Send `command` to the server behind `socket`; print its answer; return the
+/// exit code.
+pub fn client(socket: &Path, command: &str) -> i32 {
+    match ask(socket, command) {
+        Ok((lines, code)) => {
+            for l in lines {
+                println!("{l}");
+            }
+            code
+        }
+        Err(why) => {
+            println!("{why}");
+            exit::NO_SERVER
+        }
+    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@
 mod cli;
 mod collector;
 mod config;
+mod console;
 mod control;
 mod enrich;
 mod fanout;

@@ -11,12 +11,14 @@
 //! - [`validate`]: the checks, per instance and across instances;
 //! - [`diff`]: what another file changes, instance by instance (`reread`, `reload`);
 //! - [`describe`]: the topology `octoflow check` prints;
+//! - [`console`]: the web console's section (its address, TLS and users);
 //! - [`run_as`]: `general.user` / `general.group` resolved, and the capabilities
 //!   the server keeps after dropping to them.
 //!
 //! Each output kind's own keys are validated beside its code
 //! (`crate::output::netflow::config`).
 
+pub mod console;
 pub mod describe;
 pub mod diff;
 pub mod run_as;
@@ -113,6 +115,8 @@ pub struct Config {
     pub outputs: Vec<Output>,
     /// `profiles[]` (each also in its store's configuration).
     pub profiles: Vec<crate::profile::Profile>,
+    /// `console`: the web console's address, TLS and users.
+    pub console: Option<console::Console>,
     /// Things that load but deserve an operator's look (overlapping tenants, …).
     pub warnings: Vec<String>,
 }
@@ -229,6 +233,8 @@ impl Config {
         v.topology(&collectors, &outputs);
         let mut outputs = outputs;
         let profiles = v.profiles(raw.profiles.unwrap_or_default(), &mut outputs);
+        let ids: Vec<String> = profiles.iter().map(|p| p.id.clone()).collect();
+        let console = raw.console.and_then(|c| v.console(c, &ids));
         if !v.errors.is_empty() {
             return Err(v.errors);
         }
@@ -239,6 +245,7 @@ impl Config {
             collectors,
             outputs,
             profiles,
+            console,
             warnings: v.warnings,
         })
     }

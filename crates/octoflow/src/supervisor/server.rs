@@ -47,6 +47,12 @@ pub fn run(cfg: Config) -> Result<(), String> {
             tracing::warn!("general.metrics_listen: {a} is reachable from other hosts and no general.metrics_token_file is set: anyone who reaches the port reads the counters");
         }
     }
+    // The console's socket and TLS key too (it serves after the drop).
+    let console = cfg
+        .console
+        .as_ref()
+        .map(crate::console::serve::bind)
+        .transpose()?;
     // Everything that needs root is open: drop to general.user before the first
     // thread starts, so no thread ever has more than the kept capabilities.
     privileges::drop_root(&cfg)?;
@@ -83,6 +89,9 @@ pub fn run(cfg: Config) -> Result<(), String> {
             });
     }
     sup.autostart();
+    let console = console
+        .map(|b| b.start(Arc::new(sup.cfg.clone())))
+        .transpose()?;
     tracing::info!(
         instances = sup.instances.len(),
         socket = %sup.cfg.supervisor.unix_socket.display(),
@@ -102,6 +111,7 @@ pub fn run(cfg: Config) -> Result<(), String> {
                 systemd::reloading();
                 let mut r = Reply::default();
                 sup.reload(&mut r);
+                console_reloaded(console.as_ref(), &sup.cfg);
                 ready = false;
                 for l in &r.lines {
                     tracing::info!("reload: {l}");
@@ -123,6 +133,7 @@ pub fn run(cfg: Config) -> Result<(), String> {
                     Err(usage) => Reply::usage(usage.as_str()),
                 };
                 if reload {
+                    console_reloaded(console.as_ref(), &sup.cfg);
                     ready = false;
                 }
                 let _ = reply.send(r);
@@ -144,6 +155,9 @@ pub fn run(cfg: Config) -> Result<(), String> {
     // Commands still queued get no answer: dropping them lets their connections go.
     drop(rx);
     sup.shutdown();
+    if let Some(c) = console {
+        c.stop();
+    }
     stop.store(true, Relaxed);
     let _ = ctl_thread.join();
     if let Some(h) = http_thread {
@@ -151,4 +165,27 @@ pub fn run(cfg: Config) -> Result<(), String> {
     }
     tracing::info!("octoflow server stopped");
     Ok(())
+}
+
+/// After a reload: the console serves the new users, profiles and stores;
+/// its address and TLS, and whether it runs at all, change at a restart.
+fn console_reloaded(console: Option<&crate::console::serve::Running>, cfg: &Config) {
+    match (console, &cfg.console) {
+        (Some(c), Some(new)) => {
+            if c.listen != new.listen || c.tls != new.tls {
+                tracing::warn!(
+                    "reload: console.listen and console.tls take effect at the next restart"
+                );
+            }
+            c.app.replace(Arc::new(cfg.clone()));
+        }
+        (Some(c), None) => {
+            tracing::warn!("reload: the console section is gone; the console answers 503 until the server restarts");
+            c.app.replace(Arc::new(cfg.clone()));
+        }
+        (None, Some(_)) => {
+            tracing::warn!("reload: a console section was added; it starts at the next restart")
+        }
+        (None, None) => {}
+    }
 }

@@ -43,6 +43,11 @@ impl Token {
         ok.then(|| Token(t.to_string()))
     }
 
+    /// The token itself, for a client of the endpoint (the console) to send.
+    pub fn secret(&self) -> &str {
+        &self.0
+    }
+
     /// Whether the request head (request line and headers) carries this token.
     pub fn admits(&self, head: &str) -> bool {
         bearer(head).is_some_and(|given| same(given.as_bytes(), self.0.as_bytes()))

@@ -92,6 +92,33 @@ pub(crate) struct RawConfig {
     pub(crate) profiles: Option<Vec<RawProfile>>,
     /// Extension: what collectors add to every record (AS numbers, …).
     pub(crate) enrichment: Option<RawEnrichment>,
+    /// Extension: the web console (`octoflow console`, or run by the server).
+    pub(crate) console: Option<RawConsole>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConsole {
+    pub(crate) listen: Option<Scalar>,
+    pub(crate) tls: Option<RawConsoleTls>,
+    pub(crate) users: Option<Vec<RawConsoleUser>>,
+    pub(crate) session_hours: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConsoleTls {
+    pub(crate) cert: Option<String>,
+    pub(crate) key: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConsoleUser {
+    pub(crate) name: Option<Scalar>,
+    pub(crate) password_hash: Option<Scalar>,
+    pub(crate) role: Option<Scalar>,
+    pub(crate) profiles: Option<Vec<Scalar>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

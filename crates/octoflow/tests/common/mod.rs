@@ -4,7 +4,7 @@
 //! it sends to, and the flows they got) for the server tests; `servers` (real
 //! databases: Kafka-protocol broker, ClickHouse, PostgreSQL, Redis) for the sinks' tests;
 //! `replay` (real exporters' captures sent to a collector, what `dump` reads in them,
-//! waiting on a sink's counters).
+//! waiting on a sink's counters); `webdriver` (headless Chromium through chromedriver, for the console).
 #![allow(dead_code)]
 
 pub mod flows;
@@ -14,6 +14,7 @@ pub mod pcap;
 pub mod receivers;
 pub mod replay;
 pub mod servers;
+pub mod webdriver;
 
 use std::collections::BTreeMap;
 use std::io::Read;
