@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian 12 machine: installs the real peers the
 # tests use (nfdump/nfcapd, sfcapd, tshark/dumpcap, softflowd, pmacct, systemd-analyze,
+# chromium and chromedriver for the console,
 # DuckDB for Python; the databases of scripts/servers.sh) when missing, then runs
 # rustfmt, clippy and every test, then builds the deb and rpm packages and checks them
 # (installing and removing the deb here: run it as root, or with sudo). Tests start
@@ -18,6 +19,9 @@ command -v softflowd >/dev/null || missing+=(softflowd)
 command -v pmacctd >/dev/null || missing+=(pmacct)
 command -v systemd-analyze >/dev/null || missing+=(systemd)
 python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
+# The console's browser tests: headless Chromium driven through WebDriver.
+command -v chromedriver >/dev/null || missing+=(chromium chromium-driver fonts-dejavu-core)
+command -v openssl >/dev/null || missing+=(openssl)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   SUDO=; [ "$(id -u)" -ne 0 ] && SUDO=sudo

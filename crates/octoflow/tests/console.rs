@@ -250,6 +250,33 @@ fn the_api_answers_from_the_files_and_keeps_tenants_apart() {
             std::thread::sleep(Duration::from_millis(200));
         }
         assert_eq!(get(wp, "foo", "/api/v1/status").status, 403);
+        // A reload that removes a user ends its access at once; one that
+        // brings it back restores it.
+        let conf = dir.join("octoflow.yaml");
+        let yaml = std::fs::read_to_string(&conf).expect("config");
+        let without: String = yaml
+            .lines()
+            .filter(|l| !l.contains("name: bar,"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(&conf, without.replace("profiles: [bar]", "profiles: [foo]"))
+            .expect("config");
+        let (code, out) = client(&conf, &["--reload"]);
+        assert_eq!(code, 0, "{out}");
+        assert_eq!(
+            get(wp, "bar", "/api/v1/profiles").status,
+            401,
+            "bar is gone"
+        );
+        assert_eq!(get(wp, "foo", "/api/v1/profiles").status, 200);
+        std::fs::write(&conf, &yaml).expect("config");
+        let (code, out) = client(&conf, &["--reload"]);
+        assert_eq!(code, 0, "{out}");
+        assert_eq!(
+            get(wp, "bar", "/api/v1/profiles").status,
+            200,
+            "bar is back"
+        );
     });
     let conf_s = conf.to_str().expect("utf-8");
     let _console = console_alone(&conf, wp);
@@ -898,4 +925,146 @@ fn a_browser_logs_in_reads_the_graph_toggles_and_zooms() {
         );
         println!("screenshot: {}", p.display());
     }
+}
+
+#[test]
+fn tls_serves_https_with_secure_cookies_and_a_bad_key_is_refused() {
+    let dir = tmpdir("console-tls");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let st = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl");
+    assert!(st.success());
+    let wp = free_port();
+    let hash = octoflow(&["console", "hash-password"], Some("pw\n"));
+    let yaml = |cert: &Path| {
+        format!(
+            "supervisor: {{unix_socket: {d}/octoflow.sock}}
+collectors: [{{id: c, listen_port: {cp}, nf_version: 10, mux_to: [st]}}]
+exporters: [{{id: st, type: store, path: {d}/st}}]
+profiles: [{{id: p, store: st, channels: [{{name: all, filter: any}}]}}]
+console:
+  listen: 127.0.0.1:{wp}
+  tls: {{cert: {}, key: {}}}
+  users: [{{name: noc, role: admin, password_hash: '{}'}}]
+",
+            cert.display(),
+            key.display(),
+            hash.trim(),
+            d = dir.display(),
+            cp = free_port(),
+        )
+    };
+    let conf = dir.join("octoflow.yaml");
+    std::fs::write(&conf, yaml(&cert)).expect("config");
+    let _console = console_alone(&conf, wp);
+    let curl = |args: &[&str]| -> String {
+        let out = Command::new("curl")
+            .args(["-s", "-i", "--max-time", "10", "--cacert"])
+            .arg(&cert)
+            .args(args)
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let page = curl(&[&format!("https://127.0.0.1:{wp}/login")]);
+    assert!(
+        page.starts_with("HTTP/1.1 200") && page.contains("id=\"login\""),
+        "{page}"
+    );
+    let login = curl(&[
+        "-d",
+        "name=noc&password=pw",
+        &format!("https://127.0.0.1:{wp}/login"),
+    ]);
+    let cookie = login
+        .lines()
+        .find(|l| l.starts_with("Set-Cookie:"))
+        .unwrap_or_default();
+    assert!(cookie.contains("; Secure"), "{login}");
+    let api = curl(&[
+        "-u",
+        "noc:pw",
+        &format!("https://127.0.0.1:{wp}/api/v1/profiles"),
+    ]);
+    assert!(
+        api.starts_with("HTTP/1.1 200") && api.contains("\"id\":\"p\""),
+        "{api}"
+    );
+    // Plain HTTP to the TLS port gets no page.
+    let plain = Command::new("curl")
+        .args([
+            "-s",
+            "--max-time",
+            "5",
+            &format!("http://127.0.0.1:{wp}/login"),
+        ])
+        .output()
+        .expect("curl");
+    assert!(!String::from_utf8_lossy(&plain.stdout).contains("id=\"login\""));
+
+    // A key that is not the certificate's: refused at start, saying so.
+    let other = dir.join("other.pem");
+    let st = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=x",
+            "-keyout",
+        ])
+        .arg(dir.join("other-key.pem"))
+        .arg("-out")
+        .arg(&other)
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl");
+    assert!(st.success());
+    let bad = dir.join("bad.yaml");
+    std::fs::write(
+        &bad,
+        yaml(&other).replace(
+            &format!("127.0.0.1:{wp}"),
+            &format!("127.0.0.1:{}", free_port()),
+        ),
+    )
+    .expect("config");
+    let out = Command::new(BIN)
+        .args(["console", "--config-file"])
+        .arg(&bad)
+        .output()
+        .expect("console");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && err.contains("console.tls: the certificate and key do not go together"),
+        "{err}"
+    );
 }
