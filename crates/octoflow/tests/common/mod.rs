@@ -3,10 +3,11 @@
 //! `flows` (feeding and configuring `octoflow server`) and `receivers` (the peers
 //! it sends to, and the flows they got) for the server tests; `servers` (real
 //! databases: Kafka-protocol broker, ClickHouse, PostgreSQL, Redis) for the sinks' tests;
-//! `replay` (real exporters' captures sent to a collector, what `dump` reads in them,
+//! `console` (the console tests' server, users and requests); `replay` (real exporters' captures sent to a collector, what `dump` reads in them,
 //! waiting on a sink's counters); `webdriver` (headless Chromium through chromedriver, for the console).
 #![allow(dead_code)]
 
+pub mod console;
 pub mod flows;
 pub mod goflow;
 pub mod netns;
