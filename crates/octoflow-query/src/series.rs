@@ -82,13 +82,7 @@ impl Series {
         for (t, chans) in &o.slots {
             let n = self.channels;
             let mine = self.slots.entry(*t).or_insert_with(|| vec![[[0; 3]; 4]; n]);
-            for (m, c) in mine.iter_mut().zip(chans) {
-                for k in 0..4 {
-                    for v in 0..3 {
-                        m[k][v] += c[k][v];
-                    }
-                }
-            }
+            add(mine, chans);
         }
     }
 
@@ -165,12 +159,28 @@ impl Series {
                 }
             }
             let start = t.checked_mul(SLOT_MS).ok_or("slot time out of range")?;
-            s.merge(&Series {
-                channels,
-                slots: BTreeMap::from([(start, chans)]),
-            });
+            // A slot written twice (a rebuild's and an append's) adds up.
+            match s.slots.entry(start) {
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(chans);
+                }
+                std::collections::btree_map::Entry::Occupied(mut e) => {
+                    add(e.get_mut(), &chans);
+                }
+            }
         }
         Ok(s)
+    }
+}
+
+/// Add one slot's counts to another's, channel by channel.
+fn add(mine: &mut [Counts], other: &[Counts]) {
+    for (m, c) in mine.iter_mut().zip(other) {
+        for k in 0..4 {
+            for v in 0..3 {
+                m[k][v] += c[k][v];
+            }
+        }
     }
 }
 

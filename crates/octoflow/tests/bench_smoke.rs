@@ -6,7 +6,9 @@
 //! allow file: every datagram of the allowed router, the flood turned away), then
 //! `scripts/bench-query.sh --smoke` (the same flows in nfcapd's files and in a
 //! store, one query timed on both), then `scripts/bench-sinks.sh --smoke` (Kafka,
-//! ClickHouse and PostgreSQL, each with its peer client: every flow acknowledged). No timing is
+//! ClickHouse and PostgreSQL, each with its peer client: every flow acknowledged),
+//! then `scripts/bench-console.sh --smoke` (the console's graphs and top-N against
+//! nfdump: the table counts every stored flow). No timing is
 //! asserted; the full sweeps are in README "Performance".
 
 mod common;
@@ -115,5 +117,27 @@ fn bench_smoke_runs_and_counts_add_up() {
             .find(|l| l.starts_with("gen sent ") && l.contains(&format!(", {kind} acknowledged")))
             .unwrap_or_else(|| panic!("no {kind} step in\n{text}"));
         assert!(step.contains(", lost 0 ("), "{step}");
+    }
+
+    // The console's answers: the same flows in nfcapd's files and a store,
+    // a year of slots for a graph; the console's top-N must count them all.
+    let out = Command::new(root().join("scripts/bench-console.sh"))
+        .arg("--smoke")
+        .env("OCTOFLOW_BIN", BIN)
+        .output()
+        .expect("scripts/bench-console.sh");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "console bench smoke failed:\n{text}\n{err}"
+    );
+    for line in [
+        "gen sent 20000 flows; nfcapd stored 20000; the store 20000",
+        "24-hour graph: ",
+        "console top (API): ",
+        "page + script + style: ",
+    ] {
+        assert!(text.contains(line), "{line} in\n{text}");
     }
 }

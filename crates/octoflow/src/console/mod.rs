@@ -70,6 +70,26 @@ impl App {
         }
     }
 
+    /// Read every profile's series file that changed since it was last read,
+    /// so a graph's request finds it decoded (the router appends a slot
+    /// every five minutes; a year of ten channels is tens of MB).
+    pub fn warm_series(&self) {
+        let cfg = self.config();
+        for p in &cfg.profiles {
+            let dir = cfg
+                .outputs
+                .iter()
+                .find(|o| o.id == p.store)
+                .and_then(|o| o.store());
+            if let Some(st) = dir {
+                let _ = self.series.get(
+                    &crate::profile::file::path(&st.path, &p.id),
+                    p.channels.len(),
+                );
+            }
+        }
+    }
+
     /// One request.
     pub fn handle(&self, req: &Request) -> Response {
         let cfg = self.config();

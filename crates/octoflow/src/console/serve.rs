@@ -1,6 +1,8 @@
 //! The console's listener: bound (and its TLS key read) before the server
 //! drops privileges, then one accepting thread, a thread per connection (at
-//! most [`MAX_CONNECTIONS`] at once; more get 503), and the status sampler.
+//! most [`MAX_CONNECTIONS`] at once; more get 503), the status sampler, and a
+//! thread that keeps the profiles' series decoded (every 10 s, re-reading a
+//! file only when it changed).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -94,6 +96,23 @@ impl Bound {
                 .spawn(move || status.run(source, stop))
                 .map_err(|e| format!("cannot start the console: {e}"))?
         };
+        let warmer = {
+            let (app, stop) = (app.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("console-series".into())
+                .spawn(move || {
+                    while !stop.load(Relaxed) {
+                        app.warm_series();
+                        for _ in 0..100 {
+                            if stop.load(Relaxed) {
+                                return;
+                            }
+                            std::thread::sleep(std::time::Duration::from_millis(100));
+                        }
+                    }
+                })
+                .map_err(|e| format!("cannot start the console: {e}"))?
+        };
         let acceptor = {
             let (app, stop, tls) = (app.clone(), stop.clone(), self.tls);
             let listener = self.listener;
@@ -115,7 +134,7 @@ impl Bound {
             listen: self.listen,
             tls: self.tls_files,
             stop,
-            threads: vec![sampler, acceptor],
+            threads: vec![sampler, warmer, acceptor],
         })
     }
 }
