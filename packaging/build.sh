@@ -40,6 +40,9 @@ install -Dm644 "$W/docs/octoflow.bash" "$R/usr/share/bash-completion/completions
 install -Dm644 "$W/docs/_octoflow" "$R/usr/share/zsh/vendor-completions/_octoflow"
 install -Dm644 "$W/docs/octoflow.fish" "$R/usr/share/fish/vendor_completions.d/octoflow.fish"
 install -Dm644 README.md "$R/usr/share/doc/octoflow/README.md"
+install -Dm644 docs/console.md "$R/usr/share/doc/octoflow/console.md"
+install -Dm644 docs/outputs.md "$R/usr/share/doc/octoflow/outputs.md"
+install -Dm644 proto/flow.proto "$R/usr/share/doc/octoflow/flow.proto"
 install -Dm644 examples/octoflow-original.yaml "$R/usr/share/doc/octoflow/examples/octoflow-original.yaml"
 
 # ---- deb ----
@@ -127,6 +130,9 @@ if [ -d /run/systemd/system ]; then systemctl daemon-reload >/dev/null 2>&1 || :
 /usr/share/zsh/vendor-completions/_octoflow
 /usr/share/fish/vendor_completions.d/octoflow.fish
 %doc /usr/share/doc/octoflow/README.md
+%doc /usr/share/doc/octoflow/console.md
+%doc /usr/share/doc/octoflow/outputs.md
+%doc /usr/share/doc/octoflow/flow.proto
 /usr/share/doc/octoflow/examples/octoflow-original.yaml
 SPEC
 rpmbuild -bb --quiet --define "_topdir $T" --define "_build_id_links none" \

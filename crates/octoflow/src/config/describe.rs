@@ -101,6 +101,23 @@ impl Config {
                 "  metrics: http://{a}/metrics, /status; NO TOKEN: anyone who reaches the port reads the counters (set general.metrics_token_file)"
             ),
         };
+        if let Some(c) = &self.console {
+            let users: Vec<String> = c
+                .users
+                .iter()
+                .map(|u| match &u.role {
+                    super::console::Role::Admin => format!("{} (admin)", u.name),
+                    super::console::Role::Tenant(p) => format!("{} ({})", u.name, p.join(", ")),
+                })
+                .collect();
+            let _ = writeln!(
+                s,
+                "  console: {}://{}/ for {}",
+                if c.tls.is_some() { "https" } else { "http" },
+                c.listen,
+                users.join(", ")
+            );
+        }
         s
     }
 }
