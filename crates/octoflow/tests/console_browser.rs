@@ -290,10 +290,8 @@ fn a_browser_logs_in_reads_the_graph_toggles_and_zooms() {
     }
 }
 
-#[test]
-fn tls_serves_https_with_secure_cookies_and_a_bad_key_is_refused() {
-    let dir = tmpdir("console-tls");
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+/// A self-signed P-256 certificate for `ip` (openssl), and its key.
+fn self_signed(cert: &Path, key: &Path, ip: &str) {
     let st = Command::new("openssl")
         .args([
             "req",
@@ -302,22 +300,24 @@ fn tls_serves_https_with_secure_cookies_and_a_bad_key_is_refused() {
             "ec",
             "-pkeyopt",
             "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-keyout",
         ])
-        .arg(&key)
+        .args(["-nodes", "-days", "1", "-subj", "/CN=localhost", "-addext"])
+        .arg(format!("subjectAltName=IP:{ip}"))
+        .arg("-keyout")
+        .arg(key)
         .arg("-out")
-        .arg(&cert)
+        .arg(cert)
         .stderr(Stdio::null())
         .status()
-        .expect("openssl");
-    assert!(st.success());
+        .expect("openssl (the README test command installs it)");
+    assert!(st.success(), "openssl req -x509");
+}
+
+#[test]
+fn tls_serves_https_with_secure_cookies_and_a_bad_key_is_refused() {
+    let dir = tmpdir("console-tls");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    self_signed(&cert, &key, "127.0.0.1");
     let wp = free_port();
     let hash = octoflow(&["console", "hash-password"], Some("pw\n"));
     let yaml = |cert: &Path| {
@@ -388,28 +388,7 @@ console:
 
     // A key that is not the certificate's: refused at start, saying so.
     let other = dir.join("other.pem");
-    let st = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=x",
-            "-keyout",
-        ])
-        .arg(dir.join("other-key.pem"))
-        .arg("-out")
-        .arg(&other)
-        .stderr(Stdio::null())
-        .status()
-        .expect("openssl");
-    assert!(st.success());
+    self_signed(&other, &dir.join("other-key.pem"), "127.0.0.2");
     let bad = dir.join("bad.yaml");
     std::fs::write(
         &bad,
