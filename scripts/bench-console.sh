@@ -6,10 +6,10 @@
 #            must agree.
 #   graphs:  a profile of 10 channels with a year of 5-minute slots (written
 #            here, as the router writes them): its 24-hour graph — the first
-#            answer right after the console starts, which reads and decodes
-#            the file itself, and later ones, served from the decoded copy the
-#            console keeps (re-read when the router appends) — and its 1-year
-#            graph (600 points).
+#            answer right after the console starts, which reads the file for
+#            its window alone, and later ones, served from the decoded copy
+#            the console keeps (re-read when the router appends) — and its
+#            1-year graph (600 points).
 #   details: top-10 source IPs by bytes over the window that holds every
 #            stored flow, by the console's API (the store query path: Parquet
 #            columns the filter and the table need, read in one pass) and by

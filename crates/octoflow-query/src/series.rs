@@ -130,6 +130,13 @@ impl Series {
     /// at the end (a crash while appending) is dropped; anything else wrong is
     /// an error.
     pub fn decode(b: &[u8]) -> Result<Series, String> {
+        Series::decode_window(b, 0, u64::MAX)
+    }
+
+    /// [`Series::decode`], keeping only the slots that start in `[from_ms,
+    /// to_ms)`: the others are read past without being kept (a year's file
+    /// for a day's graph costs the scan, not the memory).
+    pub fn decode_window(b: &[u8], from_ms: u64, to_ms: u64) -> Result<Series, String> {
         if b.len() < MAGIC.len() || &b[..MAGIC.len()] != MAGIC {
             return Err("not an octoflow profile series (bad magic)".into());
         }
@@ -139,9 +146,11 @@ impl Series {
             return Err(format!("{channels} channels: a profile has 1 to 64"));
         }
         let mut s = Series::new(channels);
+        let mut chans = vec![[[0u64; 3]; 4]; channels];
         'slots: while at < b.len() {
             let Some(t) = get(b, &mut at) else { break };
-            let mut chans = vec![[[0u64; 3]; 4]; channels];
+            let start = t.checked_mul(SLOT_MS).ok_or("slot time out of range")?;
+            let keep = (from_ms..to_ms).contains(&start);
             for ch in chans.iter_mut() {
                 let Some(mask) = get(b, &mut at) else {
                     break 'slots;
@@ -150,19 +159,24 @@ impl Series {
                     return Err(format!("bad slot at byte {at}"));
                 }
                 for i in 0..12 {
-                    if mask & 1 << i != 0 {
+                    let v = if mask & 1 << i != 0 {
                         let Some(v) = get(b, &mut at) else {
                             break 'slots;
                         };
-                        ch[i / 3][i % 3] = v;
-                    }
+                        v
+                    } else {
+                        0
+                    };
+                    ch[i / 3][i % 3] = v;
                 }
             }
-            let start = t.checked_mul(SLOT_MS).ok_or("slot time out of range")?;
+            if !keep {
+                continue;
+            }
             // A slot written twice (a rebuild's and an append's) adds up.
             match s.slots.entry(start) {
                 std::collections::btree_map::Entry::Vacant(e) => {
-                    e.insert(chans);
+                    e.insert(chans.clone());
                 }
                 std::collections::btree_map::Entry::Occupied(mut e) => {
                     add(e.get_mut(), &chans);
@@ -268,6 +282,15 @@ mod tests {
         let cut = Series::decode(&b[..b.len() - 2]).expect("decodes");
         assert_eq!(cut.slots.len(), 287);
         assert!(Series::decode(b"garbage!").is_err());
+        // A window: exactly the slots that start in it.
+        let (from, to) = (t0 + 10 * SLOT_MS, t0 + 20 * SLOT_MS);
+        let w = Series::decode_window(&b, from, to).expect("decodes");
+        let want: BTreeMap<u64, Vec<Counts>> = s
+            .slots
+            .range(from..to)
+            .map(|(k, v)| (*k, v.clone()))
+            .collect();
+        assert_eq!(w.slots, want);
     }
 
     #[test]

@@ -123,9 +123,12 @@ fn series(
     if (to - from) / step > 100_000 {
         return Err("too many buckets: give a larger step".into());
     }
-    let s = app
-        .series
-        .get(&crate::profile::file::path(dir, &p.id), p.channels.len())?;
+    let s = app.series.window(
+        &crate::profile::file::path(dir, &p.id),
+        p.channels.len(),
+        from,
+        to,
+    )?;
     Ok(Response::json(200, &data::series(p, &s, from, to, step)))
 }
 

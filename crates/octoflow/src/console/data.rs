@@ -38,31 +38,70 @@ pub struct SeriesCache {
 type Cached = (SystemTime, u64, Arc<Series>);
 
 impl SeriesCache {
-    pub fn get(&self, path: &Path, channels: usize) -> Result<Arc<Series>, String> {
-        let stamp = std::fs::metadata(path)
-            .ok()
-            .map(|m| (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len()));
-        if let (Some((t, len)), Ok(m)) = (stamp, self.map.lock()) {
-            if let Some((ct, clen, s)) = m.get(path) {
-                if *ct == t && *clen == len && s.channels == channels {
-                    return Ok(s.clone());
-                }
-            }
+    /// The slots of `[from_ms, to_ms)`: from the decoded copy when it is
+    /// current, else read from the file for this window alone (the warmer
+    /// decodes the whole file beside).
+    pub fn window(
+        &self,
+        path: &Path,
+        channels: usize,
+        from_ms: u64,
+        to_ms: u64,
+    ) -> Result<Arc<Series>, String> {
+        if let Some(s) = self.current(path, channels) {
+            return Ok(s);
         }
+        let s = match std::fs::read(path) {
+            Ok(b) if b.is_empty() => Series::new(channels),
+            Ok(b) => Series::decode_window(&b, Series::slot_of(from_ms), to_ms)
+                .map_err(|e| format!("{}: {e}", path.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Series::new(channels),
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        };
+        check_channels(path, &s, channels)?;
+        Ok(Arc::new(s))
+    }
+
+    /// The decoded copy, if the file has not changed since.
+    fn current(&self, path: &Path, channels: usize) -> Option<Arc<Series>> {
+        let stamp = stamp(path)?;
+        let map = self.map.lock().ok()?;
+        let (t, len, s) = map.get(path)?;
+        ((*t, *len) == stamp && s.channels == channels).then(|| s.clone())
+    }
+
+    /// Decode the whole file again if it changed (the warmer's call), and keep it.
+    pub fn refresh(&self, path: &Path, channels: usize) -> Result<Arc<Series>, String> {
+        if let Some(s) = self.current(path, channels) {
+            return Ok(s);
+        }
+        // Stamped before reading: an append meanwhile makes the next call read again.
+        let before = stamp(path);
         let s = Arc::new(file::read(path, channels)?);
-        if s.channels != channels {
-            return Err(format!(
-                "{}: written for {} channels, the profile has {} (channels changed: rebuild with `octoflow profile rebuild`)",
-                path.display(),
-                s.channels,
-                channels
-            ));
-        }
-        if let (Some((t, len)), Ok(mut m)) = (stamp, self.map.lock()) {
+        check_channels(path, &s, channels)?;
+        if let (Some((t, len)), Ok(mut m)) = (before, self.map.lock()) {
             m.insert(path.to_path_buf(), (t, len, s.clone()));
         }
         Ok(s)
     }
+}
+
+/// A file's mtime and size.
+fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len()))
+}
+
+fn check_channels(path: &Path, s: &Series, channels: usize) -> Result<(), String> {
+    if s.channels != channels {
+        return Err(format!(
+            "{}: written for {} channels, the profile has {} (channels changed: rebuild with `octoflow profile rebuild`)",
+            path.display(),
+            s.channels,
+            channels
+        ));
+    }
+    Ok(())
 }
 
 /// The step (ms) for a window: `step_s` if given (whole slots), else the

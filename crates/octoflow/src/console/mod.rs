@@ -82,7 +82,7 @@ impl App {
                 .find(|o| o.id == p.store)
                 .and_then(|o| o.store());
             if let Some(st) = dir {
-                let _ = self.series.get(
+                let _ = self.series.refresh(
                     &crate::profile::file::path(&st.path, &p.id),
                     p.channels.len(),
                 );
