@@ -424,32 +424,44 @@ impl TopN {
     /// The top `n` groups by `order` (all when `n` is 0); ties by key, so the
     /// table is the same however the flows arrived.
     pub fn table(&self, order: Order, n: usize) -> Table {
-        let one = |p: &Part| {
-            let mut k = Key {
-                parts: [NO_PART; MAX_KEY],
-                len: 1,
-            };
-            k.parts[0] = *p;
-            k
-        };
-        let mut rows: Vec<(Key, Counters)> = self
+        // References only (24 bytes a group, not a copy of every key and its
+        // counters): with millions of groups the copies were most of the RSS.
+        // The top n are selected in place, then sorted and copied.
+        let mut refs: Vec<(&[Part], &Counters)> = self
             .groups
             .iter()
-            .map(|(k, c)| (*k, *c))
-            .chain(self.singles.iter().map(|(p, c)| (one(p), *c)))
+            .map(|(k, c)| (k.parts(), c))
+            .chain(
+                self.singles
+                    .iter()
+                    .map(|(p, c)| (std::slice::from_ref(p), c)),
+            )
             .collect();
-        rows.sort_unstable_by(|a, b| {
+        let cmp = |a: &(&[Part], &Counters), b: &(&[Part], &Counters)| {
             let (x, y) = (a.1.by(order), b.1.by(order));
             let o = if order.descending() {
                 y.cmp(&x)
             } else {
                 x.cmp(&y)
             };
-            o.then_with(|| a.0.parts().cmp(b.0.parts()))
-        });
-        if n > 0 {
-            rows.truncate(n);
+            o.then_with(|| a.0.cmp(b.0))
+        };
+        if n > 0 && n < refs.len() {
+            refs.select_nth_unstable_by(n - 1, cmp);
+            refs.truncate(n);
         }
+        refs.sort_unstable_by(cmp);
+        let rows = refs
+            .into_iter()
+            .map(|(parts, c)| {
+                let mut k = Key {
+                    parts: [NO_PART; MAX_KEY],
+                    len: parts.len() as u8,
+                };
+                k.parts[..parts.len()].copy_from_slice(parts);
+                (k, *c)
+            })
+            .collect();
         Table {
             rows,
             total: self.total,
