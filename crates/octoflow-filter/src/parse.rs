@@ -11,7 +11,14 @@ pub(crate) struct Parser<'a> {
     pos: usize,
     /// The column just past the filter, for "ended too early" errors.
     end: usize,
+    /// Parentheses and `not`s open around the cursor.
+    depth: usize,
 }
+
+/// The most parentheses and `not`s one inside the other: parsing, evaluating
+/// and dropping recurse once a level, and a filter comes from users (the
+/// console's filter box), so a deep one must be an error, not a stack overflow.
+pub(crate) const MAX_DEPTH: usize = 64;
 
 impl<'a> Parser<'a> {
     pub(crate) fn new(toks: &'a [Token], chars: usize) -> Parser<'a> {
@@ -19,6 +26,7 @@ impl<'a> Parser<'a> {
             toks,
             pos: 0,
             end: chars + 1,
+            depth: 0,
         }
     }
 
@@ -67,6 +75,23 @@ impl<'a> Parser<'a> {
     }
 
     fn unary(&mut self) -> Result<Expr, FilterError> {
+        let nests = self.peek() == Some(&Tok::Open) || self.peek_word().as_deref() == Some("not");
+        if !nests {
+            return self.primitive();
+        }
+        if self.depth == MAX_DEPTH {
+            return Err(self.error(format!(
+                "nested too deeply: at most {MAX_DEPTH} parentheses and 'not's one inside the other"
+            )));
+        }
+        self.depth += 1;
+        let e = self.nested();
+        self.depth -= 1;
+        e
+    }
+
+    /// `not X` or `( X )`.
+    fn nested(&mut self) -> Result<Expr, FilterError> {
         if self.keyword("not") {
             return Ok(Expr::Not(Box::new(self.unary()?)));
         }
@@ -216,6 +241,28 @@ mod tests {
     fn err(s: &str) -> (usize, String) {
         let e = Filter::parse(s).expect_err(s);
         (e.column, e.message)
+    }
+
+    #[test]
+    fn nesting_is_bounded_not_a_stack_overflow() {
+        let deep = |n: usize, open: &str, close: &str| {
+            format!("{}proto tcp{}", open.repeat(n), close.repeat(n))
+        };
+        assert!(Filter::parse(&deep(super::MAX_DEPTH, "(", ")")).is_ok());
+        assert!(Filter::parse(&deep(super::MAX_DEPTH, "not ", "")).is_ok());
+        let (_, m) = err(&deep(super::MAX_DEPTH + 1, "(", ")"));
+        assert!(m.contains("nested too deeply"), "{m}");
+        // What a 16 KiB request could carry, on a small stack.
+        let t = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || {
+                let (_, m) = err(&deep(8000, "(", ")"));
+                let (_, n) = err(&deep(8000, "not ", ""));
+                (m, n)
+            })
+            .expect("thread");
+        let (m, n) = t.join().expect("no overflow");
+        assert!(m.contains("nested too deeply") && n.contains("nested too deeply"));
     }
 
     #[test]

@@ -149,6 +149,20 @@ fn the_api_answers_from_the_files_and_keeps_tenants_apart() {
         assert_eq!(a.status, 400, "{q}: {}", a.body);
         assert!(a.json()["error"].as_str().is_some_and(|e| !e.is_empty()));
     }
+    // Hostile values: a filter nested thousands deep, a step that overflows,
+    // a window of too many buckets. Each is a 400, and the console stays up.
+    let deep = format!("filter={}proto%20tcp{}", "(".repeat(5000), ")".repeat(5000));
+    let nots = format!("filter={}proto%20tcp", "not%20".repeat(2000));
+    for path in [
+        format!("/api/v1/profiles/foo/top?{w}&{deep}"),
+        format!("/api/v1/profiles/foo/flows?{w}&{nots}"),
+        "/api/v1/profiles/foo/series?step=2305843009213693952".to_string(),
+        "/api/v1/profiles/foo/series?from=0&step=300".to_string(),
+    ] {
+        let a = get(wp, "foo", &path);
+        assert_eq!(a.status, 400, "{}: {}", &path[..80.min(path.len())], a.body);
+    }
+    assert_eq!(get(wp, "foo", "/api/v1/profiles").status, 200, "still up");
 
     // A tenant's flows are its store's, and a filter narrows but never widens.
     let foo_store = dir.join("foo");
@@ -403,6 +417,23 @@ fn the_api_answers_from_the_files_and_keeps_tenants_apart() {
         "no redirect off the site: {}",
         a.head
     );
+    // A `next` carrying a tab or a line break is not followed (no header
+    // smuggled into the answer, no redirect off the site).
+    for next in [
+        "%2F%09%2Fevil.example",
+        "%2F%0D%0ASet-Cookie:%20octoflow_session=x",
+        "%2F%5C%5Cevil.example",
+    ] {
+        let b = request(
+            wp,
+            "POST",
+            "/login",
+            "Content-Type: application/x-www-form-urlencoded\r\n",
+            &format!("name=foo&password=foo+pw+%C3%BC&next={next}"),
+        );
+        assert!(b.head.contains("Location: /\r\n"), "{next}: {}", b.head);
+        assert_eq!(b.head.matches("Set-Cookie").count(), 1, "{}", b.head);
+    }
     let cookie = a
         .head
         .lines()

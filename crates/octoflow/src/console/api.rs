@@ -21,6 +21,10 @@ const DETAILS_SPAN_MS: u64 = 3_600_000;
 /// The most rows a top-N table or a page of flows holds.
 const MAX_TOP: u64 = 1000;
 const MAX_FLOWS: u64 = 10_000;
+/// The most buckets a series answer holds (a day in 5-minute slots is 288).
+const MAX_BUCKETS: u64 = 5000;
+/// The longest filter taken.
+const MAX_FILTER: usize = 4096;
 
 /// `/api/v1/…` for `user`.
 pub fn handle(app: &App, user: &User, req: &Request, now_ms: u64) -> Response {
@@ -120,8 +124,12 @@ fn series(
             })
             .transpose()?,
     )?;
-    if (to - from) / step > 100_000 {
-        return Err("too many buckets: give a larger step".into());
+    if (to - from).div_ceil(step) > MAX_BUCKETS {
+        return Err(format!(
+            "step={}: {} buckets, at most {MAX_BUCKETS}: give a larger step",
+            step / 1000,
+            (to - from).div_ceil(step)
+        ));
     }
     let s = app.series.window(
         &crate::profile::file::path(dir, &p.id),
@@ -161,6 +169,12 @@ fn scope<'a>(
         }
     };
     let text = ps.get("filter").unwrap_or("");
+    if text.len() > MAX_FILTER {
+        return Err(format!(
+            "filter: {} bytes, at most {MAX_FILTER}",
+            text.len()
+        ));
+    }
     let filter =
         Filter::parse(text).map_err(|e| format!("filter: {e} (at column {})", e.column))?;
     Ok(Scope {

@@ -4,7 +4,7 @@
 //! so a user removed by a reload is out at once, sessions and all.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -29,19 +29,58 @@ pub fn hash_password(password: &str) -> Result<String, String> {
         .map_err(|e| format!("hashing: {e}"))
 }
 
-/// Whether `password` is `user`'s (the hash's own parameters are used).
-pub fn verify(user: &User, password: &str) -> bool {
-    PasswordHash::new(&user.password_hash)
+/// Argon2 checks running at once: each takes ~50 ms of a core and 19 MiB, so
+/// a burst of logins (or of Basic requests) must not take the router's cores.
+const VERIFY_AT_ONCE: usize = 2;
+static VERIFYING: (Mutex<usize>, Condvar) = (Mutex::new(0), Condvar::new());
+
+/// Whether `password` matches the PHC string `hash` (its own parameters are
+/// used), at most [`VERIFY_AT_ONCE`] at a time.
+fn matches(hash: &str, password: &str) -> bool {
+    let (lock, cv) = &VERIFYING;
+    {
+        let mut n = lock.lock().unwrap_or_else(|p| p.into_inner());
+        while *n >= VERIFY_AT_ONCE {
+            n = cv.wait(n).unwrap_or_else(|p| p.into_inner());
+        }
+        *n += 1;
+    }
+    let ok = PasswordHash::new(hash)
         .map(|h| {
             Argon2::default()
                 .verify_password(password.as_bytes(), &h)
                 .is_ok()
         })
-        .unwrap_or(false)
+        .unwrap_or(false);
+    *lock.lock().unwrap_or_else(|p| p.into_inner()) -= 1;
+    cv.notify_one();
+    ok
+}
+
+/// Whether `password` is `user`'s.
+pub fn verify(user: &User, password: &str) -> bool {
+    matches(&user.password_hash, password)
+}
+
+/// The user `name` if `password` is theirs. An unknown name costs the same
+/// check (against a hash of the default cost), so the time taken does not
+/// tell which names exist.
+pub fn check<'a>(console: &'a Console, name: &str, password: &str) -> Option<&'a User> {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    match console.users.iter().find(|u| u.name == name) {
+        Some(u) => verify(u, password).then_some(u),
+        None => {
+            let dummy = DUMMY.get_or_init(|| hash_password("-").unwrap_or_default());
+            let _ = matches(dummy, password);
+            None
+        }
+    }
 }
 
 struct Session {
     user: String,
+    /// The user's password hash at login: a new password ends old sessions.
+    hash: String,
     expires: Instant,
 }
 
@@ -53,7 +92,7 @@ pub struct Sessions {
 
 impl Sessions {
     /// A new session for `user`, lasting `secs`; returns its token.
-    pub fn open(&self, user: &str, secs: u64) -> Result<String, String> {
+    pub fn open(&self, user: &User, secs: u64) -> Result<String, String> {
         let mut raw = [0u8; 32];
         getrandom::fill(&mut raw).map_err(|e| format!("no randomness for a session: {e}"))?;
         let token: String = raw.iter().map(|b| format!("{b:02x}")).collect();
@@ -63,7 +102,8 @@ impl Sessions {
         m.insert(
             token.clone(),
             Session {
-                user: user.to_string(),
+                user: user.name.clone(),
+                hash: user.password_hash.clone(),
                 expires: now + Duration::from_secs(secs),
             },
         );
@@ -76,20 +116,23 @@ impl Sessions {
         }
     }
 
-    /// The user name of a live session.
-    fn user(&self, token: &str) -> Option<String> {
+    /// The user of a live session, as the configuration has it now (gone,
+    /// or with another password: no user).
+    fn user<'a>(&self, token: &str, console: &'a Console) -> Option<&'a User> {
         let m = self.map.lock().ok()?;
-        m.get(token)
-            .filter(|s| s.expires > Instant::now())
-            .map(|s| s.user.clone())
+        let s = m.get(token).filter(|s| s.expires > Instant::now())?;
+        console
+            .users
+            .iter()
+            .find(|u| u.name == s.user && u.password_hash == s.hash)
     }
 }
 
 /// The user a request speaks for: its session cookie, else its Basic
 /// credentials; `None` when neither holds.
 pub fn who<'a>(req: &Request, console: &'a Console, sessions: &Sessions) -> Option<&'a User> {
-    if let Some(name) = req.cookie(COOKIE).and_then(|t| sessions.user(t)) {
-        return console.users.iter().find(|u| u.name == name);
+    if let Some(u) = req.cookie(COOKIE).and_then(|t| sessions.user(t, console)) {
+        return Some(u);
     }
     let basic = req.header("authorization")?.strip_prefix("Basic ")?;
     let raw = base64::engine::general_purpose::STANDARD
@@ -97,24 +140,7 @@ pub fn who<'a>(req: &Request, console: &'a Console, sessions: &Sessions) -> Opti
         .ok()?;
     let text = String::from_utf8(raw).ok()?;
     let (name, password) = text.split_once(':')?;
-    console
-        .users
-        .iter()
-        .find(|u| u.name == name)
-        .filter(|u| verify(u, password))
-}
-
-/// Check a login form's name and password.
-pub fn login<'a>(console: &'a Console, name: &str, password: &str) -> Option<&'a User> {
-    match console.users.iter().find(|u| u.name == name) {
-        Some(u) if verify(u, password) => Some(u),
-        Some(_) => None,
-        None => {
-            // As long as a wrong password takes: no telling which names exist.
-            let _ = hash_password(password);
-            None
-        }
-    }
+    check(console, name, password)
 }
 
 #[cfg(test)]
@@ -137,15 +163,35 @@ mod tests {
     }
 
     #[test]
-    fn sessions_expire_and_close() {
+    fn sessions_expire_close_and_end_with_the_password() {
+        let foo = User {
+            name: "foo".into(),
+            password_hash: hash_password("a").expect("hash"),
+            role: Role::Tenant(vec!["foo".into()]),
+        };
+        let mut console = Console {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            tls: None,
+            users: vec![foo.clone()],
+            session_secs: 3600,
+        };
         let s = Sessions::default();
-        let t = s.open("foo", 3600).expect("open");
+        let t = s.open(&foo, 3600).expect("open");
         assert_eq!(t.len(), 64);
-        assert_eq!(s.user(&t).as_deref(), Some("foo"));
+        assert_eq!(s.user(&t, &console).map(|u| u.name.as_str()), Some("foo"));
+        assert!(check(&console, "foo", "a").is_some());
+        assert!(check(&console, "foo", "b").is_none());
+        assert!(check(&console, "nobody", "a").is_none());
+        console.users[0].password_hash = hash_password("b").expect("hash");
+        assert!(
+            s.user(&t, &console).is_none(),
+            "a new password ends the session"
+        );
+        console.users[0] = foo.clone();
         s.close(&t);
-        assert_eq!(s.user(&t), None);
-        let t = s.open("foo", 0).expect("open");
-        assert_eq!(s.user(&t), None, "expired");
-        assert_eq!(s.user("guess"), None);
+        assert!(s.user(&t, &console).is_none());
+        let t = s.open(&foo, 0).expect("open");
+        assert!(s.user(&t, &console).is_none(), "expired");
+        assert!(s.user("guess", &console).is_none());
     }
 }

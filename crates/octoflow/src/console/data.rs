@@ -108,7 +108,7 @@ fn check_channels(path: &Path, s: &Series, channels: usize) -> Result<(), String
 /// smallest multiple of a slot that keeps to [`MAX_BUCKETS`].
 pub fn step_ms(from_ms: u64, to_ms: u64, step_s: Option<u64>) -> Result<u64, String> {
     match step_s {
-        Some(s) if s > 0 && (s * 1000) % SLOT_MS == 0 => Ok(s * 1000),
+        Some(s) if s > 0 && s.checked_mul(1000).is_some_and(|ms| ms % SLOT_MS == 0) => Ok(s * 1000),
         Some(s) => Err(format!(
             "step={s}: give a multiple of {} seconds (a slot)",
             SLOT_MS / 1000

@@ -13,6 +13,8 @@ const MAX_HEAD: usize = 16 * 1024;
 const MAX_BODY: usize = 64 * 1024;
 /// How long a client may take to send its request or take the answer.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a whole request may take to arrive.
+const REQUEST_TIME: Duration = Duration::from_secs(15);
 
 #[derive(Debug, Default)]
 pub struct Request {
@@ -53,6 +55,9 @@ impl Request {
 
 /// Read one request. `Ok(None)`: the client closed without sending one.
 pub fn read_request(s: &mut impl Read) -> Result<Option<Request>, String> {
+    // Each read waits at most IO_TIMEOUT; the whole request, at most this
+    // (a client sending a byte at a time does not hold a connection for long).
+    let deadline = std::time::Instant::now() + REQUEST_TIME;
     let mut buf = Vec::with_capacity(2048);
     let mut chunk = [0u8; 4096];
     let head_end = loop {
@@ -61,6 +66,9 @@ pub fn read_request(s: &mut impl Read) -> Result<Option<Request>, String> {
         }
         if buf.len() > MAX_HEAD {
             return Err("request head too long".into());
+        }
+        if std::time::Instant::now() > deadline {
+            return Err("request too slow".into());
         }
         let n = s.read(&mut chunk).map_err(|e| e.to_string())?;
         if n == 0 {
@@ -105,6 +113,9 @@ pub fn read_request(s: &mut impl Read) -> Result<Option<Request>, String> {
     }
     let mut body = buf[head_end + 4..].to_vec();
     while body.len() < length {
+        if std::time::Instant::now() > deadline {
+            return Err("request too slow".into());
+        }
         let n = s.read(&mut chunk).map_err(|e| e.to_string())?;
         if n == 0 {
             return Err("request body cut short".into());
@@ -136,8 +147,10 @@ pub fn decode(s: &str, plus: bool) -> String {
     while i < b.len() {
         match b[i] {
             b'%' if i + 2 < b.len() => {
-                let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok();
-                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                let hex = &b[i + 1..i + 3];
+                let digits = hex.iter().all(u8::is_ascii_hexdigit);
+                let text = std::str::from_utf8(hex).ok().filter(|_| digits);
+                match text.and_then(|h| u8::from_str_radix(h, 16).ok()) {
                     Some(v) => {
                         out.push(v);
                         i += 3;
@@ -202,7 +215,10 @@ impl Response {
         Response::new(303, "text/plain", format!("see {to}\n")).with("Location", to.to_string())
     }
 
+    /// A header; control characters in `value` are dropped (no header can
+    /// be smuggled in through a value that came from a request).
     pub fn with(mut self, name: &'static str, value: String) -> Response {
+        let value = value.chars().filter(|c| !c.is_control()).collect();
         self.headers.push((name, value));
         self
     }
@@ -289,6 +305,7 @@ mod tests {
         }
         assert!(read_request(&mut &b""[..]).expect("empty").is_none());
         assert_eq!(decode("%zz%4", false), "%zz%4");
+        assert_eq!(decode("%+A", false), "%+A");
         assert_eq!(decode("%C3%A9", false), "é");
         assert_eq!(encode("a b/é"), "a%20b%2F%C3%A9");
     }

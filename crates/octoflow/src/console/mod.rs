@@ -189,8 +189,8 @@ impl App {
                 .unwrap_or("")
         };
         let next = safe_next(get("next"));
-        match auth::login(console, get("name"), get("password")) {
-            Some(u) => match self.sessions.open(&u.name, console.session_secs) {
+        match auth::check(console, get("name"), get("password")) {
+            Some(u) => match self.sessions.open(u, console.session_secs) {
                 Ok(token) => {
                     tracing::info!(user = %u.name, "console: logged in");
                     Response::redirect(if next.is_empty() { "/" } else { next })
@@ -218,7 +218,10 @@ impl App {
 
 /// Where to go after logging in: a path of this site only.
 fn safe_next(n: &str) -> &str {
-    if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') {
+    let plain = n
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'.' | b'-'));
+    if plain && n.starts_with('/') && !n.starts_with("//") {
         n
     } else {
         ""

@@ -161,23 +161,41 @@ fn accept(
         if stop.load(Relaxed) {
             break;
         }
-        let Ok(mut s) = s else { continue };
+        let Ok(mut s) = s else {
+            // EMFILE and the like: give the system a moment rather than spin.
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            continue;
+        };
         if live.load(Relaxed) >= MAX_CONNECTIONS {
             let _ = s.set_write_timeout(Some(IO_TIMEOUT));
             let _ = Response::error(503, "busy: too many connections").write(&mut s, false);
             continue;
         }
-        live.fetch_add(1, Relaxed);
-        let (app, tls, done) = (app.clone(), tls.clone(), live.clone());
-        let spawned = std::thread::Builder::new()
+        let slot = Slot::take(&live);
+        let (app, tls) = (app.clone(), tls.clone());
+        let _ = std::thread::Builder::new()
             .name("console-conn".into())
             .spawn(move || {
+                let _slot = slot;
                 connection(&app, s, tls);
-                done.fetch_sub(1, Relaxed);
             });
-        if spawned.is_err() {
-            live.fetch_sub(1, Relaxed);
-        }
+    }
+}
+
+/// One of the [`MAX_CONNECTIONS`], given back when dropped (a connection's
+/// end, a panic, or a thread that did not start).
+struct Slot(Arc<AtomicUsize>);
+
+impl Slot {
+    fn take(live: &Arc<AtomicUsize>) -> Slot {
+        live.fetch_add(1, Relaxed);
+        Slot(live.clone())
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
     }
 }
 
@@ -203,7 +221,12 @@ fn connection(app: &App, s: TcpStream, tls: Option<Arc<rustls::ServerConfig>>) {
 fn exchange(app: &App, s: &mut (impl Read + Write)) {
     match http::read_request(s) {
         Ok(Some(req)) => {
-            let r = app.handle(&req);
+            // A bug in one request answers 500 and costs nothing else.
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| app.handle(&req)))
+                .unwrap_or_else(|_| {
+                    tracing::error!(path = %req.path, "console: a request panicked");
+                    Response::error(500, "internal error (logged)")
+                });
             tracing::debug!(method = %req.method, path = %req.path, status = r.status, "console");
             let _ = r.write(s, req.method == "HEAD");
         }

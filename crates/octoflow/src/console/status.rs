@@ -192,14 +192,16 @@ impl Status {
         let h: Vec<&Sample> = h.as_ref().map(|h| h.iter().collect()).unwrap_or_default();
         let times: Vec<u64> = h.iter().skip(1).map(|s| s.t).collect();
         let mut rates: HashMap<&str, [Vec<f64>; 2]> = HashMap::new();
-        for w in h.windows(2) {
+        for (i, w) in h.windows(2).enumerate() {
             let dt = (w[1].t.saturating_sub(w[0].t)).max(1) as f64;
             for (id, now) in &w[1].totals {
-                let before = w[0].totals.get(id).copied().unwrap_or([0, 0]);
+                // An instance that appeared in this sample has no rate yet.
+                let Some(before) = w[0].totals.get(id) else {
+                    continue;
+                };
                 let e = rates
                     .entry(id.as_str())
                     .or_insert_with(|| [vec![0.0; times.len()], vec![0.0; times.len()]]);
-                let i = times.iter().position(|t| *t == w[1].t).unwrap_or(0);
                 for k in 0..2 {
                     // A counter that went down was restarted: count from zero.
                     let d = if now[k] >= before[k] {

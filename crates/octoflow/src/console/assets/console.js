@@ -188,7 +188,8 @@
         start = null;
         if (rect) rect.remove();
         if (Math.abs(x(b) - x(a)) > 4) {
-          st.from = Math.floor(a); st.to = Math.ceil(b); st.offset = 0;
+          // Whole slots, so the graph and the details cover the same flows.
+          st.from = Math.floor(a / 300) * 300; st.to = Math.max(Math.ceil(b / 300) * 300, st.from + 300); st.offset = 0;
           writeHash(); load();
         }
       };
