@@ -344,6 +344,10 @@ fn check_refuses_the_original_mistake_and_prints_the_topology() {
         ),
         "{text}"
     );
+    assert!(
+        text.contains("console: http://127.0.0.1:8080/ for noc (admin), foo (foo)"),
+        "{text}"
+    );
     assert!(!text.contains("warning"), "the example loads clean: {text}");
 }
 

@@ -163,6 +163,22 @@ mod tests {
     }
 
     #[test]
+    fn the_examples_demo_passwords_are_the_ones_it_says() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/local.yaml");
+        let text = std::fs::read_to_string(path).expect("examples/local.yaml");
+        assert!(
+            text.contains("noc-demo, foo-demo"),
+            "the comment names them"
+        );
+        let cfg = crate::config::Config::parse_in(&text, &crate::yaml::env::Offline)
+            .expect("the example loads");
+        let c = cfg.console.expect("a console section");
+        assert!(check(&c, "noc", "noc-demo").is_some_and(User::is_admin));
+        let foo = check(&c, "foo", "foo-demo").expect("foo");
+        assert!(foo.may_see("foo") && !foo.may_see("noc"));
+    }
+
+    #[test]
     fn sessions_expire_close_and_end_with_the_password() {
         let foo = User {
             name: "foo".into(),
