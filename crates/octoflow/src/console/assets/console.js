@@ -94,6 +94,8 @@
       const k = st.cls === 'all' ? [0, 1, 2, 3] : [CLASSES.indexOf(st.cls)];
       return data.times.map((_, i) => k.reduce((a, j) => a + data.values[c][j][m][i], 0) * (st.metric === 'bits' ? 8 : 1));
     }
+    // Seconds bucket k covers (the last one may end early, at the window's end).
+    function span(k) { return Math.max(1, Math.min(data.times[k] + data.step, data.to) - data.times[k]); }
     function enabled() { return data.channels.map((c, i) => i).filter((i) => !st.off.has(data.channels[i].name)); }
     function colour(i) { return data.channels[i].colour || PALETTE[i % PALETTE.length]; }
     function buildChannels() {
@@ -119,7 +121,7 @@
       const up = new Array(n).fill(0), down = new Array(n).fill(0);
       const layers = per.map((p) => {
         const base = (p.neg ? down : up).slice();
-        const top = base.map((b, k) => b + (p.neg ? -1 : 1) * p.v[k] / step);
+        const top = base.map((b, k) => b + (p.neg ? -1 : 1) * p.v[k] / span(k));
         (p.neg ? down : up).splice(0, n, ...top);
         return Object.assign(p, { base, top });
       });
@@ -180,7 +182,7 @@
           rect.setAttribute('width', Math.abs(x(t) - x(start)));
         }
         const k = Math.min(data.times.length - 1, Math.max(0, Math.floor((t - data.times[0]) / data.step)));
-        $('#cursor').textContent = when(data.times[k]) + ' UTC  ' + layers.map((p) => data.channels[p.i].name + ' ' + num(p.v[k] / data.step) + ' ' + st.metric + '/s').join('  ·  ');
+        $('#cursor').textContent = when(data.times[k]) + ' UTC  ' + layers.map((p) => data.channels[p.i].name + ' ' + num(p.v[k] / span(k)) + ' ' + st.metric + '/s').join('  ·  ');
       };
       const end = (ev) => {
         if (start === null) return;
