@@ -106,7 +106,14 @@ impl Browser {
                          format!("--user-data-dir={}", profile.display())],
             }
         }}});
-        let v = call(port, "POST", "/session", Some(&caps)).expect("a browser session");
+        let v = match call(port, "POST", "/session", Some(&caps)) {
+            Ok(v) => v,
+            Err(e) => {
+                // The driver may have started a browser that never answered.
+                kill_browser(&profile);
+                panic!("no browser session: {e}");
+            }
+        };
         let session = v["sessionId"].as_str().expect("sessionId").to_string();
         Browser {
             driver: Some(driver),
@@ -251,24 +258,39 @@ impl Browser {
             .expect("base64 PNG");
         std::fs::write(path, png).expect("write screenshot");
     }
+}
 
-    /// The PIDs of processes whose command line names this browser's profile.
-    fn browser_pids(&self) -> Vec<i32> {
-        let needle = format!("--user-data-dir={}", self.profile.display());
-        let mut pids = Vec::new();
-        for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-                continue;
-            };
-            let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-            if String::from_utf8_lossy(&cmdline)
-                .replace('\0', " ")
-                .contains(&needle)
-            {
-                pids.push(pid);
-            }
+/// The PIDs of processes whose command line names the browser profile `profile`.
+fn browser_pids(profile: &Path) -> Vec<i32> {
+    let needle = format!("--user-data-dir={}", profile.display());
+    let mut pids = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline)
+            .replace('\0', " ")
+            .contains(&needle)
+        {
+            pids.push(pid);
         }
-        pids
+    }
+    pids
+}
+
+/// Wait up to 5 s for the browser of `profile` to end, then kill what is left, by PID.
+fn kill_browser(profile: &Path) {
+    let t = Instant::now();
+    loop {
+        let left = browser_pids(profile);
+        if left.is_empty() || t.elapsed() > Duration::from_secs(5) {
+            for pid in left {
+                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            }
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -276,17 +298,7 @@ impl Drop for Browser {
     fn drop(&mut self) {
         let _ = self.cmd("DELETE", "", None);
         // What the session's end left behind, by PID; then the driver.
-        let t = Instant::now();
-        loop {
-            let left = self.browser_pids();
-            if left.is_empty() || t.elapsed() > Duration::from_secs(5) {
-                for pid in left {
-                    let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-                }
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        kill_browser(&self.profile);
         drop(self.driver.take());
     }
 }
