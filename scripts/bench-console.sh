@@ -41,21 +41,16 @@ source "$(dirname "$0")/bench-lib.sh"
 command -v curl >/dev/null || { echo "curl is needed" >&2; exit 1; }
 
 P_IN=47410; P_NF=47411; P_HTTP=47412; P_WEB=47413
+PREFIXES=(--prefix 10.0.1.0/24 --prefix 10.0.2.0/24 --prefix 172.16.0.0/12 --prefix 192.168.0.0/16)
 NF=$RUN/nfcapd; ST=$RUN/store
-mkdir -p "$NF"
 HASH=$(echo bench | "$BIN" console hash-password)
 CHANNELS=""
 for i in $(seq 0 9); do CHANNELS+="      - {name: c$i, filter: 'any'}"$'\n'; done
 
 echo "# $(date -u '+%F %T') UTC, $(nproc) cores, load:$(uptime | sed 's/.*load average://')"
-cat >"$RUN/o.yaml" <<EOF
-general: {metrics_listen: 127.0.0.1:$P_HTTP, template_cache_dir: off}
-supervisor: {unix_socket: $RUN/o.sock}
-collectors:
-  - {id: edge, listen_host: 127.0.0.1, listen_port: $P_IN, nf_version: 9, receive_buffer: 33554432, mux_to: [nf, st]}
-exporters:
-  - {id: nf, collector_host: 127.0.0.1, collector_port: $P_NF, collector_version: 9}
-  - {id: st, type: store, path: $ST, rotate_secs: 3600, flush_secs: 5, queue_datagrams: 16384}
+{
+  same_flows_config
+  cat <<YAML
 profiles:
   - id: all
     store: st
@@ -69,27 +64,9 @@ $CHANNELS
 console:
   listen: 127.0.0.1:$P_WEB
   users: [{name: noc, role: admin, password_hash: '$HASH'}]
-EOF
-echo "== ingest: $FLOWS gen flows to nfcapd (-y) and to a store"
-bg "$RUN/nfcapd.log" nfcapd -y -b 127.0.0.1 -p $P_NF -w "$NF" -B 33554432; NFCAPD=$LAST
-wait_udp $P_NF
-T0=$(date +%s)
-bg "$RUN/o.log" "$BIN" server --config-file "$RUN/o.yaml"; SERVER=$LAST
-wait_udp $P_IN
-"$BIN" gen --gso --proto v9 --target 127.0.0.1:$P_IN --rate "$RATE" --count $((FLOWS / 25)) \
-  --records 25 --pool 4096 --prefix 10.0.1.0/24 --prefix 10.0.2.0/24 --prefix 172.16.0.0/12 \
-  --prefix 192.168.0.0/16 >"$RUN/gen.out"
-sleep 2
-stop "$SERVER"
-stop "$NFCAPD"
-T1=$(( $(date +%s) + 1 ))
-SENT=$(field flows <"$RUN/gen.out")
-GOT_NF=$(grep -o 'Flows: [0-9]*' "$RUN/nfcapd.log" | awk '{s+=$2} END{print s+0}')
-GOT_ST=$("$BIN" query -R "$ST" -n 1 -s proto/flows | grep -o 'total flows: [0-9]*' | awk '{print $3}')
-echo "gen sent $SENT flows; nfcapd stored $GOT_NF; the store $GOT_ST"
-if [ "$SENT" != "$GOT_NF" ] || [ "$SENT" != "$GOT_ST" ]; then
-  echo "the stores do not hold the same flows: lower --rate" >&2; exit 1
-fi
+YAML
+} >"$RUN/o.yaml"
+same_flows
 
 # A year of 5-minute slots for the 10-channel profile, in the series file's
 # encoding (octoflow_query::Series: magic, channels, then per slot its index

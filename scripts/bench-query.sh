@@ -40,37 +40,10 @@ source "$(dirname "$0")/bench-lib.sh"
 P_IN=47400; P_NF=47401; P_HTTP=47402
 PREFIXES=(--prefix 10.0.1.0/24 --prefix 10.0.2.0/24 --prefix 172.16.0.0/12 --prefix 192.168.0.0/16)
 NF=$RUN/nfcapd; ST=$RUN/store
-mkdir -p "$NF"
 
 echo "# $(date -u '+%F %T') UTC, $(nproc) cores, load:$(uptime | sed 's/.*load average://')"
-echo "== ingest: $FLOWS gen flows at $((RATE * 25)) flows/s to nfcapd (-y, LZ4) and to a store"
-cat >"$RUN/o.yaml" <<EOF
-general: {metrics_listen: 127.0.0.1:$P_HTTP, template_cache_dir: off}
-supervisor: {unix_socket: $RUN/o.sock}
-collectors:
-  - {id: edge, listen_host: 127.0.0.1, listen_port: $P_IN, nf_version: 9, receive_buffer: 33554432, mux_to: [nf, st]}
-exporters:
-  - {id: nf, collector_host: 127.0.0.1, collector_port: $P_NF, collector_version: 9}
-  - {id: st, type: store, path: $ST, rotate_secs: 3600, flush_secs: 5, queue_datagrams: 16384}
-EOF
-bg "$RUN/nfcapd.log" nfcapd -y -b 127.0.0.1 -p $P_NF -w "$NF" -B 33554432; NFCAPD=$LAST
-wait_udp $P_NF
-bg "$RUN/o.log" "$BIN" server --config-file "$RUN/o.yaml"; SERVER=$LAST
-wait_udp $P_IN
-k0=$(rcvbuf_errors)
-"$BIN" gen --gso --proto v9 --target 127.0.0.1:$P_IN --rate "$RATE" --count $((FLOWS / 25)) \
-  --records 25 --pool 4096 "${PREFIXES[@]}" >"$RUN/gen.out"
-sleep 2
-stop "$SERVER"    # graceful: the store writes what it holds
-stop "$NFCAPD"
-k1=$(rcvbuf_errors)
-SENT=$(field flows <"$RUN/gen.out")
-GOT_NF=$(grep -o 'Flows: [0-9]*' "$RUN/nfcapd.log" | awk '{s+=$2} END{print s+0}')
-GOT_ST=$("$BIN" query -R "$ST" -n 1 -s proto/flows | grep -o 'total flows: [0-9]*' | awk '{print $3}')
-echo "gen sent $SENT flows; nfcapd stored $GOT_NF; the store $GOT_ST; kernel receive drops $((k1 - k0))"
-if [ "$SENT" != "$GOT_NF" ] || [ "$SENT" != "$GOT_ST" ]; then
-  echo "the stores do not hold the same flows: lower --rate" >&2; exit 1
-fi
+same_flows_config >"$RUN/o.yaml"
+same_flows
 size() { find "$1" -type f \( -name 'nfcapd.*' -o -name '*.parquet' \) -printf '%s\n' | awk '{s+=$1} END{print s+0}'; }
 B_NF=$(size "$NF"); B_ST=$(size "$ST")
 awk -v a="$B_NF" -v b="$B_ST" -v n="$SENT" 'BEGIN{
