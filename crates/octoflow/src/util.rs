@@ -13,6 +13,20 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// `s` for a URL's query string or path: every byte but the unreserved ones
+/// (RFC 3986 §2.3) as `%XX`.
+pub fn urlencode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3 / 2);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// An IPv4 peer on a dual-stack socket appears as `::ffff:a.b.c.d`: use the IPv4
 /// address, so a router has one identity whichever socket it reached.
 pub fn unmap(a: IpAddr) -> IpAddr {

@@ -147,7 +147,7 @@ impl App {
             let next = if path == "/" {
                 String::new()
             } else {
-                format!("?next={}", http::encode(path))
+                format!("?next={}", crate::util::urlencode(path))
             };
             return Response::redirect(&format!("/login{next}"));
         };

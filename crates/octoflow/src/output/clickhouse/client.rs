@@ -57,7 +57,7 @@ impl Inserter {
     pub fn new(cfg: ClickhouseConfig) -> Inserter {
         let insert = format!(
             "query={}",
-            http::urlencode(&schema::insert(&cfg.database, cfg.schema))
+            crate::util::urlencode(&schema::insert(&cfg.database, cfg.schema))
         );
         Inserter {
             cfg,

@@ -7,6 +7,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::util::urlencode;
 
 #[test]
 fn urls_give_host_port_path_and_credentials_and_https_is_refused_with_a_reason() {
