@@ -21,7 +21,7 @@
 //!
 //! Modules are layered, each using only modules of the layers before it (CI can
 //! check with `scripts/module-cycles.py`):
-//! `error`, `ie`, `record` → `schema`, `wire` → `packet`, `template` → `batch`,
+//! `error`, `ie`, `record`, `route` → `schema`, `wire` → `packet`, `template` → `batch`,
 //! `template_cache` → `data_set`, `netflow_v5`, `sflow` → `ipfix`, `netflow_v9` →
 //! `decoder` (version dispatch), `message` (v9/IPFIX writer).
 #![warn(unreachable_pub)]
@@ -39,6 +39,7 @@ pub mod netflow_v5;
 pub mod netflow_v9;
 pub mod packet;
 pub mod record;
+pub mod route;
 pub mod schema;
 pub mod sflow;
 pub mod template;
@@ -52,5 +53,6 @@ pub use message::{
     own_direction_template, own_sampling_template, own_template, MessageHeader, MessageWriter,
 };
 pub use record::{Direction, FlowRecord};
+pub use route::{RouteAttrs, RouteOrigin};
 pub use template::{Dialect, FieldSpec, Template};
 pub use template_cache::{Limits, ScopeKey, TemplateCache};
