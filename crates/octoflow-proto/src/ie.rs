@@ -38,6 +38,7 @@ pub mod id {
     pub const IP_VERSION: u16 = 60;
     pub const FLOW_DIRECTION: u16 = 61;
     pub const IP_NEXT_HOP_IPV6_ADDRESS: u16 = 62;
+    pub const BGP_NEXT_HOP_IPV6_ADDRESS: u16 = 63;
     pub const DESTINATION_MAC_ADDRESS: u16 = 80;
     pub const OCTET_TOTAL_COUNT: u16 = 85;
     pub const PACKET_TOTAL_COUNT: u16 = 86;
@@ -93,6 +94,7 @@ pub(crate) enum Target {
     NextHopV4,
     NextHopV6,
     BgpNextHopV4,
+    BgpNextHopV6,
     SrcAs,
     DstAs,
     FirstUptime,
@@ -150,6 +152,7 @@ pub(crate) fn target(ie: u16, len: u16) -> Target {
         IP_NEXT_HOP_IPV4_ADDRESS if len == 4 => NextHopV4,
         IP_NEXT_HOP_IPV6_ADDRESS if len == 16 => NextHopV6,
         BGP_NEXT_HOP_IPV4_ADDRESS if len == 4 => BgpNextHopV4,
+        BGP_NEXT_HOP_IPV6_ADDRESS if len == 16 => BgpNextHopV6,
         BGP_SOURCE_AS_NUMBER => SrcAs,
         BGP_DESTINATION_AS_NUMBER => DstAs,
         FLOW_START_SYS_UP_TIME => FirstUptime,
@@ -180,7 +183,7 @@ pub(crate) fn target(ie: u16, len: u16) -> Target {
         _ => Ignore,
     };
     // Counters and numbers above 8 bytes cannot be read as integers.
-    if len > 8 && !matches!(t, SrcV6 | DstV6 | NextHopV6) {
+    if len > 8 && !matches!(t, SrcV6 | DstV6 | NextHopV6 | BgpNextHopV6) {
         Ignore
     } else {
         t

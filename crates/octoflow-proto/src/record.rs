@@ -60,6 +60,12 @@ pub struct FlowRecord {
     pub icmp_code: u8,
     pub exporter: IpAddr,
     pub domain: u32,
+    /// BGP next hop (IE 18 / 63), from the exporter or from enrichment.
+    pub bgp_next_hop: IpAddr,
+    /// ISO 3166 country codes of the addresses (`*b"SE"`), from enrichment;
+    /// zero when unknown.
+    pub src_country: [u8; 2],
+    pub dst_country: [u8; 2],
 }
 
 const V4_ZERO: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
@@ -95,6 +101,9 @@ impl Default for FlowRecord {
             icmp_code: 0,
             exporter: V4_ZERO,
             domain: 0,
+            bgp_next_hop: V4_ZERO,
+            src_country: [0; 2],
+            dst_country: [0; 2],
         }
     }
 }
@@ -133,6 +142,9 @@ impl FlowRecord {
             icmp_code: 9,
             exporter: IpAddr::from([198, 51, 100, 7]),
             domain: 258,
+            bgp_next_hop: IpAddr::from([192, 0, 2, 1]),
+            src_country: *b"SE",
+            dst_country: *b"JP",
         }
     }
 

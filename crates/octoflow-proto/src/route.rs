@@ -134,6 +134,39 @@ impl fmt::Display for LargeCommunitiesText<'_> {
     }
 }
 
+/// A route attribute as a flow's field: its name (the store's column, the
+/// JSON key) and its text. With [`crate::schema::FIELDS`] these are the fields
+/// an enriched flow has; they are the destination route's (where the flow goes
+/// is what its AS path and communities say something about).
+#[derive(Debug, Clone, Copy)]
+pub struct RouteField {
+    pub name: &'static str,
+    /// Append the attribute's text (empty when the route has none).
+    pub write: fn(&RouteAttrs, &mut String),
+}
+
+/// Every route field, in output order.
+pub const ROUTE_FIELDS: &[RouteField] = &[
+    RouteField {
+        name: "as_path",
+        write: |a, out| {
+            let _ = write!(out, "{}", a.as_path_text());
+        },
+    },
+    RouteField {
+        name: "communities",
+        write: |a, out| {
+            let _ = write!(out, "{}", a.communities_text());
+        },
+    },
+    RouteField {
+        name: "large_communities",
+        write: |a, out| {
+            let _ = write!(out, "{}", a.large_communities_text());
+        },
+    },
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;

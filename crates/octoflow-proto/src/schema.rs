@@ -41,6 +41,8 @@ pub enum Kind {
     Direction,
     /// An address and a port (derived).
     AddrPort,
+    /// An ISO 3166 alpha-2 country code (two ASCII letters; zero: unknown).
+    Country,
 }
 
 impl Kind {
@@ -63,6 +65,7 @@ pub enum Value {
     DurationMs(u64),
     Direction(Direction),
     AddrPort(IpAddr, u16),
+    Country([u8; 2]),
 }
 
 impl Value {
@@ -78,6 +81,7 @@ impl Value {
             Value::DurationMs(_) => Kind::DurationMs,
             Value::Direction(_) => Kind::Direction,
             Value::AddrPort(..) => Kind::AddrPort,
+            Value::Country(_) => Kind::Country,
         }
     }
 
@@ -132,6 +136,8 @@ impl fmt::Display for Value {
             }),
             Value::AddrPort(a @ IpAddr::V4(_), p) => write!(f, "{a}:{p}"),
             Value::AddrPort(a @ IpAddr::V6(_), p) => write!(f, "[{a}]:{p}"),
+            Value::Country([0, 0]) => Ok(()),
+            Value::Country([a, b]) => write!(f, "{}{}", a as char, b as char),
         }
     }
 }
@@ -326,12 +332,7 @@ pub const FIELDS: &[Field] = &[
         "next_hop",
         Kind::Addr,
         Some("%nh"),
-        // The BGP next hop only when no IP next hop was sent.
-        &[
-            IP_NEXT_HOP_IPV4_ADDRESS,
-            IP_NEXT_HOP_IPV6_ADDRESS,
-            BGP_NEXT_HOP_IPV4_ADDRESS,
-        ],
+        &[IP_NEXT_HOP_IPV4_ADDRESS, IP_NEXT_HOP_IPV6_ADDRESS],
         |r| Value::Addr(r.next_hop),
     ),
     field(
@@ -405,6 +406,20 @@ pub const FIELDS: &[Field] = &[
         ],
         |r| Value::U8(r.icmp_code),
     ),
+    field(
+        "bgp_next_hop",
+        Kind::Addr,
+        Some("%nhb"),
+        &[BGP_NEXT_HOP_IPV4_ADDRESS, BGP_NEXT_HOP_IPV6_ADDRESS],
+        |r| Value::Addr(r.bgp_next_hop),
+    ),
+    // Countries come from enrichment (GeoIP), not from the wire.
+    field("src_country", Kind::Country, Some("%sc"), &[], |r| {
+        Value::Country(r.src_country)
+    }),
+    field("dst_country", Kind::Country, Some("%dc"), &[], |r| {
+        Value::Country(r.dst_country)
+    }),
 ];
 
 /// Values derived from several fields: not stored, not output columns.

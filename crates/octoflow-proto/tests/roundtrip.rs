@@ -24,7 +24,7 @@ fn addr(v6: bool) -> impl Strategy<Value = IpAddr> {
 
 prop_compose! {
     fn record(v6: bool)(
-        src in addr(v6), dst in addr(v6), nh in addr(v6),
+        src in addr(v6), dst in addr(v6), nh in addr(v6), bgp_nh in addr(v6),
         sp in any::<u16>(), dp in any::<u16>(), proto in prop_oneof![Just(6u8), Just(17u8), Just(1u8), Just(47u8)],
         tos in any::<u8>(), flags in any::<u8>(), packets in 1u64..u32::MAX as u64, bytes in 1u64..u32::MAX as u64,
         age in 0u64..1_000_000, dur in 0u64..100_000, inp in any::<u16>(), outp in any::<u16>(),
@@ -40,7 +40,7 @@ prop_compose! {
             first_ms: last - dur, last_ms: last, input_if: inp as u32, output_if: outp as u32,
             src_as: sas as u32, dst_as: das as u32, src_mask: smask, dst_mask: dmask,
             src_vlan: svlan, dst_vlan: dvlan, src_mac: smac, dst_mac: dmac, direction: dir,
-            sampling_interval: sampling, exporter: exporter(), domain: 42, ..FlowRecord::default()
+            sampling_interval: sampling, exporter: exporter(), domain: 42, bgp_next_hop: bgp_nh, ..FlowRecord::default()
         };
         if r.is_icmp() { r.set_icmp(it, ic); }
         r
@@ -70,8 +70,9 @@ proptest! {
         let d = encode_v5(&recs, 100);
         let b = decode_all(&mut decoder(), &d);
         // What v5 cannot say: VLANs, MACs, direction, 4-byte ifIndex/AS (ours are
-        // 16-bit here), per-record sampling; v5 times have ms precision.
+        // 16-bit here), per-record sampling, BGP next hop; v5 times have ms precision.
         let want: Vec<FlowRecord> = recs.iter().map(|r| FlowRecord {
+            bgp_next_hop: FlowRecord::default().bgp_next_hop,
             src_vlan: 0, dst_vlan: 0, src_mac: [0; 6], dst_mac: [0; 6], direction: Direction::Unknown,
             sampling_interval: 0, domain: 1 << 8 | 2, ..*r
         }).collect();
@@ -93,6 +94,8 @@ proptest! {
             if r.is_icmp() { r.tcp_flags = 0; }
             r.input_if &= 0x3fff_ffff; r.output_if &= 0x3fff_ffff;
             r.src_mask = r.src_mask.max(1);
+            // The writer sends no extended gateway data (sFlow's BGP next hop).
+            r.bgp_next_hop = FlowRecord::default().bgp_next_hop;
             r
         }).collect();
         let d = encode_sflow(&recs, 9);

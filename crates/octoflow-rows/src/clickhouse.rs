@@ -100,6 +100,8 @@ fn kind_columns(k: Kind) -> &'static [(&'static str, &'static str)] {
         Kind::Mac => &[("", "UInt64")],
         Kind::Direction => &[("", DIRECTION)],
         Kind::AddrPort => &[("", "FixedString(16)"), ("_port", "UInt16")],
+        // Two NUL bytes when unknown.
+        Kind::Country => &[("", "FixedString(2)")],
     }
 }
 
@@ -152,6 +154,7 @@ fn value(out: &mut Vec<u8>, v: Value) {
             addr(out, a);
             out.extend_from_slice(&p.to_le_bytes());
         }
+        Value::Country(c) => out.extend_from_slice(&c),
     }
 }
 
@@ -186,6 +189,7 @@ pub fn width(ty: &str) -> Option<usize> {
         "UInt32" | "DateTime" => 4,
         "UInt64" => 8,
         "FixedString(16)" => 16,
+        "FixedString(2)" => 2,
         t if t.starts_with("Enum8(") => 1,
         _ => return None,
     })

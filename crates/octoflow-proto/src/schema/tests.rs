@@ -22,7 +22,7 @@ fn names_and_tokens_are_unique() {
     // Exactly the tokens `octoflow dump --format` knew before the schema (but %ver,
     // which is the datagram's, not the record's).
     let known: HashSet<_> = "%ts %te %td %pr %sap %dap %sa %da %sp %dp %pkt %byt %flg %tos \
-         %in %out %sas %das %smk %dmk %nh %svln %dvln %smc %dmc %dir %sr %ra %eng"
+         %in %out %sas %das %smk %dmk %nh %svln %dvln %smc %dmc %dir %sr %ra %eng %nhb %sc %dc"
         .split(' ')
         .collect();
     assert_eq!(tokens, known);
@@ -38,7 +38,7 @@ fn fields_are_the_record_fields_in_output_order() {
         "exporter,domain,first,last,src_addr,dst_addr,src_port,dst_port,proto,tos,\
          tcp_flags,packets,bytes,input_if,output_if,src_as,dst_as,src_mask,dst_mask,\
          next_hop,src_vlan,dst_vlan,src_mac,dst_mac,direction,sampling_interval,\
-         icmp_type,icmp_code"
+         icmp_type,icmp_code,bgp_next_hop,src_country,dst_country"
     );
     // Every getter reads something the sample sets.
     let s = sample();
@@ -75,8 +75,11 @@ fn fields_are_the_record_fields_in_output_order() {
         icmp_code: _,
         exporter: _,
         domain: _,
+        bgp_next_hop: _,
+        src_country: _,
+        dst_country: _,
     } = s;
-    assert_eq!(FIELDS.len(), 28);
+    assert_eq!(FIELDS.len(), 31);
 }
 
 /// Each getter gives its declared kind and prints what `octoflow dump` printed
@@ -96,7 +99,7 @@ fn getters_render_as_dump_printed() {
         printed.join(","),
         "198.51.100.7,258,2025-12-31T23:59:50.123Z,2025-12-31T23:59:59.007Z,10.0.0.1,\
          192.0.2.200,51234,443,6,40,27,12,9000,4,70000,64512,4200000000,24,16,10.0.0.254,\
-         10,4094,02:00:5e:10:ab:cd,ff:ee:00:01:02:03,egress,1000,7,9"
+         10,4094,02:00:5e:10:ab:cd,ff:ee:00:01:02:03,egress,1000,7,9,192.0.2.1,SE,JP"
     );
     let derived: Vec<_> = DERIVED.iter().map(|f| f.value(&r).to_string()).collect();
     assert_eq!(derived, ["8.884", "10.0.0.1:51234", "192.0.2.200:443"]);
@@ -137,7 +140,10 @@ fn ies_agree_with_the_decoder() {
     for f in all() {
         if f.ies.is_empty() {
             assert!(
-                matches!(f.name, "exporter" | "domain") || DERIVED.iter().any(|d| d.name == f.name)
+                matches!(
+                    f.name,
+                    "exporter" | "domain" | "src_country" | "dst_country"
+                ) || DERIVED.iter().any(|d| d.name == f.name)
             );
         }
     }

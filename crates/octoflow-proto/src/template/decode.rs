@@ -119,7 +119,10 @@ impl Template {
                     OutIf => out.output_if = uint(v) as u32,
                     NextHopV4 => x.a.nh4 = Some(Ipv4Addr::from(u32_at(v, 0))),
                     NextHopV6 => x.a.nh6 = Some(v6(v)),
-                    BgpNextHopV4 => x.bgp_nh = Some(IpAddr::V4(Ipv4Addr::from(u32_at(v, 0)))),
+                    BgpNextHopV4 => out.bgp_next_hop = IpAddr::V4(Ipv4Addr::from(u32_at(v, 0))),
+                    // All zero: not sent (the record's convention is 0.0.0.0).
+                    BgpNextHopV6 if v6(v).is_unspecified() => {}
+                    BgpNextHopV6 => out.bgp_next_hop = IpAddr::V6(v6(v)),
                     SrcAs => out.src_as = uint(v) as u32,
                     DstAs => out.dst_as = uint(v) as u32,
                     FirstUptime => x.t.first = Some(tb.at_uptime(uint(v) as u32)),
@@ -277,17 +280,11 @@ struct Scratch {
     sampler: Option<u32>,
     sp_interval: u64,
     sp_space: u64,
-    bgp_nh: Option<IpAddr>,
 }
 
 impl Scratch {
     fn finish(self, tb: &TimeBase, sampling: &SamplingState, out: &mut FlowRecord) {
         self.a.settle(out);
-        if out.next_hop == IpAddr::V4(Ipv4Addr::UNSPECIFIED) {
-            if let Some(nh) = self.bgp_nh {
-                out.next_hop = nh;
-            }
-        }
         out.first_ms = self.t.first.or(self.t.last).unwrap_or(tb.export_ms);
         out.last_ms = self.t.last.or(self.t.first).unwrap_or(tb.export_ms);
         if out.sampling_interval == 0 && self.sp_interval > 0 {
@@ -396,7 +393,12 @@ fn decode_fast(lay: &Layout, rec: &[u8], tb: &TimeBase, x: &mut Scratch, out: &m
         out.output_if = v as u32;
     }
     if let Some(v) = get(BgpNextHopV4) {
-        x.bgp_nh = Some(IpAddr::V4(Ipv4Addr::from(u32_at(v, 0))));
+        out.bgp_next_hop = IpAddr::V4(Ipv4Addr::from(u32_at(v, 0)));
+    }
+    if let Some(v) = get(BgpNextHopV6).map(v6) {
+        if !v.is_unspecified() {
+            out.bgp_next_hop = IpAddr::V6(v);
+        }
     }
     if let Some(v) = num(SrcAs) {
         out.src_as = v as u32;

@@ -44,19 +44,21 @@ impl Template {
             let n = f.len as usize;
             use Target::*;
             match t {
-                SrcV4 | DstV4 | NextHopV4 => {
+                SrcV4 | DstV4 | NextHopV4 | BgpNextHopV4 => {
                     let a = match t {
                         SrcV4 => r.src_addr,
                         DstV4 => r.dst_addr,
+                        BgpNextHopV4 => r.bgp_next_hop,
                         _ => r.next_hop,
                     };
                     let v = crate::record::v4(a).unwrap_or(Ipv4Addr::UNSPECIFIED);
                     w.put(&v.octets())?
                 }
-                SrcV6 | DstV6 | NextHopV6 => {
+                SrcV6 | DstV6 | NextHopV6 | BgpNextHopV6 => {
                     let a = match t {
                         SrcV6 => r.src_addr,
                         DstV6 => r.dst_addr,
+                        BgpNextHopV6 => r.bgp_next_hop,
                         _ => r.next_hop,
                     };
                     let v = match a {
@@ -135,7 +137,7 @@ fn encode_own(dialect: Dialect, v6: bool, r: &FlowRecord, tb: &TimeBase, b: &mut
         }
     }
     let mut p = Put(b, 0);
-    for a in [r.src_addr, r.dst_addr, r.next_hop] {
+    let addr = |p: &mut Put<'_>, a: IpAddr| {
         if v6 {
             p.n(match a {
                 IpAddr::V6(x) => x.octets(),
@@ -147,6 +149,9 @@ fn encode_own(dialect: Dialect, v6: bool, r: &FlowRecord, tb: &TimeBase, b: &mut
                 .unwrap_or(Ipv4Addr::UNSPECIFIED)
                 .octets());
         }
+    };
+    for a in [r.src_addr, r.dst_addr, r.next_hop] {
+        addr(&mut p, a);
     }
     p.n(r.input_if.to_be_bytes());
     p.n(r.output_if.to_be_bytes());
@@ -173,6 +178,7 @@ fn encode_own(dialect: Dialect, v6: bool, r: &FlowRecord, tb: &TimeBase, b: &mut
     // (`own_direction_template`).
     p.n(r.src_as.to_be_bytes());
     p.n(r.dst_as.to_be_bytes());
+    addr(&mut p, r.bgp_next_hop);
     p.n(r.src_vlan.to_be_bytes());
     p.n(r.dst_vlan.to_be_bytes());
     p.n([r.icmp_type, r.icmp_code]);
@@ -184,13 +190,14 @@ fn encode_own(dialect: Dialect, v6: bool, r: &FlowRecord, tb: &TimeBase, b: &mut
 
 /// The fields of octoflow's own data template, in order. [`Template::new`] recognises
 /// exactly this list and then encodes records in straight-line code.
-pub(crate) fn own_fields(dialect: Dialect, ipv6: bool) -> [FieldSpec; 24] {
+pub(crate) fn own_fields(dialect: Dialect, ipv6: bool) -> [FieldSpec; 25] {
     use crate::ie::id::*;
-    let (src, dst, nh, smask, dmask, icmp) = if ipv6 {
+    let (src, dst, nh, bgp_nh, smask, dmask, icmp) = if ipv6 {
         (
             FieldSpec::iana(SOURCE_IPV6_ADDRESS, 16),
             FieldSpec::iana(DESTINATION_IPV6_ADDRESS, 16),
             FieldSpec::iana(IP_NEXT_HOP_IPV6_ADDRESS, 16),
+            FieldSpec::iana(BGP_NEXT_HOP_IPV6_ADDRESS, 16),
             FieldSpec::iana(SOURCE_IPV6_PREFIX_LENGTH, 1),
             FieldSpec::iana(DESTINATION_IPV6_PREFIX_LENGTH, 1),
             FieldSpec::iana(ICMP_TYPE_CODE_IPV6, 2),
@@ -200,6 +207,7 @@ pub(crate) fn own_fields(dialect: Dialect, ipv6: bool) -> [FieldSpec; 24] {
             FieldSpec::iana(SOURCE_IPV4_ADDRESS, 4),
             FieldSpec::iana(DESTINATION_IPV4_ADDRESS, 4),
             FieldSpec::iana(IP_NEXT_HOP_IPV4_ADDRESS, 4),
+            FieldSpec::iana(BGP_NEXT_HOP_IPV4_ADDRESS, 4),
             FieldSpec::iana(SOURCE_IPV4_PREFIX_LENGTH, 1),
             FieldSpec::iana(DESTINATION_IPV4_PREFIX_LENGTH, 1),
             FieldSpec::iana(ICMP_TYPE_CODE_IPV4, 2),
@@ -234,6 +242,7 @@ pub(crate) fn own_fields(dialect: Dialect, ipv6: bool) -> [FieldSpec; 24] {
         dmask,
         FieldSpec::iana(BGP_SOURCE_AS_NUMBER, 4),
         FieldSpec::iana(BGP_DESTINATION_AS_NUMBER, 4),
+        bgp_nh,
         FieldSpec::iana(VLAN_ID, 2),
         FieldSpec::iana(POST_VLAN_ID, 2),
         icmp,

@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use octoflow_prefix::{Filter, Verdicts};
-use octoflow_proto::{Batch, FlowRecord};
+use octoflow_proto::{Batch, FlowRecord, RouteAttrs};
 
 pub mod queue;
 
@@ -38,6 +38,28 @@ pub struct Decoded {
     /// index into [`Origin::sources`]; `None` when it is not named. Found once
     /// per datagram (all its records come from one device).
     pub source: Option<u16>,
+    /// Per record of `batch`, the route toward its destination, when the
+    /// collector enriches from BGP or BMP (empty otherwise). An `Arc` shared
+    /// with the RIB: the record stays `Copy` and small, and the route's AS
+    /// path and communities are never copied.
+    pub routes: Vec<Option<Arc<RouteAttrs>>>,
+}
+
+impl Decoded {
+    /// The route of `r`, a record of this datagram's batch.
+    #[inline]
+    pub fn route_of(&self, r: &FlowRecord) -> Option<&RouteAttrs> {
+        if self.routes.is_empty() {
+            return None;
+        }
+        // `r` is an element of `batch.records`: its index from the addresses.
+        let base = self.batch.records.as_ptr() as usize;
+        let i = (r as *const FlowRecord as usize).wrapping_sub(base) / size_of::<FlowRecord>();
+        if !std::ptr::eq(self.batch.records.get(i)?, r) {
+            return None;
+        }
+        self.routes.get(i)?.as_deref()
+    }
 }
 
 /// Where a shipment comes from: the collector, and the names it gives its
@@ -59,6 +81,7 @@ impl Default for Decoded {
             verdicts: Vec::new(),
             received_ms: 0,
             source: None,
+            routes: Vec::new(),
         }
     }
 }

@@ -428,13 +428,13 @@ mod tests {
         assert_eq!(
             print(Output::Csv, None),
             concat!(
-                r#"version,exporter,domain,first,last,src_addr,dst_addr,src_port,dst_port,proto,tos,tcp_flags,packets,bytes,input_if,output_if,src_as,dst_as,src_mask,dst_mask,next_hop,src_vlan,dst_vlan,src_mac,dst_mac,direction,sampling_interval,icmp_type,icmp_code"#,
+                r#"version,exporter,domain,first,last,src_addr,dst_addr,src_port,dst_port,proto,tos,tcp_flags,packets,bytes,input_if,output_if,src_as,dst_as,src_mask,dst_mask,next_hop,src_vlan,dst_vlan,src_mac,dst_mac,direction,sampling_interval,icmp_type,icmp_code,bgp_next_hop,src_country,dst_country"#,
                 "\n",
-                r#"10,198.51.100.7,258,2025-12-31T23:59:50.123Z,2025-12-31T23:59:59.007Z,10.0.0.1,192.0.2.200,51234,443,6,40,27,12,9000,4,70000,64512,4200000000,24,16,10.0.0.254,10,4094,02:00:5e:10:ab:cd,ff:ee:00:01:02:03,egress,1000,0,0"#,
+                r#"10,198.51.100.7,258,2025-12-31T23:59:50.123Z,2025-12-31T23:59:59.007Z,10.0.0.1,192.0.2.200,51234,443,6,40,27,12,9000,4,70000,64512,4200000000,24,16,10.0.0.254,10,4094,02:00:5e:10:ab:cd,ff:ee:00:01:02:03,egress,1000,0,0,192.0.2.1,SE,JP"#,
                 "\n",
-                r#"5,2001:db8::fe,0,1970-01-01T00:00:00.000Z,1971-02-05T00:00:00.001Z,2001:db8::1,2001:db8:ffff::2,0,768,58,0,0,1,1500,0,0,0,0,0,0,fe80::1,0,0,00:00:00:00:00:00,00:00:00:00:00:00,ingress,0,3,0"#,
+                r#"5,2001:db8::fe,0,1970-01-01T00:00:00.000Z,1971-02-05T00:00:00.001Z,2001:db8::1,2001:db8:ffff::2,0,768,58,0,0,1,1500,0,0,0,0,0,0,fe80::1,0,0,00:00:00:00:00:00,00:00:00:00:00:00,ingress,0,3,0,0.0.0.0,,"#,
                 "\n",
-                r#"sflow,0.0.0.0,0,1970-01-01T00:00:00.000Z,1970-01-01T00:00:00.000Z,0.0.0.0,0.0.0.0,0,0,0,0,0,0,0,0,0,0,0,0,0,0.0.0.0,0,0,00:00:00:00:00:00,00:00:00:00:00:00,unknown,0,0,0"#,
+                r#"sflow,0.0.0.0,0,1970-01-01T00:00:00.000Z,1970-01-01T00:00:00.000Z,0.0.0.0,0.0.0.0,0,0,0,0,0,0,0,0,0,0,0,0,0,0.0.0.0,0,0,00:00:00:00:00:00,00:00:00:00:00:00,unknown,0,0,0,0.0.0.0,,"#,
                 "\n",
             ),
             "csv"
@@ -442,11 +442,11 @@ mod tests {
         assert_eq!(
             print(Output::Json, None),
             concat!(
-                r#"{"version":"10","exporter":"198.51.100.7","domain":258,"first":"2025-12-31T23:59:50.123Z","last":"2025-12-31T23:59:59.007Z","src_addr":"10.0.0.1","dst_addr":"192.0.2.200","src_port":51234,"dst_port":443,"proto":6,"tos":40,"tcp_flags":27,"packets":12,"bytes":9000,"input_if":4,"output_if":70000,"src_as":64512,"dst_as":4200000000,"src_mask":24,"dst_mask":16,"next_hop":"10.0.0.254","src_vlan":10,"dst_vlan":4094,"src_mac":"02:00:5e:10:ab:cd","dst_mac":"ff:ee:00:01:02:03","direction":"egress","sampling_interval":1000,"icmp_type":0,"icmp_code":0}"#,
+                r#"{"version":"10","exporter":"198.51.100.7","domain":258,"first":"2025-12-31T23:59:50.123Z","last":"2025-12-31T23:59:59.007Z","src_addr":"10.0.0.1","dst_addr":"192.0.2.200","src_port":51234,"dst_port":443,"proto":6,"tos":40,"tcp_flags":27,"packets":12,"bytes":9000,"input_if":4,"output_if":70000,"src_as":64512,"dst_as":4200000000,"src_mask":24,"dst_mask":16,"next_hop":"10.0.0.254","src_vlan":10,"dst_vlan":4094,"src_mac":"02:00:5e:10:ab:cd","dst_mac":"ff:ee:00:01:02:03","direction":"egress","sampling_interval":1000,"icmp_type":0,"icmp_code":0,"bgp_next_hop":"192.0.2.1","src_country":"SE","dst_country":"JP"}"#,
                 "\n",
-                r#"{"version":"5","exporter":"2001:db8::fe","domain":0,"first":"1970-01-01T00:00:00.000Z","last":"1971-02-05T00:00:00.001Z","src_addr":"2001:db8::1","dst_addr":"2001:db8:ffff::2","src_port":0,"dst_port":768,"proto":58,"tos":0,"tcp_flags":0,"packets":1,"bytes":1500,"input_if":0,"output_if":0,"src_as":0,"dst_as":0,"src_mask":0,"dst_mask":0,"next_hop":"fe80::1","src_vlan":0,"dst_vlan":0,"src_mac":"00:00:00:00:00:00","dst_mac":"00:00:00:00:00:00","direction":"ingress","sampling_interval":0,"icmp_type":3,"icmp_code":0}"#,
+                r#"{"version":"5","exporter":"2001:db8::fe","domain":0,"first":"1970-01-01T00:00:00.000Z","last":"1971-02-05T00:00:00.001Z","src_addr":"2001:db8::1","dst_addr":"2001:db8:ffff::2","src_port":0,"dst_port":768,"proto":58,"tos":0,"tcp_flags":0,"packets":1,"bytes":1500,"input_if":0,"output_if":0,"src_as":0,"dst_as":0,"src_mask":0,"dst_mask":0,"next_hop":"fe80::1","src_vlan":0,"dst_vlan":0,"src_mac":"00:00:00:00:00:00","dst_mac":"00:00:00:00:00:00","direction":"ingress","sampling_interval":0,"icmp_type":3,"icmp_code":0,"bgp_next_hop":"0.0.0.0","src_country":"","dst_country":""}"#,
                 "\n",
-                r#"{"version":"sflow","exporter":"0.0.0.0","domain":0,"first":"1970-01-01T00:00:00.000Z","last":"1970-01-01T00:00:00.000Z","src_addr":"0.0.0.0","dst_addr":"0.0.0.0","src_port":0,"dst_port":0,"proto":0,"tos":0,"tcp_flags":0,"packets":0,"bytes":0,"input_if":0,"output_if":0,"src_as":0,"dst_as":0,"src_mask":0,"dst_mask":0,"next_hop":"0.0.0.0","src_vlan":0,"dst_vlan":0,"src_mac":"00:00:00:00:00:00","dst_mac":"00:00:00:00:00:00","direction":"unknown","sampling_interval":0,"icmp_type":0,"icmp_code":0}"#,
+                r#"{"version":"sflow","exporter":"0.0.0.0","domain":0,"first":"1970-01-01T00:00:00.000Z","last":"1970-01-01T00:00:00.000Z","src_addr":"0.0.0.0","dst_addr":"0.0.0.0","src_port":0,"dst_port":0,"proto":0,"tos":0,"tcp_flags":0,"packets":0,"bytes":0,"input_if":0,"output_if":0,"src_as":0,"dst_as":0,"src_mask":0,"dst_mask":0,"next_hop":"0.0.0.0","src_vlan":0,"dst_vlan":0,"src_mac":"00:00:00:00:00:00","dst_mac":"00:00:00:00:00:00","direction":"unknown","sampling_interval":0,"icmp_type":0,"icmp_code":0,"bgp_next_hop":"0.0.0.0","src_country":"","dst_country":""}"#,
                 "\n",
             ),
             "json"

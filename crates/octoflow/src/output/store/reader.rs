@@ -94,6 +94,9 @@ enum Slot {
     IcmpType,
     IcmpCode,
     Domain,
+    BgpNextHop,
+    SrcCountry,
+    DstCountry,
     Source,
     /// The receive time (not a record field; handed to the scan's callback).
     Received,
@@ -107,7 +110,8 @@ impl Slot {
             From::Field(f) => f,
             From::Source => return Some(Slot::Source),
             From::Received => return Some(Slot::Received),
-            From::Collector => return None,
+            // Route attributes are not record fields (queries print records).
+            From::Collector | From::Route(_) => return None,
         };
         Some(match field.name {
             "src_addr" => Slot::SrcAddr,
@@ -138,6 +142,9 @@ impl Slot {
             "icmp_type" => Slot::IcmpType,
             "icmp_code" => Slot::IcmpCode,
             "domain" => Slot::Domain,
+            "bgp_next_hop" => Slot::BgpNextHop,
+            "src_country" => Slot::SrcCountry,
+            "dst_country" => Slot::DstCountry,
             _ => {
                 debug_assert!(
                     field.kind == Kind::AddrPort,
@@ -354,6 +361,9 @@ fn set(r: &mut FlowRecord, source: &mut String, received: &mut u64, c: &Col, v: 
         Slot::IcmpType => r.icmp_type = n as u8,
         Slot::IcmpCode => r.icmp_code = n as u8,
         Slot::Domain => r.domain = n as u32,
+        Slot::BgpNextHop => r.bgp_next_hop = addr(),
+        Slot::SrcCountry => r.src_country = <[u8; 2]>::try_from(bytes).unwrap_or_default(),
+        Slot::DstCountry => r.dst_country = <[u8; 2]>::try_from(bytes).unwrap_or_default(),
     }
 }
 

@@ -70,6 +70,9 @@ pub struct Scratch {
     raw: Vec<u8>,
     fixed: Vec<FixedLenByteArray>,
     text: Vec<ByteArray>,
+    /// Texts built per record (route attributes), back to back, and where each ends.
+    built: String,
+    ends: Vec<usize>,
     /// The current origin's names as Parquet values over static bytes
     /// (cloning one copies a pointer), rebuilt when another collector ships.
     origin: Option<(Arc<Origin>, ByteArray, Vec<ByteArray>)>,
@@ -277,6 +280,10 @@ fn write_column(
                 ByteArray::from(Bytes::from_static(INGRESS)),
                 ByteArray::from(Bytes::from_static(EGRESS)),
             ];
+            if let From::Route(rf) = c.from {
+                sc.origin = Some((origin, collector, sources));
+                return write_route_texts(keep, rf, w, s, sc).ok_or_else(mismatch)?;
+            }
             let mut rows = 0u64;
             for (d, r) in records(s, keep) {
                 rows += 1;
@@ -286,6 +293,8 @@ fn write_column(
                     _ => match field(r) {
                         Value::Direction(Direction::Ingress) => Some(statics[1].clone()),
                         Value::Direction(Direction::Egress) => Some(statics[2].clone()),
+                        Value::Country([0, 0]) => None,
+                        Value::Country(cc) => Some(country(cc)),
                         _ => Some(statics[0].clone()),
                     },
                 };
@@ -306,4 +315,53 @@ fn write_column(
             Ok(rows)
         }
     }
+}
+
+/// A country code as a Parquet value over static bytes (each code kept once).
+fn country(cc: [u8; 2]) -> ByteArray {
+    let text = std::str::from_utf8(&cc).unwrap_or("??");
+    ByteArray::from(Bytes::from_static(forever(text)))
+}
+
+/// A route attribute's column: each record's text built into one buffer,
+/// each value a slice of it (nothing allocated per record); null for a record
+/// without a route, or whose route has no such attribute. `None`: the writer
+/// is not a text column's.
+fn write_route_texts(
+    keep: Option<&[bool]>,
+    rf: &octoflow_proto::route::RouteField,
+    w: &mut ColumnWriter<'static>,
+    s: &Shipment,
+    sc: &mut Scratch,
+) -> Option<Result<u64>> {
+    sc.built.clear();
+    sc.ends.clear();
+    sc.defs.clear();
+    let mut rows = 0u64;
+    for (d, r) in records(s, keep) {
+        rows += 1;
+        let start = sc.built.len();
+        if let Some(a) = d.route_of(r) {
+            (rf.write)(a, &mut sc.built);
+        }
+        if sc.built.len() > start {
+            sc.ends.push(sc.built.len());
+            sc.defs.push(1);
+        } else {
+            sc.defs.push(0);
+        }
+    }
+    let all = Bytes::copy_from_slice(sc.built.as_bytes());
+    sc.text.clear();
+    let mut from = 0;
+    for &end in &sc.ends {
+        sc.text.push(ByteArray::from(all.slice(from..end)));
+        from = end;
+    }
+    let ColumnWriter::ByteArrayColumnWriter(w) = w else {
+        return None;
+    };
+    let written = w.write_batch(&sc.text, Some(&sc.defs), None).map(|_| rows);
+    sc.text.clear();
+    Some(written)
 }

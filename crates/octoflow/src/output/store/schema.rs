@@ -16,6 +16,7 @@
 
 use std::sync::Arc;
 
+use octoflow_proto::route::{RouteField, ROUTE_FIELDS};
 use octoflow_proto::schema::{Field, Kind, FIELDS};
 use parquet::basic::{
     Compression, Encoding, LogicalType, Repetition, TimeUnit, Type as Physical, ZstdLevel,
@@ -53,6 +54,9 @@ pub enum From {
     Collector,
     /// The exporting device's name in the collector's `sources` (null if unnamed).
     Source,
+    /// An attribute of the flow's destination route (null when not enriched
+    /// from BGP/BMP, or when the route has none).
+    Route(&'static RouteField),
 }
 
 /// One column of a store file.
@@ -64,9 +68,15 @@ pub struct Column {
 }
 
 /// Every column, in file order: the store's own, then one or two per field of
-/// [`FIELDS`].
+/// [`FIELDS`], then the route's ([`ROUTE_FIELDS`]).
 pub fn columns() -> Vec<Column> {
-    columns_of(FIELDS)
+    let mut cols = columns_of(FIELDS);
+    cols.extend(ROUTE_FIELDS.iter().map(|f| Column {
+        name: f.name.to_string(),
+        ty: ColType::Text,
+        from: From::Route(f),
+    }));
+    cols
 }
 
 /// The columns for the field list `fields`.
@@ -103,6 +113,8 @@ pub fn columns_of(fields: &'static [Field]) -> Vec<Column> {
             Kind::Mac => cols.push(one(ColType::Bytes(6))),
             // As text: three values, one dictionary entry each.
             Kind::Direction => cols.push(one(ColType::Text)),
+            // As text (`SE`), null when unknown.
+            Kind::Country => cols.push(one(ColType::Text)),
             Kind::Addr => {
                 for (suffix, ty) in [("_v4", ColType::V4), ("_v6", ColType::V6)] {
                     cols.push(Column {
@@ -279,10 +291,12 @@ mod tests {
 
     #[test]
     fn a_new_field_becomes_new_columns_after_the_old_ones() {
-        let old = columns();
+        // Files are read by column name, so position is for people reading
+        // the schema: the fields' columns keep theirs.
+        let old = columns_of(FIELDS);
         let mut fields = FIELDS.to_vec();
         fields.push(Field {
-            name: "src_country",
+            name: "new_field",
             kind: Kind::U16,
             token: None,
             ies: &[],
@@ -295,7 +309,7 @@ mod tests {
             assert_eq!((a.name.as_str(), a.ty), (new[i].name.as_str(), new[i].ty));
             assert_eq!(a.name, s.get_fields()[i].name());
         }
-        assert_eq!(s.get_fields()[old.len()].name(), "src_country");
+        assert_eq!(s.get_fields()[old.len()].name(), "new_field");
         assert_eq!(new[old.len()].ty, ColType::UInt(16));
     }
 
