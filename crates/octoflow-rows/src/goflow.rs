@@ -8,9 +8,9 @@
 use std::io::Write as _;
 use std::net::IpAddr;
 
-use octoflow_proto::{FlowRecord, Version};
+use octoflow_proto::{FlowRecord, RouteAttrs, Version};
 
-use crate::wire::{bytes, uint, varint_len};
+use crate::wire::{bytes, packed, uint, varint_len};
 use crate::{etype, mac_u64, mapped, Meta};
 
 /// `FlowMessage.FlowType`.
@@ -33,13 +33,22 @@ pub fn flow_type_name(v: Version) -> &'static str {
     }
 }
 
-/// Longest message [`protobuf`] writes: 4 addresses of 16 bytes and every
-/// scalar field at its widest varint, well under 2^14 (a 2-byte length).
-const MAX_MESSAGE: usize = 4 * (2 + 16) + 40 * (3 + 10);
+/// Most AS numbers or communities a message carries. A BGP UPDATE of 4096
+/// bytes cannot hold more (RFC 4271 §4.3); longer lists, possible only with
+/// RFC 8654's extended messages, are cut here.
+pub const MAX_ROUTE_LIST: usize = 1023;
+
+/// Longest message [`protobuf`] writes: 5 addresses of 16 bytes, every
+/// scalar field at its widest varint, and two packed lists of at most
+/// [`MAX_ROUTE_LIST`] 32-bit varints; under 2^14 (a 2-byte length).
+const MAX_MESSAGE: usize = 5 * (2 + 16) + 40 * (3 + 10) + 2 * (2 + 2 + MAX_ROUTE_LIST * 5);
 
 /// Append `r` as one length-delimited `FlowMessage` (a varint byte count, then
-/// the message), the framing ClickHouse's `Protobuf` format reads.
-pub fn protobuf(r: &FlowRecord, m: &Meta, out: &mut Vec<u8>) {
+/// the message), the framing ClickHouse's `Protobuf` format reads. `route`,
+/// the record's destination route when it was enriched from BGP or BMP, gives
+/// `as_path` and `bgp_communities` (standard communities, `asn << 16 | value`,
+/// as goflow2 has them).
+pub fn protobuf(r: &FlowRecord, m: &Meta, route: Option<&RouteAttrs>, out: &mut Vec<u8>) {
     // The length comes first but is known last: write the message after a
     // 2-byte gap, then close the gap if the length needs only one byte.
     const _: () = assert!(MAX_MESSAGE < 1 << 14);
@@ -77,6 +86,14 @@ pub fn protobuf(r: &FlowRecord, m: &Meta, out: &mut Vec<u8>) {
     uint(out, 110, m.received_ms.saturating_mul(1_000_000));
     uint(out, 111, r.first_ms.saturating_mul(1_000_000));
     uint(out, 112, r.last_ms.saturating_mul(1_000_000));
+    if !r.bgp_next_hop.is_unspecified() {
+        bytes(out, 100, &mapped(r.bgp_next_hop));
+    }
+    if let Some(a) = route {
+        let cut = |l: &[u32]| l.len().min(MAX_ROUTE_LIST);
+        packed(out, 101, &a.communities[..cut(&a.communities)]);
+        packed(out, 102, &a.as_path[..cut(&a.as_path)]);
+    }
     let len = out.len() - body;
     debug_assert!(len <= MAX_MESSAGE);
     if varint_len(len as u64) == 1 {

@@ -37,6 +37,21 @@ pub(crate) fn bytes(out: &mut Vec<u8>, field: u32, b: &[u8]) {
     out.extend_from_slice(b);
 }
 
+/// A packed repeated `uint32` field (proto3's encoding of repeated scalars);
+/// nothing for an empty list.
+#[inline]
+pub(crate) fn packed(out: &mut Vec<u8>, field: u32, vs: &[u32]) {
+    if vs.is_empty() {
+        return;
+    }
+    varint(out, u64::from(field << 3 | LEN));
+    let len: usize = vs.iter().map(|&v| varint_len(u64::from(v))).sum();
+    varint(out, len as u64);
+    for &v in vs {
+        varint(out, u64::from(v));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -68,7 +68,7 @@ fn meta() -> Meta {
 fn every_field_has_goflow2s_number() {
     let r = FlowRecord::example();
     let mut out = Vec::new();
-    protobuf(&r, &meta(), &mut out);
+    protobuf(&r, &meta(), None, &mut out);
     let m = &read_all(&out)[0];
     let int = |f: u32| match m.get(&f) {
         Some(V::Int(v)) => *v,
@@ -103,7 +103,53 @@ fn every_field_has_goflow2s_number() {
     assert_eq!(int(110), 1_767_225_600_500_000_000);
     assert_eq!(int(111), 1_767_225_590_123_000_000);
     assert_eq!(int(112), 1_767_225_599_007_000_000);
-    assert_eq!(m.len(), 31, "{m:?}");
+    assert_eq!(by(100), v6("::ffff:192.0.2.1"));
+    assert_eq!(m.len(), 32, "{m:?}");
+}
+
+/// Packed repeated varints, as protoc writes `repeated uint32` in proto3.
+fn unpack(b: &[u8]) -> Vec<u32> {
+    let (mut vs, mut v, mut shift) = (Vec::new(), 0u64, 0);
+    for &x in b {
+        v |= u64::from(x & 0x7f) << shift;
+        shift += 7;
+        if x < 0x80 {
+            vs.push(v as u32);
+            (v, shift) = (0, 0);
+        }
+    }
+    vs
+}
+
+#[test]
+fn the_route_gives_as_path_and_communities_as_goflow2_numbers_them() {
+    let route = octoflow_proto::RouteAttrs {
+        as_path: vec![65001, 4_200_000_000, 64500].into(),
+        communities: vec![65001 << 16 | 666, 64500 << 16 | 1].into(),
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    protobuf(&FlowRecord::example(), &meta(), Some(&route), &mut out);
+    let m = &read_all(&out)[0];
+    let list = |f: u32| match m.get(&f) {
+        Some(V::Bytes(b)) => unpack(b),
+        other => panic!("field {f}: {other:?}"),
+    };
+    assert_eq!(list(102), [65001, 4_200_000_000, 64500]);
+    assert_eq!(list(101), [65001 << 16 | 666, 64500 << 16 | 1]);
+    // The longest lists still frame with a two-byte length.
+    let long = octoflow_proto::RouteAttrs {
+        as_path: vec![u32::MAX; 5000].into(),
+        communities: vec![u32::MAX; 5000].into(),
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    protobuf(&FlowRecord::example(), &meta(), Some(&long), &mut out);
+    let m = &read_all(&out)[0];
+    match m.get(&102) {
+        Some(V::Bytes(b)) => assert_eq!(unpack(b).len(), super::MAX_ROUTE_LIST),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
@@ -119,7 +165,7 @@ fn zeros_are_left_out_and_lengths_of_one_and_two_bytes_frame() {
     };
     let mut out = Vec::new();
     for r in [&small, &big, &small] {
-        protobuf(r, &meta(), &mut out);
+        protobuf(r, &meta(), None, &mut out);
     }
     let msgs = read_all(&out);
     assert_eq!(msgs.len(), 3);

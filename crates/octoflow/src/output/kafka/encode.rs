@@ -130,7 +130,7 @@ impl Encode for Messages {
         let m = meta(d);
         let start = b.data.len();
         match self.format {
-            Format::Protobuf => goflow::protobuf(r, &m, &mut b.data),
+            Format::Protobuf => goflow::protobuf(r, &m, d.route_of(r), &mut b.data),
             Format::Json => {
                 goflow::json(r, &m, &mut b.data);
                 // One object per message: no line end.
