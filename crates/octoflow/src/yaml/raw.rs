@@ -124,8 +124,8 @@ pub(crate) struct RawConsoleUser {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawEnrichment {
-    pub(crate) bgp: Option<IgnoredAny>,
-    pub(crate) bmp: Option<IgnoredAny>,
+    pub(crate) bgp: Option<RawBgp>,
+    pub(crate) bmp: Option<RawBmp>,
     pub(crate) geoip: Option<RawGeoip>,
     pub(crate) networks: Option<IgnoredAny>,
     pub(crate) as_source: Option<Vec<Scalar>>,
@@ -133,9 +133,33 @@ pub(crate) struct RawEnrichment {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub(crate) struct RawBgp {
+    pub(crate) listen: Option<Scalar>,
+    pub(crate) asn: Option<Scalar>,
+    pub(crate) router_id: Option<Scalar>,
+    pub(crate) hold_time: Option<Scalar>,
+    pub(crate) peers: Option<Vec<RawBgpPeer>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBgpPeer {
+    pub(crate) address: Option<Scalar>,
+    pub(crate) asn: Option<Scalar>,
+    pub(crate) devices: Option<Vec<Scalar>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBmp {
+    pub(crate) listen: Option<Scalar>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct RawGeoip {
     pub(crate) asn: Option<String>,
-    pub(crate) country: Option<IgnoredAny>,
+    pub(crate) country: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
