@@ -57,7 +57,7 @@ pub fn run(
     ctl.started();
     let Context {
         routes,
-        enricher,
+        mut enricher,
         admission,
         metrics: m,
         cache_file,
@@ -199,9 +199,12 @@ pub fn run(
                 pool.give(shared);
                 continue;
             }
-            // Enrich, then the verdicts (which read only addresses).
-            if let Some(e) = &enricher {
-                e.apply(&mut r.batch.records);
+            // Enrich, then the verdicts (which read only addresses). Routes
+            // are the exporting device's (sFlow: the agent's).
+            let agent = crate::util::unmap(r.batch.sflow.map(|h| h.agent).unwrap_or(device));
+            match &mut enricher {
+                Some(e) => e.apply(agent, &mut r.batch.records, &mut r.routes),
+                None => r.routes.clear(),
             }
             match &route.table {
                 Some(t) => verdicts::compute(t, &r.batch, &mut r.verdicts),

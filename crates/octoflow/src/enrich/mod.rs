@@ -1,61 +1,163 @@
 //! Enrichment: what the collector adds to every record before the verdicts,
 //! so every output carries it (converted NetFlow/IPFIX, stores, streams,
-//! databases). Built so far: AS numbers from a GeoIP ASN database
-//! (`enrichment.geoip.asn`), chosen per flow with the exporter's own by
-//! `enrichment.as_source` (pmacct's `nfacctd_as`: the first source with a
-//! non-zero answer wins).
+//! databases):
 //!
-//! Not built yet, and refused with a clear error when configured: BGP and BMP
-//! sessions, GeoIP countries, network labels (`enrichment.bgp`, `bmp`,
-//! `geoip.country`, `networks`, and `bgp` in `as_source`).
+//! - AS numbers chosen per flow by `enrichment.as_source` (pmacct's
+//!   `nfacctd_as`: the first source with a non-zero answer wins) among the
+//!   exporter's own, the origin AS of the BGP/BMP route toward the address,
+//!   and a GeoIP ASN database;
+//! - from the route toward the destination: the BGP next hop, and the AS
+//!   path and communities (the route's `Arc`, beside the record in
+//!   `Decoded::routes`); the prefix lengths when the exporter sent none;
+//! - countries from a GeoIP country database.
 //!
-//! [`config`] holds the keys; [`asn`] loads a database into a longest-prefix
-//! table (once per file, shared by the collectors); [`Enricher`] applies it.
+//! [`config`] holds the keys; [`geoip`] loads databases into longest-prefix
+//! tables (once per file, shared by the collectors); [`routing`] holds the
+//! RIBs the BGP and BMP sessions fill; [`Enricher`] applies it all.
 
-pub mod asn;
 pub mod config;
+pub mod geoip;
+pub mod routing;
 
-use std::sync::Arc;
+use std::net::IpAddr;
+use std::sync::{Arc, RwLockReadGuard};
 
-use octoflow_proto::FlowRecord;
+use octoflow_bgp::Rib;
+use octoflow_prefix::Prefix;
+use octoflow_proto::{FlowRecord, RouteAttrs};
 
 pub use config::{AsSource, Enrichment};
+use routing::PeerRib;
 
 /// An [`Enrichment`] with its tables loaded: what a collector thread applies.
 pub struct Enricher {
     order: Vec<AsSource>,
-    asn: Option<Arc<asn::AsnTable>>,
+    asn: Option<Arc<geoip::AsnTable>>,
+    country: Option<Arc<geoip::CountryTable>>,
+    routes: bool,
+    /// The RIBs of each device seen, valid while the registry's generation
+    /// is `generation`.
+    by_device: Vec<(IpAddr, Vec<Arc<PeerRib>>)>,
+    generation: u64,
 }
 
+/// What a RIB lookup found for one address.
+type Found<'a> = Option<(Prefix, &'a Arc<RouteAttrs>)>;
+
 impl Enricher {
-    /// Load what `e` names (the ASN database, from the cache when the file
-    /// has not changed).
+    /// Load what `e` names (the GeoIP databases, from the cache when the
+    /// files have not changed).
     pub fn load(e: &Enrichment) -> Result<Enricher, String> {
         let asn = match &e.geoip_asn {
-            Some(p) => Some(asn::load_cached(p)?),
+            Some(p) => Some(geoip::asn_cached(p)?),
+            None => None,
+        };
+        let country = match &e.geoip_country {
+            Some(p) => Some(geoip::country_cached(p)?),
             None => None,
         };
         Ok(Enricher {
             order: e.as_source.clone(),
             asn,
+            country,
+            routes: e.routes(),
+            by_device: Vec::new(),
+            generation: u64::MAX,
         })
     }
 
-    /// Set each record's source and destination AS from the first source
-    /// in `as_source` that knows it.
+    /// The RIBs of `device`'s flows (a short list, kept per device).
+    fn ribs_of(&mut self, device: IpAddr) -> &[Arc<PeerRib>] {
+        let reg = routing::ribs();
+        let g = reg.generation();
+        if g != self.generation {
+            self.by_device.clear();
+            self.generation = g;
+        }
+        let i = match self.by_device.iter().position(|(d, _)| *d == device) {
+            Some(i) => i,
+            None => {
+                // Bounded: a collector hears from a bounded set of devices,
+                // and the list is rebuilt whenever sessions change.
+                if self.by_device.len() >= 4096 {
+                    self.by_device.clear();
+                }
+                self.by_device.push((device, reg.for_device(device)));
+                self.by_device.len() - 1
+            }
+        };
+        &self.by_device[i].1
+    }
+
+    /// Enrich the records of one datagram from `device`; `routes` gets each
+    /// record's destination route (left empty without BGP/BMP).
     #[inline]
-    pub fn apply(&self, records: &mut [FlowRecord]) {
-        for r in records {
-            r.src_as = self.pick(r.src_as, r.src_addr);
-            r.dst_as = self.pick(r.dst_as, r.dst_addr);
+    pub fn apply(
+        &mut self,
+        device: IpAddr,
+        records: &mut [FlowRecord],
+        routes: &mut Vec<Option<Arc<RouteAttrs>>>,
+    ) {
+        routes.clear();
+        if !self.routes {
+            self.apply_with(&[], records, routes);
+            return;
+        }
+        let ribs: Vec<Arc<PeerRib>> = self.ribs_of(device).to_vec();
+        match ribs.len() {
+            0 => self.apply_with(&[], records, routes),
+            1 => self.apply_with(&[ribs[0].read()], records, routes),
+            _ => {
+                let guards: Vec<RwLockReadGuard<'_, Rib>> = ribs.iter().map(|r| r.read()).collect();
+                self.apply_with(&guards, records, routes)
+            }
         }
     }
 
     #[inline]
-    fn pick(&self, device: u32, a: std::net::IpAddr) -> u32 {
+    fn apply_with(
+        &self,
+        ribs: &[RwLockReadGuard<'_, Rib>],
+        records: &mut [FlowRecord],
+        routes: &mut Vec<Option<Arc<RouteAttrs>>>,
+    ) {
+        for r in records {
+            let (src, dst) = if ribs.is_empty() {
+                (None, None)
+            } else {
+                (routing::best(ribs, r.src_addr), routing::best(ribs, r.dst_addr))
+            };
+            r.src_as = self.pick(r.src_as, r.src_addr, &src);
+            r.dst_as = self.pick(r.dst_as, r.dst_addr, &dst);
+            if let Some((p, a)) = &dst {
+                if r.bgp_next_hop.is_unspecified() {
+                    r.bgp_next_hop = a.next_hop;
+                }
+                if r.dst_mask == 0 {
+                    r.dst_mask = p.len;
+                }
+            }
+            if let Some((p, _)) = &src {
+                if r.src_mask == 0 {
+                    r.src_mask = p.len;
+                }
+            }
+            if let Some(t) = &self.country {
+                r.src_country = t.get(r.src_addr).unwrap_or_default();
+                r.dst_country = t.get(r.dst_addr).unwrap_or_default();
+            }
+            if self.routes {
+                routes.push(dst.map(|(_, a)| a.clone()));
+            }
+        }
+    }
+
+    #[inline]
+    fn pick(&self, device: u32, a: IpAddr, route: &Found<'_>) -> u32 {
         for s in &self.order {
             let v = match s {
                 AsSource::Device => device,
+                AsSource::Bgp => route.as_ref().map_or(0, |(_, r)| r.origin_as()),
                 AsSource::Geoip => self.asn.as_ref().and_then(|t| t.get(a)).unwrap_or(0),
             };
             if v != 0 {
@@ -73,11 +175,21 @@ mod tests {
     fn enricher(order: &[AsSource]) -> Enricher {
         Enricher {
             order: order.to_vec(),
-            asn: Some(Arc::new(asn::AsnTable::from_items(&[
+            asn: Some(Arc::new(geoip::AsnTable::from_items(&[
                 ("1.128.0.0/11".parse().unwrap(), 1221),
                 ("2001:1700::/27".parse().unwrap(), 6730),
             ]))),
+            country: None,
+            routes: false,
+            by_device: Vec::new(),
+            generation: u64::MAX,
         }
+    }
+
+    fn apply(e: &mut Enricher, rs: &mut [FlowRecord]) {
+        let mut routes = Vec::new();
+        e.apply(IpAddr::from([192, 0, 2, 99]), rs, &mut routes);
+        assert!(routes.is_empty(), "no routes without BGP/BMP");
     }
 
     #[test]
@@ -92,7 +204,7 @@ mod tests {
             flow("1.128.0.1", "2001:1700::9", 0),
             flow("1.128.0.1", "192.0.2.1", 64512),
         ];
-        enricher(&[AsSource::Device, AsSource::Geoip]).apply(&mut rs);
+        apply(&mut enricher(&[AsSource::Device, AsSource::Geoip]), &mut rs);
         assert_eq!((rs[0].src_as, rs[0].dst_as), (1221, 6730));
         assert_eq!(
             (rs[1].src_as, rs[1].dst_as),
@@ -100,10 +212,10 @@ mod tests {
             "the device's own AS stays"
         );
         let mut rs = [flow("1.128.0.1", "192.0.2.1", 64512)];
-        enricher(&[AsSource::Geoip, AsSource::Device]).apply(&mut rs);
+        apply(&mut enricher(&[AsSource::Geoip, AsSource::Device]), &mut rs);
         assert_eq!(rs[0].src_as, 1221, "geoip first");
         let mut rs = [flow("10.0.0.1", "192.0.2.1", 64512)];
-        enricher(&[AsSource::Geoip]).apply(&mut rs);
+        apply(&mut enricher(&[AsSource::Geoip]), &mut rs);
         assert_eq!(rs[0].src_as, 0, "only geoip, which does not know it");
     }
 }
