@@ -53,7 +53,9 @@ fuzz_target!(|data: &[u8]| {
         for _ in 0..10_000 {
             match r.next() {
                 Ok(Some(BmpMessage::RouteMonitoring { peer, update })) => {
-                    ribs.entry(peer.key()).or_insert_with(Rib::new).apply(&update);
+                    ribs.entry(peer.key())
+                        .or_insert_with(Rib::new)
+                        .apply(&update);
                 }
                 Ok(Some(_)) => {}
                 Ok(None) | Err(BmpError::Version(_) | BmpError::Length(_)) => break,
