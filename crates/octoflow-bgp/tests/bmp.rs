@@ -90,13 +90,22 @@ fn peer_up_carries_ports_local_address_and_both_opens() {
     encode_open(&open(4_200_000_000, [127, 0, 0, 2]), &mut body);
     let mut r = BmpReader::new();
     r.feed(&common(3, &body));
-    let [BmpMessage::PeerUp { peer, local_addr, local_port, remote_port, sent_open, received_open }] =
-        &read_all(&mut r)[..]
+    let [BmpMessage::PeerUp {
+        peer,
+        local_addr,
+        local_port,
+        remote_port,
+        sent_open,
+        received_open,
+    }] = &read_all(&mut r)[..]
     else {
         panic!("one Peer Up");
     };
     assert_eq!(peer.addr, "192.0.2.9".parse::<IpAddr>().expect("ip"));
-    assert_eq!((peer.asn, peer.bgp_id, peer.distinguisher), (65001, Ipv4Addr::new(127, 0, 0, 2), 7));
+    assert_eq!(
+        (peer.asn, peer.bgp_id, peer.distinguisher),
+        (65001, Ipv4Addr::new(127, 0, 0, 2), 7)
+    );
     assert_eq!((peer.ts_secs, peer.ts_usecs), (1_700_000_000, 5));
     assert_eq!(*local_addr, IpAddr::from([192, 0, 2, 1]));
     assert_eq!((*local_port, *remote_port), (179, 40000));
@@ -182,7 +191,10 @@ fn a_message_split_across_two_feeds_waits_for_its_end() {
     r.feed(&m[3..50]);
     assert_eq!(r.next(), Ok(None));
     r.feed(&m[50..]);
-    assert!(matches!(r.next(), Ok(Some(BmpMessage::RouteMonitoring { .. }))));
+    assert!(matches!(
+        r.next(),
+        Ok(Some(BmpMessage::RouteMonitoring { .. }))
+    ));
     assert_eq!((r.next(), r.buffered()), (Ok(None), 0));
 }
 
@@ -210,7 +222,12 @@ fn a_truncated_message_is_skipped_and_the_next_one_read() {
 
 #[test]
 fn loc_rib_peer_flags_are_not_v_l_a_o() {
-    let body = peer(PEER_TYPE_LOC_RIB, 0x80, "0.0.0.0".parse().expect("ip"), 65000);
+    let body = peer(
+        PEER_TYPE_LOC_RIB,
+        0x80,
+        "0.0.0.0".parse().expect("ip"),
+        65000,
+    );
     let mut r = BmpReader::new();
     r.feed(&common(1, &body));
     let [BmpMessage::Statistics { peer }] = &read_all(&mut r)[..] else {
@@ -236,7 +253,10 @@ fn gobgp_capture_decodes_to_the_expected_counts_and_routes() {
                 BmpMessage::Initiation { sys_name: n, .. } => sys_name = n,
                 BmpMessage::PeerUp { peer, .. } => {
                     assert_eq!(peer.addr, IpAddr::from([127, 0, 0, 1]));
-                    assert_eq!((peer.asn, peer.bgp_id), (65001, Ipv4Addr::new(127, 0, 0, 2)));
+                    assert_eq!(
+                        (peer.asn, peer.bgp_id),
+                        (65001, Ipv4Addr::new(127, 0, 0, 2))
+                    );
                 }
                 BmpMessage::RouteMonitoring { peer, update } => {
                     rm += 1;
@@ -264,9 +284,17 @@ fn gobgp_capture_decodes_to_the_expected_counts_and_routes() {
     assert_eq!(a.as_path_text().to_string(), "65001 4200000000 64500");
     assert_eq!(a.communities_text().to_string(), "65001:0 64500:1");
     assert_eq!(a.large_communities_text().to_string(), "65001:64500:1");
-    assert_eq!((a.med, a.next_hop), (Some(10), IpAddr::from([192, 0, 2, 2])));
-    let (pfx, a) = pre.lookup("2001:db8:1::1".parse().expect("ip")).expect("route");
+    assert_eq!(
+        (a.med, a.next_hop),
+        (Some(10), IpAddr::from([192, 0, 2, 2]))
+    );
+    let (pfx, a) = pre
+        .lookup("2001:db8:1::1".parse().expect("ip"))
+        .expect("route");
     assert_eq!(pfx, p("2001:db8:1::/48"));
     assert_eq!(a.next_hop, "3fff::2".parse::<IpAddr>().expect("ip"));
-    assert_eq!(ribs.values().map(|r| r.len().0 + r.len().1).sum::<usize>(), 200);
+    assert_eq!(
+        ribs.values().map(|r| r.len().0 + r.len().1).sum::<usize>(),
+        200
+    );
 }

@@ -114,7 +114,10 @@ fn as_set_members_follow_and_confederation_segments_are_skipped() {
     let mut a = attr(0x40, 1, &[0]);
     a.extend(attr(0x40, 2, &seg));
     a.extend(attr(0x40, 3, &[192, 0, 2, 1]));
-    assert_eq!(&*attrs_of(&update_msg(&[], &a, NLRI)).as_path, &[65001, 64500, 64501]);
+    assert_eq!(
+        &*attrs_of(&update_msg(&[], &a, NLRI)).as_path,
+        &[65001, 64500, 64501]
+    );
 }
 
 fn two_byte_path_with_as4(path: &[u16], as4: &[u32]) -> Vec<u32> {
@@ -142,7 +145,10 @@ fn as4_path_merge_takes_the_leading_asns_as_path_has_beyond_it() {
         [65001, 4_200_000_000, 64500]
     );
     // Same length: AS4_PATH whole.
-    assert_eq!(two_byte_path_with_as4(&[23456, 64500], &[4_200_000_000, 64500]), [4_200_000_000, 64500]);
+    assert_eq!(
+        two_byte_path_with_as4(&[23456, 64500], &[4_200_000_000, 64500]),
+        [4_200_000_000, 64500]
+    );
 }
 
 #[test]
@@ -157,7 +163,10 @@ fn as4_path_longer_than_as_path_is_ignored() {
 fn as4_path_on_a_four_byte_session_is_ignored() {
     let mut a = base_attrs(&[65001, 64500]);
     a.extend(attr(0xc0, 17, &[2, 1, 0, 0, 0, 1]));
-    assert_eq!(&*attrs_of(&update_msg(&[], &a, NLRI)).as_path, &[65001, 64500]);
+    assert_eq!(
+        &*attrs_of(&update_msg(&[], &a, NLRI)).as_path,
+        &[65001, 64500]
+    );
 }
 
 #[test]
@@ -168,7 +177,10 @@ fn malformed_as4_path_is_discarded_not_withdrawn() {
 fn withdrawn_by_7606(attrs: &[u8]) {
     let u = parse_update(&update_msg(&[], attrs, NLRI), true).expect("not a session error");
     assert!(u.treat_as_withdraw, "{u:?}");
-    assert_eq!((u.announced, u.attrs, u.withdrawn), (vec![], None, vec![p("10.0.1.0/24")]));
+    assert_eq!(
+        (u.announced, u.attrs, u.withdrawn),
+        (vec![], None, vec![p("10.0.1.0/24")])
+    );
 }
 
 #[test]
@@ -219,15 +231,31 @@ fn missing_mandatory_attribute_is_treat_as_withdraw() {
 #[test]
 fn mp_reach_with_32_byte_next_hop_uses_the_global_address() {
     let mut v = vec![0, 2, 1, 32];
-    v.extend_from_slice(&"2001:db8::1".parse::<std::net::Ipv6Addr>().expect("ip").octets());
-    v.extend_from_slice(&"fe80::1".parse::<std::net::Ipv6Addr>().expect("ip").octets());
+    v.extend_from_slice(
+        &"2001:db8::1"
+            .parse::<std::net::Ipv6Addr>()
+            .expect("ip")
+            .octets(),
+    );
+    v.extend_from_slice(
+        &"fe80::1"
+            .parse::<std::net::Ipv6Addr>()
+            .expect("ip")
+            .octets(),
+    );
     v.push(0);
-    v.extend_from_slice(&[48, 0x20, 0x01, 0x0d, 0xb8, 0, 1, 49, 0x20, 0x01, 0x0d, 0xb8, 0, 2, 0xff]);
+    v.extend_from_slice(&[
+        48, 0x20, 0x01, 0x0d, 0xb8, 0, 1, 49, 0x20, 0x01, 0x0d, 0xb8, 0, 2, 0xff,
+    ]);
     let mut a = attr(0x40, 1, &[0]);
     a.extend(attr(0x40, 2, &[]));
     a.extend(attr(0x80, 14, &v));
     let u = parse_update(&update_msg(&[], &a, &[]), true).expect("valid");
-    assert_eq!(u.announced, vec![p("2001:db8:1::/48"), p("2001:db8:2:8000::/49")], "host bits cleared");
+    assert_eq!(
+        u.announced,
+        vec![p("2001:db8:1::/48"), p("2001:db8:2:8000::/49")],
+        "host bits cleared"
+    );
     let r = u.attrs.expect("attributes");
     assert_eq!(r.next_hop, "2001:db8::1".parse::<IpAddr>().expect("ip"));
     assert!(r.as_path.is_empty(), "iBGP");
@@ -236,7 +264,11 @@ fn mp_reach_with_32_byte_next_hop_uses_the_global_address() {
 #[test]
 fn mp_reach_of_another_family_is_ignored() {
     let mut a = base_attrs(&[65001]);
-    a.extend(attr(0x80, 14, &[0, 1, 128, 4, 1, 2, 3, 4, 0, 88, 0, 0, 0, 0]));
+    a.extend(attr(
+        0x80,
+        14,
+        &[0, 1, 128, 4, 1, 2, 3, 4, 0, 88, 0, 0, 0, 0],
+    ));
     let u = parse_update(&update_msg(&[], &a, &[]), true).expect("valid");
     assert_eq!((u.announced.len(), u.end_of_rib), (0, false));
 }
@@ -245,15 +277,25 @@ fn mp_reach_of_another_family_is_ignored() {
 fn broken_mp_reach_is_an_error() {
     let mut a = base_attrs(&[65001]);
     a.extend(attr(0x80, 14, &[0, 2, 1, 16, 0, 0]));
-    assert_eq!(parse_update(&update_msg(&[], &a, &[]), true).map_err(|e| (e.code, e.subcode)), Err((3, 9)));
+    assert_eq!(
+        parse_update(&update_msg(&[], &a, &[]), true).map_err(|e| (e.code, e.subcode)),
+        Err((3, 9))
+    );
     let mut a = base_attrs(&[65001]);
     a.extend(attr(0x80, 15, &[0, 2, 1, 129]));
-    assert_eq!(parse_update(&update_msg(&[], &a, &[]), true).map_err(|e| (e.code, e.subcode)), Err((3, 9)));
+    assert_eq!(
+        parse_update(&update_msg(&[], &a, &[]), true).map_err(|e| (e.code, e.subcode)),
+        Err((3, 9))
+    );
 }
 
 #[test]
 fn end_of_rib_is_an_empty_update_or_a_lone_empty_mp_unreach() {
-    assert!(parse_update(&update_msg(&[], &[], &[]), true).expect("valid").end_of_rib);
+    assert!(
+        parse_update(&update_msg(&[], &[], &[]), true)
+            .expect("valid")
+            .end_of_rib
+    );
     let u = parse_update(&update_msg(&[], &attr(0x80, 15, &[0, 2, 1]), &[]), true).expect("valid");
     assert!(u.end_of_rib);
     let u = parse_update(&update_msg(&[24, 10, 0, 1], &[], &[]), true).expect("valid");
@@ -263,9 +305,19 @@ fn end_of_rib_is_an_empty_update_or_a_lone_empty_mp_unreach() {
 
 #[test]
 fn malformed_nlri_and_lengths_are_errors() {
-    let code = |m: &[u8]| parse_message(m, true).map(|_| ()).map_err(|e| (e.code, e.subcode));
-    assert_eq!(code(&update_msg(&[], &base_attrs(&[1]), &[33, 10, 0, 1, 0, 0])), Err((3, 10)));
-    assert_eq!(code(&update_msg(&[], &base_attrs(&[1]), &[24, 10, 0])), Err((3, 10)));
+    let code = |m: &[u8]| {
+        parse_message(m, true)
+            .map(|_| ())
+            .map_err(|e| (e.code, e.subcode))
+    };
+    assert_eq!(
+        code(&update_msg(&[], &base_attrs(&[1]), &[33, 10, 0, 1, 0, 0])),
+        Err((3, 10))
+    );
+    assert_eq!(
+        code(&update_msg(&[], &base_attrs(&[1]), &[24, 10, 0])),
+        Err((3, 10))
+    );
     let mut m = update_msg(&[], &[], &[]);
     m[20] = 9; // withdrawn length overruns the message
     assert_eq!(code(&m), Err((3, 1)));
@@ -310,14 +362,30 @@ fn open_keepalive_and_notification_round_trip() {
     assert_eq!((m1, l1), (Message::Open(o), n));
     let (m2, l2) = parse_message(&b[n..], true).expect("ok").expect("complete");
     assert_eq!((m2, l2), (Message::Keepalive, 19));
-    let (m3, _) = parse_message(&b[n + 19..], true).expect("ok").expect("complete");
+    let (m3, _) = parse_message(&b[n + 19..], true)
+        .expect("ok")
+        .expect("complete");
     let data = b"bye".to_vec();
-    assert_eq!(m3, Message::Notification(Notification { code: 6, subcode: 2, data }));
+    assert_eq!(
+        m3,
+        Message::Notification(Notification {
+            code: 6,
+            subcode: 2,
+            data
+        })
+    );
 }
 
 #[test]
 fn open_without_capabilities_is_a_two_byte_ipv4_speaker() {
-    let o = Open { version: 4, asn: 65001, hold_time: 0, bgp_id: Ipv4Addr::new(1, 1, 1, 1), four_byte_as: false, mp: vec![] };
+    let o = Open {
+        version: 4,
+        asn: 65001,
+        hold_time: 0,
+        bgp_id: Ipv4Addr::new(1, 1, 1, 1),
+        four_byte_as: false,
+        mp: vec![],
+    };
     let mut b = Vec::new();
     encode_open(&o, &mut b);
     assert_eq!(b.len(), 29);
@@ -326,8 +394,16 @@ fn open_without_capabilities_is_a_two_byte_ipv4_speaker() {
 
 fn arb_prefix() -> impl Strategy<Value = Prefix> {
     prop_oneof![
-        (any::<u32>(), 0u8..=32).prop_map(|(a, len)| Prefix { addr: IpAddr::V4(a.into()), len }.network()),
-        (any::<u128>(), 0u8..=128).prop_map(|(a, len)| Prefix { addr: IpAddr::V6(a.into()), len }.network()),
+        (any::<u32>(), 0u8..=32).prop_map(|(a, len)| Prefix {
+            addr: IpAddr::V4(a.into()),
+            len
+        }
+        .network()),
+        (any::<u128>(), 0u8..=128).prop_map(|(a, len)| Prefix {
+            addr: IpAddr::V6(a.into()),
+            len
+        }
+        .network()),
     ]
 }
 

@@ -44,7 +44,10 @@ fn nested_ipv6_prefixes_match_the_most_specific() {
     r.announce(p("2001:db8:1::/48"), attrs(48));
     r.announce(p("2001:db8:1:8000::/49"), attrs(49));
     assert_eq!(found(&r, "2001:db8:1::1"), Some((p("2001:db8:1::/48"), 48)));
-    assert_eq!(found(&r, "2001:db8:1:8001::1"), Some((p("2001:db8:1:8000::/49"), 49)));
+    assert_eq!(
+        found(&r, "2001:db8:1:8001::1"),
+        Some((p("2001:db8:1:8000::/49"), 49))
+    );
     assert_eq!(found(&r, "2001:db8:2::1"), None);
     assert_eq!(r.len(), (0, 2));
 }
@@ -73,10 +76,19 @@ fn prefixes_are_stored_with_host_bits_cleared() {
     let mut r = Rib::new();
     r.announce(p("10.0.1.77/24"), attrs(24));
     assert!(r.get(&p("10.0.1.0/24")).is_some());
-    assert!(r.get(&p("10.0.1.1/24")).is_some(), "normalised on lookup too");
+    assert!(
+        r.get(&p("10.0.1.1/24")).is_some(),
+        "normalised on lookup too"
+    );
     assert!(r.get(&p("10.0.1.0/25")).is_none(), "exact only");
     assert_eq!(r.iter().next().map(|(p, _)| p), Some(p("10.0.1.0/24")));
-    assert!(!r.withdraw(&Prefix { addr: ip("10.0.0.0"), len: 40 }), "impossible length");
+    assert!(
+        !r.withdraw(&Prefix {
+            addr: ip("10.0.0.0"),
+            len: 40
+        }),
+        "impossible length"
+    );
 }
 
 #[test]
@@ -94,11 +106,26 @@ fn covering_is_the_longest_match_of_a_prefix() {
 #[test]
 fn iter_is_sorted_v4_then_v6() {
     let mut r = Rib::new();
-    for s in ["2001:db8::/32", "10.0.1.0/24", "10.0.0.0/16", "1.0.0.0/8", "2001:db8::/48"] {
+    for s in [
+        "2001:db8::/32",
+        "10.0.1.0/24",
+        "10.0.0.0/16",
+        "1.0.0.0/8",
+        "2001:db8::/48",
+    ] {
         r.announce(p(s), attrs(1));
     }
     let got: Vec<String> = r.iter().map(|(p, _)| p.to_string()).collect();
-    assert_eq!(got, ["1.0.0.0/8", "10.0.0.0/16", "10.0.1.0/24", "2001:db8::/32", "2001:db8::/48"]);
+    assert_eq!(
+        got,
+        [
+            "1.0.0.0/8",
+            "10.0.0.0/16",
+            "10.0.1.0/24",
+            "2001:db8::/32",
+            "2001:db8::/48"
+        ]
+    );
 }
 
 #[test]
@@ -133,7 +160,10 @@ fn sweep_frees_sets_no_route_uses() {
 fn sweep_runs_by_itself_as_routes_go() {
     let mut r = Rib::new();
     for i in 0..5000u32 {
-        let pfx = Prefix { addr: IpAddr::V4((0x0a00_0000 + (i << 8)).into()), len: 24 };
+        let pfx = Prefix {
+            addr: IpAddr::V4((0x0a00_0000 + (i << 8)).into()),
+            len: 24,
+        };
         r.announce(pfx, attrs(i));
         r.withdraw(&pfx);
     }

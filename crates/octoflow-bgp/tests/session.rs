@@ -54,14 +54,21 @@ fn sent(s: &mut Session) -> Vec<Message> {
     out
 }
 
-fn closed_with(s: &mut Session) -> (Option<(u8, u8)>, Option<(u8, u8)>) {
+/// Notifications (code, subcode) sent and received.
+type Sent = Option<(u8, u8)>;
+
+fn closed_with(s: &mut Session) -> (Sent, Sent) {
     assert!(s.is_closed());
     let mut last = None;
     while let Some(e) = s.poll_event() {
         last = Some(e);
     }
     match last {
-        Some(Event::Closed { notification_sent, notification_received, .. }) => (notification_sent, notification_received),
+        Some(Event::Closed {
+            notification_sent,
+            notification_received,
+            ..
+        }) => (notification_sent, notification_received),
         other => panic!("not closed: {other:?}"),
     }
 }
@@ -92,7 +99,10 @@ fn passive_open_sends_our_open_with_mp_and_four_octet_as_trans() {
     let Some((Message::Open(o), _)) = parse_message(&b, true).expect("valid") else {
         panic!("OPEN");
     };
-    assert_eq!((o.asn, o.hold_time, o.four_byte_as), (4_200_000_000, 90, true));
+    assert_eq!(
+        (o.asn, o.hold_time, o.four_byte_as),
+        (4_200_000_000, 90, true)
+    );
     assert_eq!(o.mp, vec![(1, 1), (2, 1)]);
     assert!(sent(&mut s).is_empty(), "transmit drains");
 }
@@ -145,7 +155,11 @@ fn hold_timer_expiry_sends_notification_4_0() {
     s.handle_timeout(T0 + 6_000);
     s.handle_timeout(T0 + 9_000);
     let msgs = sent(&mut s);
-    assert_eq!(msgs.len(), 3, "two keepalives then the notification: {msgs:?}");
+    assert_eq!(
+        msgs.len(),
+        3,
+        "two keepalives then the notification: {msgs:?}"
+    );
     assert!(matches!(msgs.last(), Some(Message::Notification(n)) if (n.code, n.subcode) == (4, 0)));
     assert_eq!(closed_with(&mut s), (Some((4, 0)), None));
     assert_eq!(s.poll_timeout(), None);
@@ -202,7 +216,9 @@ fn unsupported_version_sends_notification_2_1() {
     o[19] = 3;
     s.receive(&o, T0);
     match sent(&mut s).pop() {
-        Some(Message::Notification(n)) => assert_eq!((n.code, n.subcode, n.data), (2, 1, vec![0, 4])),
+        Some(Message::Notification(n)) => {
+            assert_eq!((n.code, n.subcode, n.data), (2, 1, vec![0, 4]))
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -269,7 +285,9 @@ fn header_error_sends_notification_1_x_and_ignores_the_rest() {
     k[17] = 20;
     s.receive(&k, T0);
     match sent(&mut s).pop() {
-        Some(Message::Notification(n)) => assert_eq!((n.code, n.subcode, n.data), (1, 2, vec![0, 20])),
+        Some(Message::Notification(n)) => {
+            assert_eq!((n.code, n.subcode, n.data), (1, 2, vec![0, 20]))
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -300,12 +318,24 @@ fn peer_without_mp_capability_gets_ipv4_unicast() {
     let mut s = Session::new(cfg(), T0);
     let mut b = Vec::new();
     encode_open(
-        &Open { version: 4, asn: 65001, hold_time: 90, bgp_id: Ipv4Addr::new(192, 0, 2, 1), four_byte_as: false, mp: vec![] },
+        &Open {
+            version: 4,
+            asn: 65001,
+            hold_time: 90,
+            bgp_id: Ipv4Addr::new(192, 0, 2, 1),
+            four_byte_as: false,
+            mp: vec![],
+        },
         &mut b,
     );
     s.receive(&b, T0);
     s.receive(&keepalive(), T0);
-    let Some(Event::Established { families, four_byte_as, .. }) = s.poll_event() else {
+    let Some(Event::Established {
+        families,
+        four_byte_as,
+        ..
+    }) = s.poll_event()
+    else {
         panic!("established");
     };
     assert_eq!((families, four_byte_as), (vec![(1, 1)], false));
