@@ -22,6 +22,8 @@ python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 # The console's browser tests: headless Chromium driven through WebDriver.
 command -v chromedriver >/dev/null || missing+=(chromium chromium-driver fonts-dejavu-core)
 command -v openssl >/dev/null || missing+=(openssl)
+# Routing enrichment: a real BGP speaker and BMP exporter (tests/routing.rs).
+command -v gobgpd >/dev/null || missing+=(gobgpd)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   SUDO=; [ "$(id -u)" -ne 0 ] && SUDO=sudo

@@ -33,6 +33,21 @@ struct ConfigArg {
     config_file: PathBuf,
 }
 
+/// `octoflow rib …`.
+#[derive(Subcommand)]
+enum RibCmd {
+    /// The RIBs and their sessions; with --peer, a RIB's routes; with an
+    /// address or prefix, the route toward it in each RIB.
+    Show {
+        /// A RIB: its name as listed (`bgp 192.0.2.10`) or its peer's address.
+        #[arg(long, value_name = "PEER")]
+        peer: Option<String>,
+        /// An address (longest match) or a prefix (the route covering it).
+        #[arg(value_name = "PREFIX|ADDRESS")]
+        what: Option<String>,
+    },
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Run the flow router in the foreground: collectors, tenant filters, exporters.
@@ -184,6 +199,15 @@ enum Cmd {
         config: ConfigArg,
         #[command(subcommand)]
         cmd: Option<ConsoleCmd>,
+    },
+    /// What the running server's BGP and BMP sessions know (as pmacct's
+    /// bgp_table_dump_file): `rib show` lists the RIBs, `rib show --peer P`
+    /// a RIB's routes, `rib show ADDRESS|PREFIX` the route toward it in each.
+    Rib {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(subcommand)]
+        cmd: RibCmd,
     },
     /// Send generated NetFlow/IPFIX/sFlow to a collector, and report what was sent.
     Gen {
@@ -401,6 +425,13 @@ pub fn main() -> ExitCode {
             return control(&config.config_file, &format!("restart {name}"))
         }
         Cmd::Reload { config } => return control(&config.config_file, "reload"),
+        Cmd::Rib {
+            config,
+            cmd: RibCmd::Show { peer, what },
+        } => {
+            let c = control::Command::RibShow { peer, what };
+            return control(&config.config_file, &c.to_string());
+        }
         Cmd::GenerateDocs { out } => generate_docs(&out),
         Cmd::InstallSystemd {
             config,

@@ -47,11 +47,16 @@ pub enum Command {
     Reload,
     /// `shutdown`: stop the server.
     Shutdown,
+    /// `rib show [--peer P] [PREFIX|ADDRESS]`: the BGP/BMP RIBs.
+    RibShow {
+        peer: Option<String>,
+        what: Option<String>,
+    },
 }
 
 /// The answer to a line that is no [`Command`].
 const USAGE: &str =
-    "status [NAME], start|stop|restart NAME|all|collectors|exporters, reread, reload, shutdown";
+    "status [NAME], start|stop|restart NAME|all|collectors|exporters|sessions, reread, reload, shutdown, rib show [--peer P] [PREFIX|ADDRESS]";
 
 /// Read one command line: words separated by white space, the verb first. Words
 /// after the ones a command takes are ignored (`status a b` is `status a`).
@@ -59,6 +64,9 @@ const USAGE: &str =
 pub fn parse_command(line: &str) -> Result<Command, String> {
     let mut words = line.split_whitespace();
     let verb = words.next().unwrap_or("");
+    if verb == "rib" {
+        return rib_show(line, words);
+    }
     let target = words.next().map(str::to_string);
     match (verb, target) {
         ("status", t) => Ok(Command::Status(t.unwrap_or_else(|| "all".into()))),
@@ -70,6 +78,23 @@ pub fn parse_command(line: &str) -> Result<Command, String> {
         ("shutdown", None) => Ok(Command::Shutdown),
         _ => Err(format!("unknown command {line:?}: {USAGE}")),
     }
+}
+
+/// `rib show [--peer P] [PREFIX|ADDRESS]`, after the verb.
+fn rib_show<'a>(line: &str, mut words: impl Iterator<Item = &'a str>) -> Result<Command, String> {
+    let bad = || format!("unknown command {line:?}: {USAGE}");
+    if words.next() != Some("show") {
+        return Err(bad());
+    }
+    let (mut peer, mut what) = (None, None);
+    while let Some(w) = words.next() {
+        match w {
+            "--peer" => peer = Some(words.next().ok_or_else(bad)?.to_string()),
+            _ if what.is_none() => what = Some(w.to_string()),
+            _ => return Err(bad()),
+        }
+    }
+    Ok(Command::RibShow { peer, what })
 }
 
 /// The command line a client sends: [`parse_command`] reads it back as the same
@@ -84,6 +109,16 @@ impl fmt::Display for Command {
             Command::Reread => f.write_str("reread"),
             Command::Reload => f.write_str("reload"),
             Command::Shutdown => f.write_str("shutdown"),
+            Command::RibShow { peer, what } => {
+                f.write_str("rib show")?;
+                if let Some(p) = peer {
+                    write!(f, " --peer {p}")?;
+                }
+                if let Some(w) = what {
+                    write!(f, " {w}")?;
+                }
+                Ok(())
+            }
         }
     }
 }

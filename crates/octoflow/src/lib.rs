@@ -22,6 +22,7 @@ mod privileges;
 mod profile;
 mod query;
 mod redis;
+mod routing;
 mod supervisor;
 mod systemd;
 mod telemetry;

@@ -47,8 +47,7 @@ fn as_numbers_from_a_geoip_database_reach_nfcapd_and_a_store() {
         .unwrap();
     let text = String::from_utf8_lossy(&check.stdout);
     assert!(
-        text.contains("enrichment: AS numbers from")
-            && text.contains("first non-zero of device, geoip"),
+        text.contains("enrichment: AS numbers: first non-zero of device, geoip; GeoIP ASN "),
         "{text}"
     );
     let nfcapd = start_nfcapd("nfcapd", np, &dir.join("nf"));

@@ -26,9 +26,10 @@ impl Difference {
 /// order, then the removed ones.
 pub fn diff(running: &[Spec], new: &[Spec]) -> Vec<(String, Difference)> {
     let mut out = Vec::new();
-    let kinds: [fn(&Spec) -> bool; 2] = [
+    let kinds: [fn(&Spec) -> bool; 3] = [
         |s| matches!(s, Spec::Collector(_)),
         |s| matches!(s, Spec::Output(_)),
+        |s| matches!(s, Spec::Bgp(_) | Spec::Bmp(_)),
     ];
     for is_kind in kinds {
         for s in new.iter().filter(|s| is_kind(s)) {

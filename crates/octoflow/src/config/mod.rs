@@ -94,6 +94,10 @@ pub struct Supervisor {
 pub enum Spec {
     Collector(Collector),
     Output(Output),
+    /// `enrichment.bgp`: the passive BGP speaker (instance `bgp_session`).
+    Bgp(crate::enrich::config::BgpConfig),
+    /// `enrichment.bmp`: the BMP station (instance `bmp_session`).
+    Bmp(crate::enrich::config::BmpConfig),
 }
 
 impl Spec {
@@ -101,6 +105,8 @@ impl Spec {
         match self {
             Spec::Collector(c) => c.instance_name(),
             Spec::Output(o) => o.instance_name(),
+            Spec::Bgp(_) => "bgp_session".into(),
+            Spec::Bmp(_) => "bmp_session".into(),
         }
     }
 }
@@ -219,6 +225,14 @@ impl Config {
             .enrichment
             .and_then(|e| v.enrichment(e))
             .map(std::sync::Arc::new);
+        let mut outputs = outputs;
+        if enrichment.is_some() {
+            for o in &mut outputs {
+                if let crate::output::OutputKind::Netflow(n) = &mut o.kind {
+                    n.enriched = true;
+                }
+            }
+        }
         let collectors: Vec<Collector> = raw
             .collectors
             .unwrap_or_default()
@@ -231,7 +245,6 @@ impl Config {
             })
             .collect();
         v.topology(&collectors, &outputs);
-        let mut outputs = outputs;
         let profiles = v.profiles(raw.profiles.unwrap_or_default(), &mut outputs);
         let ids: Vec<String> = profiles.iter().map(|p| p.id.clone()).collect();
         let console = raw.console.and_then(|c| v.console(c, &ids));
@@ -250,13 +263,17 @@ impl Config {
         })
     }
 
-    /// Every instance's configuration: collectors, then outputs, in file order.
+    /// Every instance's configuration: collectors, then outputs, in file
+    /// order, then the routing sessions.
     pub fn specs(&self) -> Vec<Spec> {
+        let e = self.collectors.iter().find_map(|c| c.enrichment.as_deref());
         self.collectors
             .iter()
             .cloned()
             .map(Spec::Collector)
             .chain(self.outputs.iter().cloned().map(Spec::Output))
+            .chain(e.and_then(|e| e.bgp.clone()).map(Spec::Bgp))
+            .chain(e.and_then(|e| e.bmp.clone()).map(Spec::Bmp))
             .collect()
     }
 

@@ -78,7 +78,10 @@ impl Enrichment {
     /// As `octoflow check` prints it.
     pub fn describe(&self) -> String {
         let order: Vec<&str> = self.as_source.iter().map(|s| s.name()).collect();
-        let mut parts = vec![format!("AS numbers: first non-zero of {}", order.join(", "))];
+        let mut parts = vec![format!(
+            "AS numbers: first non-zero of {}",
+            order.join(", ")
+        )];
         if let Some(p) = &self.geoip_asn {
             parts.push(format!("GeoIP ASN {}", p.display()));
         }
@@ -86,8 +89,17 @@ impl Enrichment {
             parts.push(format!("countries from {}", p.display()));
         }
         if let Some(b) = &self.bgp {
-            let peers: Vec<String> = b.peers.iter().map(|p| format!("{} AS{}", p.address, p.asn)).collect();
-            parts.push(format!("BGP on {} as AS{} with {}", b.listen, b.asn, peers.join(", ")));
+            let peers: Vec<String> = b
+                .peers
+                .iter()
+                .map(|p| format!("{} AS{}", p.address, p.asn))
+                .collect();
+            parts.push(format!(
+                "BGP on {} as AS{} with {}",
+                b.listen,
+                b.asn,
+                peers.join(", ")
+            ));
         }
         if let Some(b) = &self.bmp {
             parts.push(format!("BMP station on {}", b.listen));
@@ -97,19 +109,30 @@ impl Enrichment {
 }
 
 impl Validator {
-    fn socket(&mut self, path: &str, s: Option<Scalar>, default: Option<&str>) -> Option<SocketAddr> {
+    fn socket(
+        &mut self,
+        path: &str,
+        s: Option<Scalar>,
+        default: Option<&str>,
+    ) -> Option<SocketAddr> {
         let text = match (s, default) {
             (Some(s), _) => s.0,
             (None, Some(d)) => d.to_string(),
             (None, None) => {
-                self.err(path, "missing: give an address and port, e.g. 0.0.0.0:10179");
+                self.err(
+                    path,
+                    "missing: give an address and port, e.g. 0.0.0.0:10179",
+                );
                 return None;
             }
         };
         match text.trim().parse::<SocketAddr>() {
             Ok(a) => Some(a),
             Err(_) => {
-                self.err(path, format!("{text:?} is not an address and port like 0.0.0.0:179 or [::]:179"));
+                self.err(
+                    path,
+                    format!("{text:?} is not an address and port like 0.0.0.0:179 or [::]:179"),
+                );
                 None
             }
         }
@@ -124,7 +147,10 @@ impl Validator {
         match t.parse::<u32>() {
             Ok(a) if a != 0 => Some(a),
             _ => {
-                self.err(path, format!("{:?} is not an AS number (1 to 4294967295)", s.0));
+                self.err(
+                    path,
+                    format!("{:?} is not an AS number (1 to 4294967295)", s.0),
+                );
                 None
             }
         }
@@ -136,30 +162,40 @@ impl Validator {
         let asn = self.asn("enrichment.bgp.asn", b.asn);
         let router_id = match b.router_id.map(|s| s.0) {
             None => {
-                self.err("enrichment.bgp.router_id", "missing: give an IPv4 address, e.g. 192.0.2.1 (the BGP identifier)");
+                self.err(
+                    "enrichment.bgp.router_id",
+                    "missing: give an IPv4 address, e.g. 192.0.2.1 (the BGP identifier)",
+                );
                 None
             }
-            Some(t) => match t.trim().parse::<Ipv4Addr>() {
-                Ok(a) if !a.is_unspecified() => Some(a),
-                _ => {
-                    self.err("enrichment.bgp.router_id", format!("{t:?} is not a non-zero IPv4 address (RFC 4271 §4.2's BGP identifier)"));
-                    None
+            Some(t) => {
+                match t.trim().parse::<Ipv4Addr>() {
+                    Ok(a) if !a.is_unspecified() => Some(a),
+                    _ => {
+                        self.err("enrichment.bgp.router_id", format!("{t:?} is not a non-zero IPv4 address (RFC 4271 §4.2's BGP identifier)"));
+                        None
+                    }
                 }
-            },
+            }
         };
         let hold_time = match b.hold_time.map(|s| s.0) {
             None => 90,
-            Some(t) => match t.trim().parse::<u16>() {
-                Ok(h) if h == 0 || h >= 3 => h,
-                _ => {
-                    self.err("enrichment.bgp.hold_time", format!("{t:?}: give 0 (no keepalives) or 3 to 65535 seconds (RFC 4271 §4.2)"));
-                    0
+            Some(t) => {
+                match t.trim().parse::<u16>() {
+                    Ok(h) if h == 0 || h >= 3 => h,
+                    _ => {
+                        self.err("enrichment.bgp.hold_time", format!("{t:?}: give 0 (no keepalives) or 3 to 65535 seconds (RFC 4271 §4.2)"));
+                        0
+                    }
                 }
-            },
+            }
         };
         let raw_peers = b.peers.unwrap_or_default();
         if raw_peers.is_empty() {
-            self.err("enrichment.bgp.peers", "missing or empty: give each neighbour, e.g. [{address: 192.0.2.10, asn: 65000}]");
+            self.err(
+                "enrichment.bgp.peers",
+                "missing or empty: give each neighbour, e.g. [{address: 192.0.2.10, asn: 65000}]",
+            );
         }
         let mut peers: Vec<BgpPeer> = Vec::new();
         for (i, p) in raw_peers.into_iter().enumerate() {
@@ -172,20 +208,35 @@ impl Validator {
                     devices.push(unmap(a));
                 }
             }
-            let (Some(address), Some(asn)) = (address, asn) else { continue };
+            let (Some(address), Some(asn)) = (address, asn) else {
+                continue;
+            };
             if devices.is_empty() {
                 devices.push(address);
             }
             if peers.iter().any(|q| q.address == address) {
-                self.err(format!("{at}.address"), format!("{address} is listed twice"));
+                self.err(
+                    format!("{at}.address"),
+                    format!("{address} is listed twice"),
+                );
                 continue;
             }
             for d in &devices {
                 if let Some(q) = peers.iter().find(|q| q.devices.contains(d)) {
-                    self.err(format!("{at}.devices"), format!("device {d} already uses peer {}'s RIB: a device's flows use one peer", q.address));
+                    self.err(
+                        format!("{at}.devices"),
+                        format!(
+                            "device {d} already uses peer {}'s RIB: a device's flows use one peer",
+                            q.address
+                        ),
+                    );
                 }
             }
-            peers.push(BgpPeer { address, asn, devices });
+            peers.push(BgpPeer {
+                address,
+                asn,
+                devices,
+            });
         }
         if self.errors.len() > errors {
             return None;
@@ -210,7 +261,13 @@ impl Validator {
         match self.env.readable(&p) {
             Ok(()) => Some(p),
             Err(why) => {
-                self.err(key, format!("cannot read {}: {why}; give a MaxMind database, e.g. {example}", p.display()));
+                self.err(
+                    key,
+                    format!(
+                        "cannot read {}: {why}; give a MaxMind database, e.g. {example}",
+                        p.display()
+                    ),
+                );
                 None
             }
         }
@@ -229,15 +286,26 @@ impl Validator {
         let bmp = e.bmp.and_then(|b| self.bmp(b));
         if let (Some(b), Some(m)) = (&bgp, &bmp) {
             if b.listen == m.listen {
-                self.err("enrichment.bmp.listen", format!("{} is enrichment.bgp.listen too", m.listen));
+                self.err(
+                    "enrichment.bmp.listen",
+                    format!("{} is enrichment.bgp.listen too", m.listen),
+                );
             }
         }
         let (asn, country) = match e.geoip {
             Some(g) => (g.asn, g.country),
             None => (None, None),
         };
-        let geoip_asn = self.database("enrichment.geoip.asn", asn, "/var/lib/GeoIP/GeoLite2-ASN.mmdb");
-        let geoip_country = self.database("enrichment.geoip.country", country, "/var/lib/GeoIP/GeoLite2-Country.mmdb");
+        let geoip_asn = self.database(
+            "enrichment.geoip.asn",
+            asn,
+            "/var/lib/GeoIP/GeoLite2-ASN.mmdb",
+        );
+        let geoip_country = self.database(
+            "enrichment.geoip.country",
+            country,
+            "/var/lib/GeoIP/GeoLite2-Country.mmdb",
+        );
         let routing = bgp.is_some() || bmp.is_some();
         let mut as_source = Vec::new();
         match e.as_source {
@@ -258,14 +326,23 @@ impl Validator {
                         "geoip" => AsSource::Geoip,
                         "bgp" => AsSource::Bgp,
                         other => {
-                            self.err(&path, format!("{other:?} is not an AS source (device, bgp, geoip)"));
+                            self.err(
+                                &path,
+                                format!("{other:?} is not an AS source (device, bgp, geoip)"),
+                            );
                             continue;
                         }
                     };
                     if as_source.contains(&src) {
                         self.err(&path, format!("{s:?} is listed twice"));
-                    } else if src == AsSource::Geoip && geoip_asn.is_none() && self.errors.len() == errors {
-                        self.err(&path, "\"geoip\" needs enrichment.geoip.asn (the ASN database)");
+                    } else if src == AsSource::Geoip
+                        && geoip_asn.is_none()
+                        && self.errors.len() == errors
+                    {
+                        self.err(
+                            &path,
+                            "\"geoip\" needs enrichment.geoip.asn (the ASN database)",
+                        );
                     } else if src == AsSource::Bgp && !routing && self.errors.len() == errors {
                         self.err(&path, "\"bgp\" needs enrichment.bgp or enrichment.bmp (where routes come from)");
                     } else {
@@ -273,7 +350,10 @@ impl Validator {
                     }
                 }
                 if list.is_empty() {
-                    self.err("enrichment.as_source", "is empty; give e.g. [device, bgp, geoip]");
+                    self.err(
+                        "enrichment.as_source",
+                        "is empty; give e.g. [device, bgp, geoip]",
+                    );
                 }
             }
         }
@@ -398,7 +478,17 @@ mod tests {
         assert_eq!(b.listen, "0.0.0.0:179".parse().unwrap());
         assert_eq!(b.hold_time, 90);
         let ten: IpAddr = "192.0.2.10".parse().unwrap();
-        assert_eq!(b.peers, [BgpPeer { address: ten, asn: 4_200_000_000, devices: vec![ten] }]);
-        assert_eq!(e.bmp.as_ref().map(|m| m.listen), Some("127.0.0.1:10179".parse().unwrap()));
+        assert_eq!(
+            b.peers,
+            [BgpPeer {
+                address: ten,
+                asn: 4_200_000_000,
+                devices: vec![ten]
+            }]
+        );
+        assert_eq!(
+            e.bmp.as_ref().map(|m| m.listen),
+            Some("127.0.0.1:10179".parse().unwrap())
+        );
     }
 }

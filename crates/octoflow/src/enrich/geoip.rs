@@ -64,7 +64,9 @@ impl<V: Copy> GeoTable<V> {
 fn read<V: Copy>(
     path: &Path,
     kind: Kind,
-    value: impl Fn(&maxminddb::LookupResult<'_, Vec<u8>>) -> Result<Option<V>, maxminddb::MaxMindDbError>,
+    value: impl Fn(
+        &maxminddb::LookupResult<'_, Vec<u8>>,
+    ) -> Result<Option<V>, maxminddb::MaxMindDbError>,
 ) -> Result<Vec<(Prefix, V)>, String> {
     let shown = path.display();
     let key = kind.key();
@@ -236,9 +238,9 @@ mod tests {
 
     #[test]
     fn maxminds_country_test_database_gives_where_the_address_is() {
-        let db = Path::new(env!("CARGO_MANIFEST_DIR"))
+        let country_db = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../tests/fixtures/mmdb/GeoIP2-Country-Test.mmdb");
-        let t = load_country(&db).expect("loads");
+        let t = load_country(&country_db).expect("loads");
         for (ip, want) in [
             ("89.160.20.112", Some(*b"SE")),
             ("67.43.156.1", Some(*b"BT")),
@@ -251,7 +253,9 @@ mod tests {
         ] {
             assert_eq!(t.get(ip.parse().unwrap()), want, "{ip}");
         }
-        let e = load_country(&db()).err().expect("an ASN database has no countries");
+        let e = load_country(&db())
+            .err()
+            .expect("an ASN database has no countries");
         assert!(e.starts_with("enrichment.geoip.country: "), "{e}");
     }
 }

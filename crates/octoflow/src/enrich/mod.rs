@@ -125,7 +125,10 @@ impl Enricher {
             let (src, dst) = if ribs.is_empty() {
                 (None, None)
             } else {
-                (routing::best(ribs, r.src_addr), routing::best(ribs, r.dst_addr))
+                (
+                    routing::best(ribs, r.src_addr),
+                    routing::best(ribs, r.dst_addr),
+                )
             };
             r.src_as = self.pick(r.src_as, r.src_addr, &src);
             r.dst_as = self.pick(r.dst_as, r.dst_addr, &dst);
@@ -217,5 +220,61 @@ mod tests {
         let mut rs = [flow("10.0.0.1", "192.0.2.1", 64512)];
         apply(&mut enricher(&[AsSource::Geoip]), &mut rs);
         assert_eq!(rs[0].src_as, 0, "only geoip, which does not know it");
+    }
+}
+
+#[cfg(test)]
+mod route_tests {
+    use super::*;
+    use octoflow_bgp::bmp::PeerKey;
+
+    /// Flows from a BMP router use the RIBs of the peers it monitors; when
+    /// the router goes, so do its routes.
+    #[test]
+    fn a_bmp_routers_rib_enriches_its_flows_until_it_goes() {
+        let router: IpAddr = "127.0.0.77".parse().unwrap();
+        let mut e = Enricher {
+            order: vec![AsSource::Device, AsSource::Bgp],
+            asn: None,
+            country: None,
+            routes: true,
+            by_device: Vec::new(),
+            generation: u64::MAX,
+        };
+        let flow = || FlowRecord {
+            src_addr: "10.9.1.1".parse().unwrap(),
+            dst_addr: "198.18.0.9".parse().unwrap(),
+            ..FlowRecord::default()
+        };
+        let mut routes = Vec::new();
+        let mut rs = [flow()];
+        e.apply(router, &mut rs, &mut routes);
+        assert_eq!((rs[0].dst_as, routes.len()), (0, 1), "no RIB yet");
+        let key = PeerKey {
+            peer_type: 3,
+            distinguisher: 0,
+            addr: "0.0.0.0".parse().unwrap(),
+            post_policy: false,
+            adj_rib_out: false,
+        };
+        let rib = routing::ribs().bmp_peer(router, key);
+        rib.write().announce(
+            "198.18.0.0/24".parse().unwrap(),
+            RouteAttrs {
+                as_path: vec![64496].into(),
+                next_hop: "192.0.2.3".parse().unwrap(),
+                ..RouteAttrs::default()
+            },
+        );
+        let mut rs = [flow()];
+        e.apply(router, &mut rs, &mut routes);
+        assert_eq!(rs[0].dst_as, 64496);
+        assert_eq!(rs[0].bgp_next_hop, "192.0.2.3".parse::<IpAddr>().unwrap());
+        assert_eq!(rs[0].dst_mask, 24);
+        assert_eq!(routes[0].as_deref().map(|a| a.origin_as()), Some(64496));
+        routing::ribs().drop_bmp_router(router);
+        let mut rs = [flow()];
+        e.apply(router, &mut rs, &mut routes);
+        assert_eq!((rs[0].dst_as, routes[0].is_none()), (0, true));
     }
 }

@@ -22,6 +22,8 @@ use octoflow_proto::RouteAttrs;
 /// What `rib show` and the metrics say about a session.
 #[derive(Debug, Clone, Default)]
 pub struct PeerState {
+    /// A connection is being served (BGP: one per peer).
+    pub connected: bool,
     /// Unix ms when the session came up; 0 while it is down.
     pub up_since_ms: u64,
     pub peer_asn: u32,

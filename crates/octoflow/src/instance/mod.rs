@@ -23,6 +23,8 @@ use lifecycle::Lifecycle;
 pub enum Role {
     Collector,
     Output,
+    /// A routing session: the BGP speaker, the BMP station.
+    Session,
 }
 
 impl Role {
@@ -30,6 +32,7 @@ impl Role {
         match self {
             Role::Collector => "_collector",
             Role::Output => "_exporter",
+            Role::Session => "_session",
         }
     }
 
@@ -38,6 +41,7 @@ impl Role {
         match self {
             Role::Collector => "collectors",
             Role::Output => "exporters",
+            Role::Session => "sessions",
         }
     }
 }

@@ -21,7 +21,7 @@ impl Supervisor {
         if target == "all" {
             return Ok(self.names());
         }
-        if let Some(role) = [Role::Collector, Role::Output]
+        if let Some(role) = [Role::Collector, Role::Output, Role::Session]
             .into_iter()
             .find(|r| r.group() == target)
         {
@@ -103,6 +103,15 @@ impl Supervisor {
             code: exit::OK,
         };
         match c {
+            Command::RibShow { peer, what } => {
+                match crate::routing::show::show(peer.as_deref(), what.as_deref()) {
+                    Ok(lines) => lines.into_iter().for_each(|l| r.line(l)),
+                    Err(e) => {
+                        r.lines.push(e);
+                        r.code = exit::USAGE;
+                    }
+                }
+            }
             Command::Status(target) => {
                 let names = match self.resolve(target) {
                     Ok(n) => n,

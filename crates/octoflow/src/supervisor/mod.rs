@@ -222,6 +222,7 @@ fn role_word(r: Role) -> &'static str {
     match r {
         Role::Collector => "collector",
         Role::Output => "exporter",
+        Role::Session => "session",
     }
 }
 

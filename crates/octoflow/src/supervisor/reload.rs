@@ -72,7 +72,7 @@ impl Supervisor {
         // 1. Stop what goes away or changes (collectors first: ports are freed
         //    before anything new binds).
         let mut restart: BTreeSet<String> = BTreeSet::new();
-        for role in [Role::Collector, Role::Output] {
+        for role in [Role::Collector, Role::Output, Role::Session] {
             let mut i = 0;
             while i < self.instances.len() {
                 if self.instances[i].role() != role {
@@ -109,7 +109,7 @@ impl Supervisor {
         }
         // 2. Add what is new, in the new file's order (outputs, then collectors).
         let autostart = new.supervisor.autostart;
-        for role in [Role::Output, Role::Collector] {
+        for role in [Role::Session, Role::Output, Role::Collector] {
             for s in specs.iter().filter(|s| role_of(s) == role) {
                 if self.index(&s.name()).is_none() {
                     self.instances.push(instance_for(s));

@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod console;
+pub mod duckdb;
 pub mod flows;
 pub mod goflow;
 pub mod netns;
