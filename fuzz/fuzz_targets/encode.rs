@@ -65,7 +65,6 @@ fn config(version: Version, unfiltered: bool, flags: u8) -> EncoderConfig {
         // domain remapping preserve_source turns off is what keeps that sound.
         preserve_source: false,
         receiver_ipv6: false,
-        enriched: false,
     }
 }
 

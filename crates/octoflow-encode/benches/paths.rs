@@ -109,7 +109,6 @@ fn paths(c: &mut Criterion) {
             withdrawals: false,
             preserve_source: false,
             receiver_ipv6: false,
-            enriched: false,
         };
         let mut enc = Encoder::new(cfg, NOW);
         let mut out = Out::default();

@@ -76,10 +76,6 @@ pub struct EncoderConfig {
     pub preserve_source: bool,
     /// The receiver's address is IPv6.
     pub receiver_ipv6: bool,
-    /// The collectors rewrite records (enrichment: AS numbers, BGP next hops,
-    /// prefix lengths): the router's own bytes no longer say what the records
-    /// do, so v5, v9 and IPFIX input is converted, never copied.
-    pub enriched: bool,
 }
 
 /// Which records of a decoded datagram are the tenant's.

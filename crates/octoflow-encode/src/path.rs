@@ -29,9 +29,6 @@ pub enum Path {
 impl Path {
     /// The path for input of version `vin`.
     pub fn of(vin: Version, cfg: &EncoderConfig) -> Path {
-        if cfg.enriched && vin != Version::Sflow {
-            return Path::records(vin, cfg);
-        }
         if vin == cfg.version
             && cfg.unfiltered
             && (!cfg.sampling_scaling || vin == Version::Sflow)
@@ -59,11 +56,6 @@ impl Path {
     pub fn records(vin: Version, cfg: &EncoderConfig) -> Path {
         match (vin, cfg.version) {
             (Version::V9 | Version::Ipfix, _) if cfg.sampling_scaling => Path::Convert,
-            // Enriched records: octoflow's templates carry what was added.
-            (
-                Version::V5 | Version::V9 | Version::Ipfix,
-                Version::V5 | Version::V9 | Version::Ipfix,
-            ) if cfg.enriched => Path::Convert,
             (Version::V9, Version::V9) | (Version::Ipfix, Version::Ipfix) => Path::SameVersion,
             (_, Version::V9) | (_, Version::Ipfix) => Path::Convert,
             (Version::V5, Version::V5) if !cfg.sampling_scaling => Path::V5Copy,

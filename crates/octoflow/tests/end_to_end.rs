@@ -331,7 +331,7 @@ fn check_refuses_the_original_mistake_and_prints_the_topology() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("foo-cacti_exporter"), "{text}");
     assert!(
-        text.contains("enrichment: AS numbers from tests/fixtures/mmdb/GeoLite2-ASN-Test.mmdb"),
+        text.contains("enrichment: AS numbers: first non-zero of device, geoip; GeoIP ASN tests/fixtures/mmdb/GeoLite2-ASN-Test.mmdb"),
         "{text}"
     );
     assert!(

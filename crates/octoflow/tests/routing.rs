@@ -6,6 +6,10 @@
 //! communities columns, read by DuckDB). When gobgpd's session drops, the
 //! peer's routes go and the next flows carry none.
 //!
+//! The flows come in as IPFIX and leave as v9: a converting output carries
+//! the enrichment. (A same-version output forwards the router's own bytes,
+//! byte for byte, and so carries what the router sent.)
+//!
 //! Everything runs on 127.0.0.1; gobgpd's API is a unix socket in the test's
 //! folder, and it is stopped by its PID.
 
@@ -167,7 +171,7 @@ fn a_bmp_routers_loc_rib_gives_flows_their_routes_and_goes_with_the_router() {
     let target = format!("127.0.0.1:{cp}");
     let args = [
         "--proto",
-        "v9",
+        "ipfix",
         "--count",
         "30",
         "--records",

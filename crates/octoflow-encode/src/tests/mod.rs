@@ -91,7 +91,6 @@ pub(super) fn cfg(version: Version, filters: &[&str]) -> EncoderConfig {
         withdrawals: true,
         preserve_source: false,
         receiver_ipv6: false,
-        enriched: false,
     }
 }
 

@@ -329,34 +329,3 @@ fn flow_direction_is_omitted_when_unknown_never_written_as_0xff() {
         }
     }
 }
-
-/// Enriched records (`enriched`): the collector changed them after decoding
-/// (AS numbers, BGP next hop), so v5, v9 and IPFIX input takes the convert
-/// path, also same-version and unfiltered outputs (the router's bytes would
-/// carry none of it); sFlow stays a copy (it is made only from sFlow). That
-/// the receiver then sees the enrichment is `tests/routing.rs`'s, at nfcapd.
-#[test]
-fn enriched_records_are_converted_not_copied() {
-    let recs = flows();
-    for (dialect, v) in [(Dialect::V9, Version::V9), (Dialect::Ipfix, Version::Ipfix)] {
-        let d = message(dialect, 0, 1, &recs, true);
-        for tenant in [&[][..], &["10.0.1.0/24"][..]] {
-            let mut c = cfg(v, tenant);
-            c.enriched = true;
-            assert_eq!(
-                crate::Path::of(v, &c),
-                crate::Path::Convert,
-                "{v:?} {tenant:?}"
-            );
-            let mut enc = Output::with(c, tenant);
-            let (_, _, got) = run_fresh(&mut enc, &d);
-            assert!(!got.is_empty(), "{v:?} {tenant:?}");
-        }
-    }
-    let mut c = cfg(Version::V5, &[]);
-    c.enriched = true;
-    assert_eq!(crate::Path::of(Version::V5, &c), crate::Path::Convert);
-    let mut c = cfg(Version::Sflow, &[]);
-    c.enriched = true;
-    assert_eq!(crate::Path::of(Version::Sflow, &c), crate::Path::Whole);
-}

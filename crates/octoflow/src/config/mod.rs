@@ -225,14 +225,7 @@ impl Config {
             .enrichment
             .and_then(|e| v.enrichment(e))
             .map(std::sync::Arc::new);
-        let mut outputs = outputs;
-        if enrichment.is_some() {
-            for o in &mut outputs {
-                if let crate::output::OutputKind::Netflow(n) = &mut o.kind {
-                    n.enriched = true;
-                }
-            }
-        }
+
         let collectors: Vec<Collector> = raw
             .collectors
             .unwrap_or_default()
@@ -245,6 +238,7 @@ impl Config {
             })
             .collect();
         v.topology(&collectors, &outputs);
+        let mut outputs = outputs;
         let profiles = v.profiles(raw.profiles.unwrap_or_default(), &mut outputs);
         let ids: Vec<String> = profiles.iter().map(|p| p.id.clone()).collect();
         let console = raw.console.and_then(|c| v.console(c, &ids));

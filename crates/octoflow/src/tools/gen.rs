@@ -227,7 +227,7 @@ impl<'a> Builder<'a> {
                     domain: 0,
                 };
                 let mut w = MessageWriter::new(
-                    &mut buf[..(120 * a.records + 400).clamp(1400, 65507)],
+                    &mut buf[..(140 * a.records + 400).clamp(1400, 65507)],
                     self.dialect,
                     h,
                 )

@@ -41,9 +41,6 @@ pub struct NetflowConfig {
     /// [`Path::preserves_source`]) with the router's address and port as their
     /// source, through a raw socket (`super::preserve`).
     pub preserve_source: bool,
-    /// The collectors enrich records (`enrichment` is configured): converted,
-    /// never copied (set from the whole configuration).
-    pub enriched: bool,
 }
 
 impl NetflowConfig {
@@ -73,7 +70,6 @@ impl NetflowConfig {
             withdrawals: self.transport == Transport::Tcp,
             preserve_source: self.preserve_source,
             receiver_ipv6: !self.target.ip().to_canonical().is_ipv4(),
-            enriched: self.enriched,
         }
     }
 
@@ -237,8 +233,6 @@ impl Validator {
             forward_options: e.forward_options.unwrap_or(true),
             udp_gso: e.udp_gso.unwrap_or(true),
             preserve_source,
-            // Set once the whole configuration is read (`Config::parse`).
-            enriched: false,
         })
     }
 }
