@@ -233,14 +233,16 @@ fn a_bgp_peers_routes_give_every_flow_its_as_path_next_hop_and_communities() {
     let dir = tmpdir("routing");
     let (pm, cp, np, bp) = (free_port(), free_port(), free_port(), free_port());
     let asn = root().join("tests/fixtures/mmdb/GeoLite2-ASN-Test.mmdb");
+    let country = root().join("tests/fixtures/mmdb/GeoIP2-Country-Test.mmdb");
     let yaml = format!(
         "general: {{metrics_listen: 127.0.0.1:{pm}}}\n\
          enrichment:\n  bgp: {{listen: '127.0.0.1:{bp}', asn: 65000, router_id: 192.0.2.1, hold_time: 30, peers: [{{address: 127.0.0.1, asn: 65001}}]}}\n  \
-         geoip: {{asn: '{}'}}\n  as_source: [device, bgp, geoip]\n\
+         geoip: {{asn: '{}', country: '{}'}}\n  as_source: [device, bgp, geoip]\n\
          collectors:\n  - {{id: edge, listen_host: 127.0.0.1, listen_port: {cp}, nf_version: auto, mux_to: [nf, st]}}\n\
          exporters:\n  - {{id: nf, collector_host: 127.0.0.1, collector_port: {np}, collector_version: 9}}\n  \
          - {{id: st, type: store, path: {}, rotate_secs: 60}}\n",
         asn.display(),
+        country.display(),
         dir.join("store").display()
     );
     let nfcapd = start_nfcapd("nfcapd", np, &dir.join("nf"));
@@ -283,8 +285,8 @@ fn a_bgp_peers_routes_give_every_flow_its_as_path_next_hop_and_communities() {
         "{covering}"
     );
 
-    // Phase 1: flows from 10.0.1.0/24 (a BGP route), 89.160.0.0/17 (only the
-    // GeoIP database) and 2001:1700::/27 toward 198.51.100.0/24 and
+    // Phase 1: flows from 10.0.1.0/24 (a BGP route), 89.160.20.112/28 (only
+    // the GeoIP databases: AS29518, in SE) and 2001:1700::/27 toward 198.51.100.0/24 and
     // 2001:db8:ff::/64 (gen's destinations).
     let target = format!("127.0.0.1:{cp}");
     let gen = |prefixes: &[&str], count: &str| {
@@ -305,7 +307,7 @@ fn a_bgp_peers_routes_give_every_flow_its_as_path_next_hop_and_communities() {
         }
         run_gen(&a);
     };
-    gen(&["10.0.1.0/24", "89.160.0.0/17", "2001:1700::/27"], "60");
+    gen(&["10.0.1.0/24", "89.160.20.112/28", "2001:1700::/27"], "60");
     settle(&s, "edge", 60);
 
     // Phase 2: the session drops; the peer's routes go with it.
@@ -336,7 +338,7 @@ fn a_bgp_peers_routes_give_every_flow_its_as_path_next_hop_and_communities() {
         .output()
         .expect("nfdump");
     let text = String::from_utf8_lossy(&nf.stdout);
-    let (mut phase1, mut phase2) = (0, 0);
+    let (mut phase1, mut phase2, mut swedish) = (0, 0, 0);
     for l in text.lines() {
         let f: Vec<&str> = l.split_whitespace().collect();
         if f.len() < 6 {
@@ -353,7 +355,8 @@ fn a_bgp_peers_routes_give_every_flow_its_as_path_next_hop_and_communities() {
         phase1 += 1;
         let want_sas = if sa.starts_with("10.0.1.") {
             "64510"
-        } else if sa.starts_with("89.160.") {
+        } else if sa.starts_with("89.160.20.") {
+            swedish += 1;
             "29518"
         } else {
             "6730"
@@ -397,4 +400,13 @@ fn a_bgp_peers_routes_give_every_flow_its_as_path_next_hop_and_communities() {
         }
     }
     assert_eq!((routed, unrouted), (phase1, phase2), "{rows}");
+
+    // Countries: the source's from the country database; the destinations
+    // (documentation addresses) have none.
+    let countries = duckdb(&format!(
+        "SELECT count(*) FILTER (WHERE src_country = 'SE'), count(src_country), count(dst_country) \
+         FROM read_parquet('{files}', union_by_name = true)"
+    ));
+    assert!(swedish > 0);
+    assert_eq!(countries, format!("{swedish}|{swedish}|0"), "{countries}");
 }
