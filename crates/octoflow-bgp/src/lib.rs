@@ -39,6 +39,6 @@ pub mod session;
 pub use bmp::{BmpError, BmpMessage, BmpReader, PeerHeader, PeerKey};
 pub use msg::{parse_message, Message, MsgError, Open, Update};
 pub use octoflow_prefix::Prefix;
-pub use octoflow_proto::{RouteAttrs, RouteOrigin};
+pub use octoflow_proto::{RouteAttrs, RouteOrigin, RouteParts};
 pub use rib::Rib;
 pub use session::{Event, Session, SessionConfig, State};

@@ -5,7 +5,9 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use octoflow_bgp::bmp::PEER_TYPE_LOC_RIB;
 use octoflow_bgp::msg::{encode_open, encode_update};
-use octoflow_bgp::{BmpError, BmpMessage, BmpReader, Open, Prefix, Rib, RouteAttrs, Update};
+use octoflow_bgp::{
+    BmpError, BmpMessage, BmpReader, Open, Prefix, Rib, RouteAttrs, RouteParts, Update,
+};
 
 fn common(t: u8, body: &[u8]) -> Vec<u8> {
     let mut m = vec![3];
@@ -116,12 +118,12 @@ fn peer_up_carries_ports_local_address_and_both_opens() {
 fn v6_update() -> Update {
     Update {
         announced: vec![p("2001:db8:1::/48"), p("2001:db8:2:8000::/49")],
-        attrs: Some(RouteAttrs {
-            as_path: vec![65001, 4_200_000_000, 64500].into(),
+        attrs: Some(RouteAttrs::from(RouteParts {
+            as_path: &[65001, 4_200_000_000, 64500],
             next_hop: "3fff::2".parse().expect("ip"),
-            communities: vec![65001 << 16 | 1].into(),
-            ..RouteAttrs::default()
-        }),
+            communities: &[65001 << 16 | 1],
+            ..RouteParts::default()
+        })),
         ..Update::default()
     }
 }
@@ -145,7 +147,8 @@ fn route_monitoring_with_ipv6_mp_reach_update_and_flags() {
 fn route_monitoring_of_a_two_byte_as_peer_reads_2_byte_paths() {
     let mut u = v6_update();
     if let Some(a) = &mut u.attrs {
-        a.as_path = vec![65001, 64500].into();
+        let communities = a.communities().to_vec();
+        *a = a.clone().with_lists(&[65001, 64500], &communities, &[]);
     }
     let mut body = peer(0, 0xa0, "2001:db8::9".parse().expect("ip"), 65001);
     encode_update(&u, false, &mut body);

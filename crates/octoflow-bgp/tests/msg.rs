@@ -7,7 +7,7 @@ use octoflow_bgp::msg::{
     encode_keepalive, encode_notification, encode_open, encode_update, parse_message, Message,
     MsgError, Notification, Open, Update,
 };
-use octoflow_bgp::{Prefix, RouteAttrs, RouteOrigin};
+use octoflow_bgp::{Prefix, RouteAttrs, RouteOrigin, RouteParts};
 use proptest::prelude::*;
 
 fn p(s: &str) -> Prefix {
@@ -79,15 +79,15 @@ fn every_attribute_is_read() {
     let r = attrs_of(&update_msg(&[], &a, NLRI));
     assert_eq!(
         r,
-        RouteAttrs {
+        RouteAttrs::from(RouteParts {
             origin: RouteOrigin::Igp,
-            as_path: vec![65001, 4_200_000_000, 64500].into(),
+            as_path: &[65001, 4_200_000_000, 64500],
             next_hop: IpAddr::from([192, 0, 2, 1]),
             med: Some(30),
             local_pref: Some(200),
-            communities: vec![65001 << 16 | 1, 64500 << 16 | 2].into(),
-            large_communities: vec![[65001, 64500, 7]].into(),
-        }
+            communities: &[65001 << 16 | 1, 64500 << 16 | 2],
+            large_communities: &[[65001, 64500, 7]],
+        })
     );
 }
 
@@ -103,7 +103,10 @@ fn extended_length_attribute_is_read() {
     a.extend(seg);
     a.extend(attr(0x40, 3, &[192, 0, 2, 1]));
     let r = attrs_of(&update_msg(&[], &a, NLRI));
-    assert_eq!((r.as_path.len(), r.origin), (100, RouteOrigin::Incomplete));
+    assert_eq!(
+        (r.as_path().len(), r.origin),
+        (100, RouteOrigin::Incomplete)
+    );
 }
 
 #[test]
@@ -115,7 +118,7 @@ fn as_set_members_follow_and_confederation_segments_are_skipped() {
     a.extend(attr(0x40, 2, &seg));
     a.extend(attr(0x40, 3, &[192, 0, 2, 1]));
     assert_eq!(
-        &*attrs_of(&update_msg(&[], &a, NLRI)).as_path,
+        attrs_of(&update_msg(&[], &a, NLRI)).as_path(),
         &[65001, 64500, 64501]
     );
 }
@@ -134,7 +137,7 @@ fn two_byte_path_with_as4(path: &[u16], as4: &[u32]) -> Vec<u32> {
     a.extend(attr(0x40, 3, &[192, 0, 2, 1]));
     a.extend(attr(0xc0, 17, &seg4));
     let u = parse_update(&update_msg(&[], &a, NLRI), false).expect("valid");
-    u.attrs.expect("attributes").as_path.to_vec()
+    u.attrs.expect("attributes").as_path().to_vec()
 }
 
 #[test]
@@ -164,7 +167,7 @@ fn as4_path_on_a_four_byte_session_is_ignored() {
     let mut a = base_attrs(&[65001, 64500]);
     a.extend(attr(0xc0, 17, &[2, 1, 0, 0, 0, 1]));
     assert_eq!(
-        &*attrs_of(&update_msg(&[], &a, NLRI)).as_path,
+        attrs_of(&update_msg(&[], &a, NLRI)).as_path(),
         &[65001, 64500]
     );
 }
@@ -258,7 +261,7 @@ fn mp_reach_with_32_byte_next_hop_uses_the_global_address() {
     );
     let r = u.attrs.expect("attributes");
     assert_eq!(r.next_hop, "2001:db8::1".parse::<IpAddr>().expect("ip"));
-    assert!(r.as_path.is_empty(), "iBGP");
+    assert!(r.as_path().is_empty(), "iBGP");
 }
 
 #[test]
@@ -432,10 +435,10 @@ prop_compose! {
             IpAddr::V6(nh6.into())
         };
         let origin = [RouteOrigin::Igp, RouteOrigin::Egp, RouteOrigin::Incomplete][usize::from(origin)];
-        let attrs = (!announced.is_empty()).then(|| RouteAttrs {
-            origin, as_path: path.into(), next_hop, med, local_pref,
-            communities: communities.into(), large_communities: large.into(),
-        });
+        let attrs = (!announced.is_empty()).then(|| RouteAttrs::from(RouteParts {
+            origin, as_path: &path, next_hop, med, local_pref,
+            communities: &communities, large_communities: &large,
+        }));
         let withdrawn = v4_first(withdrawn);
         let end_of_rib = withdrawn.is_empty() && announced.is_empty();
         Update { withdrawn, announced, attrs, end_of_rib, treat_as_withdraw: false }

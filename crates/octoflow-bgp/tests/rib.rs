@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use octoflow_bgp::{Prefix, Rib, RouteAttrs, Update};
+use octoflow_bgp::{Prefix, Rib, RouteAttrs, RouteParts, Update};
 
 fn p(s: &str) -> Prefix {
     s.parse().expect("prefix")
@@ -14,11 +14,11 @@ fn ip(s: &str) -> IpAddr {
 }
 
 fn attrs(origin_as: u32) -> RouteAttrs {
-    RouteAttrs {
-        as_path: vec![65001, origin_as].into(),
+    RouteAttrs::from(RouteParts {
+        as_path: &[65001, origin_as],
         next_hop: ip("192.0.2.1"),
-        ..RouteAttrs::default()
-    }
+        ..RouteParts::default()
+    })
 }
 
 fn found(r: &Rib, a: &str) -> Option<(Prefix, u32)> {

@@ -7,7 +7,7 @@ use octoflow_bgp::msg::{
     encode_keepalive, encode_notification, encode_open, encode_update, parse_message, Message,
     Open, Update,
 };
-use octoflow_bgp::{Event, Prefix, RouteAttrs, Session, SessionConfig, State};
+use octoflow_bgp::{Event, Prefix, RouteAttrs, RouteParts, Session, SessionConfig, State};
 
 const T0: u64 = 1_000_000;
 
@@ -226,11 +226,11 @@ fn unsupported_version_sends_notification_2_1() {
 fn one_route() -> Vec<u8> {
     let u = Update {
         announced: vec!["10.0.1.0/24".parse::<Prefix>().expect("prefix")],
-        attrs: Some(RouteAttrs {
-            as_path: vec![65001, 4_200_000_000].into(),
+        attrs: Some(RouteAttrs::from(RouteParts {
+            as_path: &[65001, 4_200_000_000],
             next_hop: [192, 0, 2, 1].into(),
-            ..RouteAttrs::default()
-        }),
+            ..RouteParts::default()
+        })),
         ..Update::default()
     };
     let mut b = Vec::new();
@@ -248,7 +248,7 @@ fn update_in_established_is_an_event_with_four_byte_paths() {
     let Some(Event::Update(u)) = s.poll_event() else {
         panic!("update");
     };
-    assert_eq!(&*u.attrs.expect("attrs").as_path, &[65001, 4_200_000_000]);
+    assert_eq!(&*u.attrs.expect("attrs").as_path(), &[65001, 4_200_000_000]);
 }
 
 #[test]

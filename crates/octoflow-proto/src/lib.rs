@@ -53,6 +53,6 @@ pub use message::{
     own_direction_template, own_sampling_template, own_template, MessageHeader, MessageWriter,
 };
 pub use record::{Direction, FlowRecord};
-pub use route::{RouteAttrs, RouteOrigin};
+pub use route::{RouteAttrs, RouteOrigin, RouteParts};
 pub use template::{Dialect, FieldSpec, Template};
 pub use template_cache::{Limits, ScopeKey, TemplateCache};

@@ -91,8 +91,8 @@ pub fn protobuf(r: &FlowRecord, m: &Meta, route: Option<&RouteAttrs>, out: &mut 
     }
     if let Some(a) = route {
         let cut = |l: &[u32]| l.len().min(MAX_ROUTE_LIST);
-        packed(out, 101, &a.communities[..cut(&a.communities)]);
-        packed(out, 102, &a.as_path[..cut(&a.as_path)]);
+        packed(out, 101, &a.communities()[..cut(a.communities())]);
+        packed(out, 102, &a.as_path()[..cut(a.as_path())]);
     }
     let len = out.len() - body;
     debug_assert!(len <= MAX_MESSAGE);

@@ -10,7 +10,7 @@
 
 use std::net::IpAddr;
 
-use octoflow_bgp::{Prefix, RouteAttrs, RouteOrigin};
+use octoflow_bgp::{Prefix, RouteAttrs, RouteOrigin, RouteParts};
 
 /// IPv4 routes per first octet.
 const PER_OCTET: u32 = 9 * 65536;
@@ -36,23 +36,20 @@ pub fn attrs(i: u32, v6: bool, large: bool) -> RouteAttrs {
     } else {
         IpAddr::from([192, 0, 2, hop])
     };
-    RouteAttrs {
+    let large: &[[u32; 3]] = if large { &[[65001, o, i]] } else { &[] };
+    RouteAttrs::from(RouteParts {
         origin: if k % 10 == 9 {
             RouteOrigin::Incomplete
         } else {
             RouteOrigin::Igp
         },
-        as_path: as_path.into(),
+        as_path: &as_path,
         next_hop,
         med: Some((k % 5) * 10),
         local_pref: None,
-        communities: communities.into(),
-        large_communities: if large {
-            vec![[65001, o, i]].into()
-        } else {
-            Vec::new().into()
-        },
-    }
+        communities: &communities,
+        large_communities: large,
+    })
 }
 
 pub fn v4_prefix(i: u32) -> Prefix {

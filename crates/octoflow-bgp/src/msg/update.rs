@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use octoflow_prefix::Prefix;
-use octoflow_proto::{RouteAttrs, RouteOrigin};
+use octoflow_proto::{RouteAttrs, RouteOrigin, RouteParts};
 
 use super::attrs::{self, merge_path, Parsed, AS_SEQUENCE, EXTENDED, OPTIONAL, TRANSITIVE};
 use super::{finish, kind, nlri, start, MsgError, AS_TRANS};
@@ -87,15 +87,16 @@ fn route_attrs(p: &Parsed, next_hop: Option<IpAddr>, four_byte_as: bool) -> Opti
     } else {
         p.as4_path.as_deref()
     };
-    Some(RouteAttrs {
+    let as_path = merge_path(p.as_path.as_deref()?, as4);
+    Some(RouteAttrs::from(RouteParts {
         origin: p.origin?,
-        as_path: merge_path(p.as_path.as_deref()?, as4).into(),
+        as_path: &as_path,
         next_hop: next_hop?,
         med: p.med,
         local_pref: p.local_pref,
-        communities: p.communities.clone().unwrap_or_default().into(),
-        large_communities: p.large.clone().unwrap_or_default().into(),
-    })
+        communities: p.communities.as_deref().unwrap_or_default(),
+        large_communities: p.large.as_deref().unwrap_or_default(),
+    }))
 }
 
 /// Appends an attribute, with the extended length when it needs one.
@@ -157,10 +158,10 @@ pub fn encode_update(u: &Update, four_byte_as: bool, out: &mut Vec<u8>) {
             &mut a,
             TRANSITIVE,
             attrs::AS_PATH,
-            &path_value(&r.as_path, four_byte_as),
+            &path_value(r.as_path(), four_byte_as),
         );
-        if !four_byte_as && r.as_path.iter().any(|&x| x > 0xffff) {
-            let v = path_value(&r.as_path, true);
+        if !four_byte_as && r.as_path().iter().any(|&x| x > 0xffff) {
+            let v = path_value(r.as_path(), true);
             attr(&mut a, OPTIONAL | TRANSITIVE, attrs::AS4_PATH, &v);
         }
         if let (IpAddr::V4(nh), true) = (r.next_hop, u.announced.iter().any(|p| p.addr.is_ipv4())) {
@@ -172,14 +173,17 @@ pub fn encode_update(u: &Update, four_byte_as: bool, out: &mut Vec<u8>) {
         if let Some(l) = r.local_pref {
             attr(&mut a, TRANSITIVE, attrs::LOCAL_PREF, &l.to_be_bytes());
         }
-        if !r.communities.is_empty() {
-            let v: Vec<u8> = r.communities.iter().flat_map(|c| c.to_be_bytes()).collect();
+        if !r.communities().is_empty() {
+            let v: Vec<u8> = r
+                .communities()
+                .iter()
+                .flat_map(|c| c.to_be_bytes())
+                .collect();
             attr(&mut a, OPTIONAL | TRANSITIVE, attrs::COMMUNITIES, &v);
         }
-        if !r.large_communities.is_empty() {
+        if r.large_communities().len() > 0 {
             let v: Vec<u8> = r
-                .large_communities
-                .iter()
+                .large_communities()
                 .flatten()
                 .flat_map(|c| c.to_be_bytes())
                 .collect();

@@ -123,11 +123,11 @@ fn unpack(b: &[u8]) -> Vec<u32> {
 
 #[test]
 fn the_route_gives_as_path_and_communities_as_goflow2_numbers_them() {
-    let route = octoflow_proto::RouteAttrs {
-        as_path: vec![65001, 4_200_000_000, 64500].into(),
-        communities: vec![65001 << 16 | 666, 64500 << 16 | 1].into(),
-        ..Default::default()
-    };
+    let route = octoflow_proto::RouteAttrs::default().with_lists(
+        &[65001, 4_200_000_000, 64500],
+        &[65001 << 16 | 666, 64500 << 16 | 1],
+        &[],
+    );
     let mut out = Vec::new();
     protobuf(&FlowRecord::example(), &meta(), Some(&route), &mut out);
     let m = &read_all(&out)[0];
@@ -138,11 +138,8 @@ fn the_route_gives_as_path_and_communities_as_goflow2_numbers_them() {
     assert_eq!(list(102), [65001, 4_200_000_000, 64500]);
     assert_eq!(list(101), [65001 << 16 | 666, 64500 << 16 | 1]);
     // The longest lists still frame with a two-byte length.
-    let long = octoflow_proto::RouteAttrs {
-        as_path: vec![u32::MAX; 5000].into(),
-        communities: vec![u32::MAX; 5000].into(),
-        ..Default::default()
-    };
+    let long =
+        octoflow_proto::RouteAttrs::default().with_lists(&[u32::MAX; 5000], &[u32::MAX; 5000], &[]);
     let mut out = Vec::new();
     protobuf(&FlowRecord::example(), &meta(), Some(&long), &mut out);
     let m = &read_all(&out)[0];

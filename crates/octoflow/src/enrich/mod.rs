@@ -260,11 +260,11 @@ mod route_tests {
         let rib = routing::ribs().bmp_peer(router, key);
         rib.write().announce(
             "198.18.0.0/24".parse().unwrap(),
-            RouteAttrs {
-                as_path: vec![64496].into(),
+            RouteAttrs::from(octoflow_proto::RouteParts {
+                as_path: &[64496],
                 next_hop: "192.0.2.3".parse().unwrap(),
-                ..RouteAttrs::default()
-            },
+                ..Default::default()
+            }),
         );
         let mut rs = [flow()];
         e.apply(router, &mut rs, &mut routes);

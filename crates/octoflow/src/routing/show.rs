@@ -113,10 +113,10 @@ fn line(rib: &str, p: Prefix, a: &octoflow_proto::RouteAttrs) -> String {
         a.next_hop,
         a.as_path_text()
     );
-    if !a.communities.is_empty() {
+    if !a.communities().is_empty() {
         let _ = write!(s, "  communities [{}]", a.communities_text());
     }
-    if !a.large_communities.is_empty() {
+    if a.large_communities().len() > 0 {
         let _ = write!(s, "  large [{}]", a.large_communities_text());
     }
     if let Some(m) = a.med {
