@@ -1,5 +1,5 @@
 //! Longest-prefix match in a synthetic full table (1,000,000 IPv4 + 200,000
-//! IPv6 routes, benches/common/synth.rs): random addresses that hit a route
+//! IPv6 routes, src/synth.rs): random addresses that hit a route
 //! and random ones that miss. `cargo bench -p octoflow-bgp --bench rib`
 //! prints the time per lookup; examples/rib_memory.rs measures memory.
 
@@ -10,11 +10,7 @@ use std::time::Instant;
 use criterion::{criterion_group, criterion_main, Criterion};
 use octoflow_bgp::Rib;
 
-#[allow(dead_code)]
-mod common {
-    pub mod synth;
-}
-use common::synth::{self, Numbers};
+use octoflow_bgp::synth::{self, Numbers};
 
 const N4: u32 = 1_000_000;
 const N6: u32 = 200_000;

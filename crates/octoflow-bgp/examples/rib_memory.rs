@@ -1,5 +1,5 @@
 //! Heap bytes per route and load time of a synthetic full table (1,000,000
-//! IPv4 + 200,000 IPv6 routes, benches/common/synth.rs), with every route's
+//! IPv4 + 200,000 IPv6 routes, src/synth.rs), with every route's
 //! attributes distinct (a large community per route: the worst case for
 //! interning) and without large communities (attributes shared).
 //!
@@ -11,9 +11,7 @@ use std::time::Instant;
 
 use octoflow_bgp::Rib;
 
-#[path = "../benches/common/synth.rs"]
-#[allow(dead_code)]
-mod synth;
+use octoflow_bgp::synth;
 
 /// Counts live heap bytes (requested sizes; the allocator's own rounding and
 /// headers come on top).

@@ -35,6 +35,8 @@ pub mod bmp;
 pub mod msg;
 pub mod rib;
 pub mod session;
+#[doc(hidden)]
+pub mod synth;
 
 pub use bmp::{BmpError, BmpMessage, BmpReader, PeerHeader, PeerKey};
 pub use msg::{parse_message, Message, MsgError, Open, Update};

@@ -37,6 +37,8 @@ pub fn main() -> ExitCode {
     cli::main()
 }
 
+#[doc(hidden)]
+pub mod benching;
 /// The fuzz targets' way in. Not an API.
 #[doc(hidden)]
 pub mod fuzzing;

@@ -66,15 +66,15 @@ impl Enricher {
         })
     }
 
-    /// The RIBs of `device`'s flows (a short list, kept per device).
-    fn ribs_of(&mut self, device: IpAddr) -> &[Arc<PeerRib>] {
+    /// Where `device`'s RIBs are in `by_device` (found once per device).
+    fn ribs_of(&mut self, device: IpAddr) -> usize {
         let reg = routing::ribs();
         let g = reg.generation();
         if g != self.generation {
             self.by_device.clear();
             self.generation = g;
         }
-        let i = match self.by_device.iter().position(|(d, _)| *d == device) {
+        match self.by_device.iter().position(|(d, _)| *d == device) {
             Some(i) => i,
             None => {
                 // Bounded: a collector hears from a bounded set of devices,
@@ -85,8 +85,7 @@ impl Enricher {
                 self.by_device.push((device, reg.for_device(device)));
                 self.by_device.len() - 1
             }
-        };
-        &self.by_device[i].1
+        }
     }
 
     /// Enrich the records of one datagram from `device`; `routes` gets each
@@ -103,7 +102,9 @@ impl Enricher {
             self.apply_with(&[], records, routes);
             return;
         }
-        let ribs: Vec<Arc<PeerRib>> = self.ribs_of(device).to_vec();
+        // The list is lent out while `self` enriches (no copy per datagram).
+        let i = self.ribs_of(device);
+        let ribs = std::mem::take(&mut self.by_device[i].1);
         match ribs.len() {
             0 => self.apply_with(&[], records, routes),
             1 => self.apply_with(&[ribs[0].read()], records, routes),
@@ -112,6 +113,7 @@ impl Enricher {
                 self.apply_with(&guards, records, routes)
             }
         }
+        self.by_device[i].1 = ribs;
     }
 
     #[inline]
@@ -122,13 +124,15 @@ impl Enricher {
         routes: &mut Vec<Option<Arc<RouteAttrs>>>,
     ) {
         for r in records {
+            // The destination's route is always wanted (its path, communities
+            // and next hop); the source's only when it decides something.
             let (src, dst) = if ribs.is_empty() {
                 (None, None)
             } else {
-                (
-                    routing::best(ribs, r.src_addr),
-                    routing::best(ribs, r.dst_addr),
-                )
+                let src = (r.src_mask == 0 || self.bgp_decides(r.src_as))
+                    .then(|| routing::best(ribs, r.src_addr))
+                    .flatten();
+                (src, routing::best(ribs, r.dst_addr))
             };
             r.src_as = self.pick(r.src_as, r.src_addr, &src);
             r.dst_as = self.pick(r.dst_as, r.dst_addr, &dst);
@@ -153,6 +157,20 @@ impl Enricher {
                 routes.push(dst.map(|(_, a)| a.clone()));
             }
         }
+    }
+
+    /// Whether the BGP source may give the AS of an address whose exporter
+    /// said `device` (it does unless a source before it already answers).
+    #[inline]
+    fn bgp_decides(&self, device: u32) -> bool {
+        for s in &self.order {
+            match s {
+                AsSource::Device if device != 0 => return false,
+                AsSource::Bgp => return true,
+                _ => {}
+            }
+        }
+        false
     }
 
     #[inline]

@@ -7,10 +7,12 @@
 //! `65001:a o:b` (+ `65001:666` when k % 10 == 0), MED (k%5)*10, ORIGIN IGP
 //! or INCOMPLETE when k % 10 == 9, and with `large` one large community
 //! `65001:o:i` that makes every route's attributes distinct.
+//!
+//! For benchmarks and examples (this crate's and the daemon's); not an API.
 
 use std::net::IpAddr;
 
-use octoflow_bgp::{Prefix, RouteAttrs, RouteOrigin, RouteParts};
+use crate::{Prefix, RouteAttrs, RouteOrigin, RouteParts};
 
 /// IPv4 routes per first octet.
 const PER_OCTET: u32 = 9 * 65536;
@@ -76,7 +78,7 @@ pub fn v6_prefix(i: u32) -> Prefix {
 }
 
 /// Loads `n4` IPv4 and `n6` IPv6 routes.
-pub fn load(rib: &mut octoflow_bgp::Rib, n4: u32, n6: u32, large: bool) {
+pub fn load(rib: &mut crate::Rib, n4: u32, n6: u32, large: bool) {
     for i in 0..n4 {
         rib.announce(v4_prefix(i), attrs(i, false, large));
     }
