@@ -27,16 +27,16 @@ fn lookups(c: &mut Criterion) {
     let mut n = Numbers(7);
     // Hits: an address inside a random route. Misses: 172.16.0.0/12 and 2001:db9::/32.
     let hits4: Vec<IpAddr> = (0..4096)
-        .map(|_| synth::v4_prefix((n.next() % u64::from(N4)) as u32).nth(n.next().into()))
+        .map(|_| synth::v4_prefix((n.next_u64() % u64::from(N4)) as u32).nth(n.next_u64().into()))
         .collect();
     let hits6: Vec<IpAddr> = (0..4096)
-        .map(|_| synth::v6_prefix((n.next() % u64::from(N6)) as u32).nth(n.next().into()))
+        .map(|_| synth::v6_prefix((n.next_u64() % u64::from(N6)) as u32).nth(n.next_u64().into()))
         .collect();
     let miss4: Vec<IpAddr> = (0..4096)
-        .map(|_| IpAddr::V4((0xac10_0000 | (n.next() as u32 & 0x000f_ffff)).into()))
+        .map(|_| IpAddr::V4((0xac10_0000 | (n.next_u64() as u32 & 0x000f_ffff)).into()))
         .collect();
     let miss6: Vec<IpAddr> = (0..4096)
-        .map(|_| IpAddr::V6((0x2001_0db9u128 << 96 | u128::from(n.next())).into()))
+        .map(|_| IpAddr::V6((0x2001_0db9u128 << 96 | u128::from(n.next_u64())).into()))
         .collect();
     for (name, addrs, hit) in [
         ("lookup/ipv4_hit", &hits4, true),

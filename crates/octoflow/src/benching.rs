@@ -34,7 +34,7 @@ impl EnrichRun {
         synth::load(&mut peer.write(), n4, n6, true);
         let mut n = Numbers(7);
         let mut pick = |v6: bool| {
-            let i = n.next() as u32;
+            let i = n.next_u64() as u32;
             let p = if v6 {
                 synth::v6_prefix(i % n6.max(1))
             } else {
