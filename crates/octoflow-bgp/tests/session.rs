@@ -248,7 +248,7 @@ fn update_in_established_is_an_event_with_four_byte_paths() {
     let Some(Event::Update(u)) = s.poll_event() else {
         panic!("update");
     };
-    assert_eq!(&*u.attrs.expect("attrs").as_path(), &[65001, 4_200_000_000]);
+    assert_eq!(u.attrs.expect("attrs").as_path(), &[65001, 4_200_000_000]);
 }
 
 #[test]
