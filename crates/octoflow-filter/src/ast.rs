@@ -96,6 +96,10 @@ pub enum Test {
     NextHop(Nets),
     /// `router ip` (the exporting device).
     Router(Nets),
+    /// `bgpnext ip` (the BGP next hop).
+    BgpNextHop(Nets),
+    /// `[src|dst] geo CC`: the country enrichment gave the address.
+    Country(Side, [u8; 2]),
     Port(Side, Compare),
     PortIn(Side, Vec<u16>),
     As(AsField, Compare),
@@ -173,6 +177,8 @@ impl Test {
             Test::Addr(side, nets) => side.test(r.src_addr, r.dst_addr, |a| nets.contains(a)),
             Test::NextHop(nets) => nets.contains(r.next_hop),
             Test::Router(nets) => nets.contains(r.exporter),
+            Test::BgpNextHop(nets) => nets.contains(r.bgp_next_hop),
+            Test::Country(side, cc) => side.test(r.src_country, r.dst_country, |x| x == *cc),
             Test::Port(side, c) => side.test(r.src_port, r.dst_port, |p| c.test(p as u64)),
             Test::PortIn(side, set) => {
                 side.test(r.src_port, r.dst_port, |p| set.binary_search(&p).is_ok())
@@ -278,11 +284,36 @@ mod tests {
         assert!(m("flowdir egress", &egress, "") && !m("flowdir ingress", &egress, ""));
     }
 
+    /// Enrichment's fields: `bgpnext ip` (nfdump's) and `[src|dst] geo CC`
+    /// (nfdump 1.7's geo lookups, from octoflow's GeoIP country enrichment).
+    #[test]
+    fn bgp_next_hop_and_countries() {
+        let r = FlowRecord {
+            bgp_next_hop: "192.0.2.2".parse().expect("ip"),
+            src_country: *b"SE",
+            dst_country: *b"JP",
+            ..FlowRecord::default()
+        };
+        for (f, want) in [
+            ("bgpnext ip 192.0.2.2", true),
+            ("bgpnext ip 192.0.2.3", false),
+            ("src geo SE", true),
+            ("src geo se", true),
+            ("dst geo SE", false),
+            ("geo JP", true),
+            ("not geo US", true),
+        ] {
+            assert_eq!(m(f, &r, ""), want, "{f}");
+        }
+        let e = Filter::parse("src geo Sweden").expect_err("not a code");
+        assert_eq!(e.column, 9, "{e}");
+    }
+
     #[test]
     fn unsupported_primitives_are_refused_by_name() {
         for f in [
-            "geo DE",
-            "bgpnext ip 10.0.0.1",
+            "vrf 3",
+            "tunip 10.0.0.1",
             "mpls label1 3",
             "payload content 'x'",
         ] {

@@ -35,6 +35,8 @@ impl Test {
             Test::Addr(s, _) => out.extend(pair(*s, &["src_addr", "dst_addr"])),
             Test::NextHop(_) => out.push("next_hop"),
             Test::Router(_) => out.push("exporter"),
+            Test::BgpNextHop(_) => out.push("bgp_next_hop"),
+            Test::Country(s, _) => out.extend(pair(*s, &["src_country", "dst_country"])),
             Test::Port(s, _) | Test::PortIn(s, _) => {
                 out.extend(pair(*s, &["src_port", "dst_port"]))
             }

@@ -13,9 +13,9 @@ use crate::FilterError;
 
 /// Primitives nfdump has and octoflow refuses (no such field in a flow record).
 const UNSUPPORTED: &[&str] = &[
-    "geo", "tunip", "tun", "mpls", "payload", "asa", "nat", "xip", "xport", "xnet", "nip", "nport",
+    "tunip", "tun", "mpls", "payload", "asa", "nat", "xip", "xport", "xnet", "nip", "nport",
     "ingress", "egress", "pblock", "client", "server", "count", "sysid", "latency", "@include",
-    "bgpnext", "vrf",
+    "vrf",
 ];
 
 fn nets(list: &[Prefix]) -> Nets {
@@ -72,6 +72,13 @@ impl Parser<'_> {
                 }
                 Err(self.error(format!("expected 'as' after '{k}'{}, {}", if k == "next" { " (or 'ip')" } else { "" }, self.found())))
             }
+            "bgpnext" => {
+                if !self.keyword("ip") {
+                    return Err(self.error(format!("expected 'ip' after 'bgpnext', {}", self.found())));
+                }
+                test(Test::BgpNextHop(nets(&[self.address()?])))
+            }
+            "geo" => self.field(Side::Either, "geo"),
             "router" => {
                 if !self.keyword("ip") {
                     return Err(self.error(format!("expected 'ip' after 'router', {}", self.found())));
@@ -131,12 +138,12 @@ impl Parser<'_> {
     fn sided(&mut self, side: Side) -> Result<Expr, FilterError> {
         let w = self.peek_word().unwrap_or_default();
         match w.as_str() {
-            "ip" | "host" | "net" | "port" | "as" | "vlan" | "mask" | "mac" => {
+            "ip" | "host" | "net" | "port" | "as" | "vlan" | "mask" | "mac" | "geo" => {
                 self.keyword(&w);
                 self.field(side, &w)
             }
             _ => Err(self.error(format!(
-                "expected ip, host, net, port, as, vlan, mask or mac after '{}', {}",
+                "expected ip, host, net, port, as, vlan, mask, mac or geo after '{}', {}",
                 if side == Side::Src { "src" } else { "dst" },
                 self.found()
             ))),
@@ -185,6 +192,20 @@ impl Parser<'_> {
                 side,
                 self.plain(128, "mask bits (0-128)")?.value as u8,
             )),
+            "geo" => {
+                let (cc, c) = self.word("a country code (e.g. SE)")?;
+                match <[u8; 2]>::try_from(cc.to_ascii_uppercase().as_bytes()) {
+                    Ok(code) if code.iter().all(u8::is_ascii_uppercase) => {
+                        test(Test::Country(side, code))
+                    }
+                    _ => Err(FilterError {
+                        column: c,
+                        message: format!(
+                            "'{cc}' is not a two-letter country code (ISO 3166, e.g. SE)"
+                        ),
+                    }),
+                }
+            }
             _ => {
                 let (m, c) = self.word("a MAC address (aa:bb:cc:dd:ee:ff)")?;
                 match value::mac(&m) {

@@ -338,7 +338,7 @@ fn a_bgp_peers_routes_give_every_flow_its_as_path_next_hop_and_communities() {
         .output()
         .expect("nfdump");
     let text = String::from_utf8_lossy(&nf.stdout);
-    let (mut phase1, mut phase2, mut swedish) = (0, 0, 0);
+    let (mut phase1, mut phase2, mut swedish, mut via_3) = (0, 0, 0, 0);
     for l in text.lines() {
         let f: Vec<&str> = l.split_whitespace().collect();
         if f.len() < 6 {
@@ -370,6 +370,7 @@ fn a_bgp_peers_routes_give_every_flow_its_as_path_next_hop_and_communities() {
         let want = if da.contains(':') {
             ("64501", "3fff::1", "48")
         } else if last >= 128 {
+            via_3 += 1;
             ("64496", "192.0.2.3", "25")
         } else {
             ("64500", "192.0.2.2", "24")
@@ -409,4 +410,25 @@ fn a_bgp_peers_routes_give_every_flow_its_as_path_next_hop_and_communities() {
     ));
     assert!(swedish > 0);
     assert_eq!(countries, format!("{swedish}|{swedish}|0"), "{countries}");
+
+    // And `octoflow query` filters on what enrichment added.
+    let count = |filter: &str| {
+        let q = Command::new(BIN)
+            .args(["query", "-R"])
+            .arg(dir.join("store"))
+            .args(["-N", "-o", "csv", filter])
+            .output()
+            .expect("octoflow query");
+        assert!(q.status.success(), "{}", String::from_utf8_lossy(&q.stderr));
+        String::from_utf8_lossy(&q.stdout)
+            .lines()
+            .count()
+            .saturating_sub(1)
+    };
+    assert_eq!(count("bgpnext ip 192.0.2.3"), via_3);
+    assert_eq!(
+        count("src geo SE and dst as 64500 or src geo SE and dst as 64496"),
+        swedish
+    );
+    assert_eq!(count("dst as 64501"), count("inet6"));
 }
