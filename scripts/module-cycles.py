@@ -199,6 +199,8 @@ def main(argv):
     reexport = {}
     for m in re.finditer(r"\bpub\s+use\s+(" + IDENT + r")\s*::\s*([^;]*);", root_text):
         mod, rest = m.group(1), m.group(2)
+        if mod not in modules:
+            continue  # another crate's item re-exported: not an edge here
         for name in re.findall(IDENT + r"(?:\s+as\s+" + IDENT + r")?", rest.replace("{", " ").replace("}", " ")):
             parts = name.split()
             reexport[parts[-1]] = mod
