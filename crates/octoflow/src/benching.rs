@@ -19,6 +19,7 @@ pub struct EnrichRun {
     fresh: Vec<FlowRecord>,
     records: Vec<FlowRecord>,
     routes: Vec<Option<Arc<RouteAttrs>>>,
+    nets: Vec<[u32; 2]>,
 }
 
 impl EnrichRun {
@@ -81,6 +82,7 @@ impl EnrichRun {
                 }],
             }),
             bmp: None,
+            networks: None,
         };
         EnrichRun {
             enricher: Enricher::load(&e).expect("nothing to load"),
@@ -88,6 +90,7 @@ impl EnrichRun {
             records: fresh.clone(),
             fresh,
             routes: Vec::new(),
+            nets: Vec::new(),
         }
     }
 
@@ -95,8 +98,12 @@ impl EnrichRun {
     /// collector gets them); returns how many got a destination route.
     pub fn run(&mut self) -> usize {
         self.records.copy_from_slice(&self.fresh);
-        self.enricher
-            .apply(self.device, &mut self.records, &mut self.routes);
+        self.enricher.apply(
+            self.device,
+            &mut self.records,
+            &mut self.routes,
+            &mut self.nets,
+        );
         self.routes.iter().filter(|r| r.is_some()).count()
     }
 

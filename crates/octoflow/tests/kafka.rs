@@ -14,7 +14,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::net::UdpSocket;
 use std::path::Path;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::flows::settle;
 use common::goflow::*;
@@ -36,42 +36,6 @@ fn now_ns() -> u64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_nanos() as u64
-}
-
-/// Every message of `topic` with kcat, each printed as `format`, from the
-/// beginning (tansu's "latest" offset is wrong, so never `-o end`).
-fn read_topic(kafka: &Db, topic: &str, format: &str) -> Vec<u8> {
-    kafka.kcat(&[
-        "-C",
-        "-t",
-        topic,
-        "-o",
-        "beginning",
-        "-e",
-        "-q",
-        "-f",
-        format,
-    ])
-}
-
-/// Every message of `topic` as raw values (waiting up to 30 s for `want`).
-fn consume(kafka: &Db, topic: &str, want: usize) -> Vec<Vec<u8>> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        // %R: each value's length, big-endian 32 bits, then the value.
-        let out = read_topic(kafka, topic, "%R%s");
-        let mut msgs = Vec::new();
-        let mut i = 0;
-        while i + 4 <= out.len() {
-            let n = u32::from_be_bytes(out[i..i + 4].try_into().unwrap()) as usize;
-            msgs.push(out[i + 4..i + 4 + n].to_vec());
-            i += 4 + n;
-        }
-        if msgs.len() >= want || Instant::now() > deadline {
-            return msgs;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
 }
 
 /// The keys of `topic`'s messages.

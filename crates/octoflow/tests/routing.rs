@@ -1,10 +1,13 @@
 //! Routing-aware flows with a real BGP speaker: Debian's gobgpd (AS 65001)
 //! connects to octoflow's passive speaker (AS 65000) and announces a small
-//! table; flows from `octoflow gen` then carry, per flow, the origin AS, BGP
-//! next hop and prefix length the table implies — at nfcapd (a converting v9
-//! output, nfdump's `%sas %das %nhb %dmk`) and in a store (the AS path and
-//! communities columns, read by DuckDB). When gobgpd's session drops, the
-//! peer's routes go and the next flows carry none.
+//! table; a real exporter's capture (softflowd) and `octoflow gen`'s flows
+//! then carry, per flow, the origin AS, BGP next hop and prefix lengths the
+//! table implies — at nfcapd (a converting v9 output, nfdump's `%sas %das
+//! %nhb %smk %dmk`), in a store (the AS path, communities and country
+//! columns, read by DuckDB, and `octoflow query`'s filters) and on Kafka
+//! (goflow2's `as_path` and `bgp_next_hop`, decoded by protoc). When gobgpd's
+//! session drops, the peer's routes go and the next flows carry none. The
+//! same table through BMP is the second test.
 //!
 //! The flows come in as IPFIX and leave as v9: a converting output carries
 //! the enrichment. (A same-version output forwards the router's own bytes,
@@ -15,12 +18,16 @@
 
 mod common;
 
+use std::net::IpAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::duckdb::duckdb;
 use common::flows::settle;
+use common::goflow::{consume, protoc_decode};
+use common::replay::replay;
+use common::servers::{Db, Kind};
 use common::*;
 
 /// gobgpd with one neighbour, octoflow at 127.0.0.1:`port`, kept down until
@@ -90,9 +97,19 @@ fn rib_show(conf: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
 }
 
-/// The table gobgpd announces: (family, prefix, next hop, AS path it adds
-/// after its own 65001, communities, large communities).
-const ROUTES: &[(&str, &str, &str, &str, &str, &str)] = &[
+/// One of [`ROUTES`]: (family, prefix, next hop, AS path gobgpd adds after
+/// its own 65001, communities, large communities).
+type Route = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+);
+
+/// The table gobgpd announces.
+const ROUTES: &[Route] = &[
     (
         "ipv4",
         "198.51.100.0/24",
@@ -228,22 +245,71 @@ fn a_bmp_routers_loc_rib_gives_flows_their_routes_and_goes_with_the_router() {
     assert!(n >= 300, "{n}:\n{text}");
 }
 
+/// The route [`ROUTES`] give `a` by longest match: (next hop, origin AS,
+/// prefix length, AS path as received, communities, large communities).
+fn route_for(
+    a: &str,
+) -> Option<(
+    &'static str,
+    &'static str,
+    u8,
+    String,
+    &'static str,
+    &'static str,
+)> {
+    let a: IpAddr = a.parse().ok()?;
+    let mut best: Option<(u8, &Route)> = None;
+    for r in ROUTES {
+        let (net, len) = r.1.split_once('/').expect("prefix");
+        let (net, len): (IpAddr, u8) = (net.parse().expect("net"), len.parse().expect("len"));
+        let inside = match (a, net) {
+            (IpAddr::V4(x), IpAddr::V4(n)) => {
+                let m = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+                u32::from(x) & m == u32::from(n) & m
+            }
+            (IpAddr::V6(x), IpAddr::V6(n)) => {
+                let m = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
+                u128::from(x) & m == u128::from(n) & m
+            }
+            _ => false,
+        };
+        if inside && best.is_none_or(|(l, _)| len > l) {
+            best = Some((len, r));
+        }
+    }
+    best.map(|(len, r)| {
+        let origin = r.3.rsplit(',').next().expect("path");
+        // gobgpd puts its own AS first on eBGP.
+        let path = format!("65001 {}", r.3.replace(',', " "));
+        (r.2, origin, len, path, r.4, r.5)
+    })
+}
+
 #[test]
 fn a_bgp_peers_routes_give_every_flow_its_as_path_next_hop_and_communities() {
     let dir = tmpdir("routing");
+    let kafka = Db::start(Kind::Kafka, &dir.join("kafka"));
     let (pm, cp, np, bp) = (free_port(), free_port(), free_port(), free_port());
-    let asn = root().join("tests/fixtures/mmdb/GeoLite2-ASN-Test.mmdb");
     let country = root().join("tests/fixtures/mmdb/GeoIP2-Country-Test.mmdb");
+    let networks = dir.join("networks.yaml");
+    std::fs::write(
+        &networks,
+        "10.0.1.0/24: {name: foo-lan, role: customer, site: par1, tenant: foo}\n\
+         198.51.100.0/24: {name: transit-x, role: transit}\n",
+    )
+    .unwrap();
     let yaml = format!(
         "general: {{metrics_listen: 127.0.0.1:{pm}}}\n\
          enrichment:\n  bgp: {{listen: '127.0.0.1:{bp}', asn: 65000, router_id: 192.0.2.1, hold_time: 30, peers: [{{address: 127.0.0.1, asn: 65001}}]}}\n  \
-         geoip: {{asn: '{}', country: '{}'}}\n  as_source: [device, bgp, geoip]\n\
-         collectors:\n  - {{id: edge, listen_host: 127.0.0.1, listen_port: {cp}, nf_version: auto, mux_to: [nf, st]}}\n\
+         geoip: {{country: '{}'}}\n  networks: '{}'\n  as_source: [device, bgp]\n\
+         collectors:\n  - {{id: edge, listen_host: 127.0.0.1, listen_port: {cp}, nf_version: auto, mux_to: [nf, st, k]}}\n\
          exporters:\n  - {{id: nf, collector_host: 127.0.0.1, collector_port: {np}, collector_version: 9}}\n  \
-         - {{id: st, type: store, path: {}, rotate_secs: 60}}\n",
-        asn.display(),
+         - {{id: st, type: store, path: {}, rotate_secs: 60}}\n  \
+         - {{id: k, type: kafka, brokers: ['{}'], topic: flows, format: protobuf, linger_ms: 20}}\n",
         country.display(),
-        dir.join("store").display()
+        networks.display(),
+        dir.join("store").display(),
+        kafka.addr()
     );
     let nfcapd = start_nfcapd("nfcapd", np, &dir.join("nf"));
     wait_udp(np);
@@ -285,9 +351,11 @@ fn a_bgp_peers_routes_give_every_flow_its_as_path_next_hop_and_communities() {
         "{covering}"
     );
 
-    // Phase 1: flows from 10.0.1.0/24 (a BGP route), 89.160.20.112/28 (only
-    // the GeoIP databases: AS29518, in SE) and 2001:1700::/27 toward 198.51.100.0/24 and
-    // 2001:db8:ff::/64 (gen's destinations).
+    // Phase 1: a real exporter's capture (softflowd's IPFIX: 10.0.1.0/24,
+    // 198.51.100.0/24 and 2001:db8:ff::/48 among its addresses, others the
+    // table does not hold), then gen's flows from 89.160.20.112/28 (SE in
+    // the country database) toward 198.51.100.0/24 and 2001:db8:ff::/64.
+    replay("softflowd-ipfix", 1, cp);
     let target = format!("127.0.0.1:{cp}");
     let gen = |prefixes: &[&str], count: &str| {
         let mut a = vec![
@@ -307,8 +375,8 @@ fn a_bgp_peers_routes_give_every_flow_its_as_path_next_hop_and_communities() {
         }
         run_gen(&a);
     };
-    gen(&["10.0.1.0/24", "89.160.20.112/28", "2001:1700::/27"], "60");
-    settle(&s, "edge", 60);
+    gen(&["89.160.20.112/28", "2001:db8:1::/64"], "40");
+    settle(&s, "edge", 40);
 
     // Phase 2: the session drops; the peer's routes go with it.
     speaker.term();
@@ -325,91 +393,135 @@ fn a_bgp_peers_routes_give_every_flow_its_as_path_next_hop_and_communities() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(rib_show(&conf, &["198.51.100.200"]).contains("no route toward 198.51.100.200"));
-    gen(&["10.0.2.0/24"], "20");
-    settle(&s, "edge", 80);
+    gen(&["100.64.0.0/24"], "20");
+    settle(&s, "edge", 60);
+    std::thread::sleep(Duration::from_secs(1));
     s.stop();
     nfcapd.term();
 
-    // nfcapd: each flow's ASes, BGP next hop and destination mask.
+    // nfcapd: each flow's ASes, BGP next hop and masks as the table implies.
     let nf = Command::new("nfdump")
         .arg("-R")
         .arg(dir.join("nf"))
-        .args(["-q", "-N", "-o", "fmt:%sa %da %sas %das %nhb %dmk"])
+        // -6: whole IPv6 addresses (nfdump shortens them otherwise).
+        .args([
+            "-q",
+            "-N",
+            "-6",
+            "-o",
+            "fmt:%sa %da %sas %das %nhb %smk %dmk",
+        ])
         .output()
         .expect("nfdump");
     let text = String::from_utf8_lossy(&nf.stdout);
-    let (mut phase1, mut phase2, mut swedish, mut via_3) = (0, 0, 0, 0);
+    let (mut phase1, mut phase2, mut swedish, mut via_3, mut routed) = (0, 0, 0, 0, 0);
+    // Network labels do not depend on BGP: counted over both phases.
+    let (mut from_lan, mut to_transit, mut labelled_src, mut labelled_dst) = (0, 0, 0, 0);
+    let labelled = |a: &str| a.starts_with("10.0.1.") || a.starts_with("198.51.100.");
+    let unknown = |nh: &str| nh == "0.0.0.0" || nh == "::";
     for l in text.lines() {
         let f: Vec<&str> = l.split_whitespace().collect();
-        if f.len() < 6 {
+        if f.len() < 7 {
             continue;
         }
-        let (sa, da, sas, das, nhb, dmk) = (f[0], f[1], f[2], f[3], f[4], f[5]);
-        if sa.starts_with("10.0.2.") {
-            // No routes any more: nothing from BGP (the GeoIP database does
-            // not know 10/8).
+        let (sa, da, sas, das, nhb, smk, dmk) = (f[0], f[1], f[2], f[3], f[4], f[5], f[6]);
+        from_lan += usize::from(sa.starts_with("10.0.1."));
+        to_transit += usize::from(da.starts_with("198.51.100."));
+        labelled_src += usize::from(labelled(sa));
+        labelled_dst += usize::from(labelled(da));
+        if sa.starts_with("100.64.0.") {
+            // No routes any more: nothing from BGP.
             assert_eq!((sas, das, nhb), ("0", "0", "0.0.0.0"), "{l}");
             phase2 += 1;
             continue;
         }
         phase1 += 1;
-        let want_sas = if sa.starts_with("10.0.1.") {
-            "64510"
-        } else if sa.starts_with("89.160.20.") {
-            swedish += 1;
-            "29518"
-        } else {
-            "6730"
-        };
-        assert_eq!(sas, want_sas, "{l}");
-        let last: u32 = da
-            .rsplit(['.', ':'])
-            .next()
-            .and_then(|x| x.parse().ok())
-            .unwrap_or(0);
-        let want = if da.contains(':') {
-            ("64501", "3fff::1", "48")
-        } else if last >= 128 {
-            via_3 += 1;
-            ("64496", "192.0.2.3", "25")
-        } else {
-            ("64500", "192.0.2.2", "24")
-        };
-        assert_eq!((das, nhb, dmk), want, "{l}");
-    }
-    assert!(phase1 >= 600 && phase2 >= 200, "{phase1} {phase2}:\n{text}");
-
-    // The store: the destination route's AS path and communities per flow
-    // (null after the session dropped), as an independent reader sees them.
-    let files = format!("{}/**/*.parquet", dir.join("store").display());
-    let rows = duckdb(&format!(
-        "SELECT coalesce(as_path, '-'), coalesce(communities, '-'), coalesce(large_communities, '-'), \
-         coalesce(src_addr_v4 >> 8 = 655362, false) AS phase2 /* 10.0.2.0/24 */, count(*) FROM read_parquet('{files}', union_by_name = true) \
-         GROUP BY ALL ORDER BY ALL"
-    ));
-    let got: Vec<&str> = rows.lines().collect();
-    let (mut routed, mut unrouted) = (0u64, 0u64);
-    for r in &got {
-        let f: Vec<&str> = r.split('|').collect();
-        let n: u64 = f[4].parse().unwrap();
-        match (f[0], f[1], f[2], f[3]) {
-            ("65001 4200000000 64500", "65001:666", "65001:64500:1", "False")
-            | ("65001 64496", "64496:7", "-", "False")
-            | ("65001 64501", "-", "-", "False") => routed += n,
-            ("-", "-", "-", "True") => unrouted += n,
-            other => panic!("unexpected row {other:?} in\n{rows}"),
+        swedish += usize::from(sa.starts_with("89.160.20."));
+        let src = route_for(sa);
+        assert_eq!(sas, src.as_ref().map_or("0", |r| r.1), "source AS: {l}");
+        assert_eq!(
+            smk,
+            src.as_ref().map_or("0".into(), |r| r.2.to_string()),
+            "{l}"
+        );
+        match route_for(da) {
+            Some((nh, origin, len, ..)) => {
+                assert_eq!(
+                    (das, nhb, dmk),
+                    (origin, nh, len.to_string().as_str()),
+                    "{l}"
+                );
+                via_3 += usize::from(nh == "192.0.2.3");
+                routed += 1;
+            }
+            None => assert!(das == "0" && unknown(nhb) && dmk == "0", "no route: {l}"),
         }
     }
-    assert_eq!((routed, unrouted), (phase1, phase2), "{rows}");
+    assert!(
+        phase1 >= 100 && phase2 >= 200 && routed >= 50 && via_3 > 0 && swedish > 0,
+        "{phase1} {phase2} {routed} {via_3} {swedish}:\n{text}"
+    );
 
-    // Countries: the source's from the country database; the destinations
-    // (documentation addresses) have none.
+    // The store: the destination route's AS path and communities per flow
+    // (null without a route), as an independent reader sees them.
+    let files = format!("{}/**/*.parquet", dir.join("store").display());
+    let rows = duckdb(&format!(
+        "SELECT coalesce(as_path, '-'), coalesce(communities, '-'), coalesce(large_communities, '-'), count(*) \
+         FROM read_parquet('{files}', union_by_name = true) GROUP BY ALL ORDER BY ALL"
+    ));
+    let mut stored = std::collections::BTreeMap::new();
+    for r in rows.lines() {
+        let f: Vec<&str> = r.split('|').collect();
+        stored.insert(
+            (f[0].to_string(), f[1].to_string(), f[2].to_string()),
+            f[3].parse::<usize>().unwrap(),
+        );
+    }
+    let routed_stored: usize = stored
+        .iter()
+        .filter(|(k, _)| k.0 != "-")
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(routed_stored, routed, "{rows}");
+    for (path, comm, large) in stored.keys().filter(|k| k.0 != "-") {
+        let r = ROUTES
+            .iter()
+            .find(|r| format!("65001 {}", r.3.replace(',', " ")) == *path)
+            .unwrap_or_else(|| panic!("a path gobgpd did not announce: {path}"));
+        let or_dash = |x: &str| {
+            if x.is_empty() {
+                "-".to_string()
+            } else {
+                x.to_string()
+            }
+        };
+        assert_eq!(
+            (comm.clone(), large.clone()),
+            (or_dash(r.4), or_dash(r.5)),
+            "{rows}"
+        );
+    }
+
+    // Countries: the source's from the country database.
     let countries = duckdb(&format!(
-        "SELECT count(*) FILTER (WHERE src_country = 'SE'), count(src_country), count(dst_country) \
+        "SELECT count(*) FILTER (WHERE src_country = 'SE'), count(src_country) \
          FROM read_parquet('{files}', union_by_name = true)"
     ));
-    assert!(swedish > 0);
-    assert_eq!(countries, format!("{swedish}|{swedish}|0"), "{countries}");
+    assert_eq!(countries, format!("{swedish}|{swedish}"), "{countries}");
+
+    // Network labels: the most specific prefix's, on either side.
+    let labels = duckdb(&format!(
+        "SELECT count(*) FILTER (WHERE src_net_name = 'foo-lan' AND src_net_role = 'customer' \
+         AND src_net_site = 'par1' AND src_net_tenant = 'foo'), count(src_net_name), \
+         count(*) FILTER (WHERE dst_net_name = 'transit-x' AND dst_net_role = 'transit' AND dst_net_site IS NULL), \
+         count(dst_net_name) FROM read_parquet('{files}', union_by_name = true)"
+    ));
+    assert!(from_lan > 0 && to_transit > 0);
+    assert_eq!(
+        labels,
+        format!("{from_lan}|{labelled_src}|{to_transit}|{labelled_dst}"),
+        "{labels}"
+    );
 
     // And `octoflow query` filters on what enrichment added.
     let count = |filter: &str| {
@@ -426,9 +538,40 @@ fn a_bgp_peers_routes_give_every_flow_its_as_path_next_hop_and_communities() {
             .saturating_sub(1)
     };
     assert_eq!(count("bgpnext ip 192.0.2.3"), via_3);
-    assert_eq!(
-        count("src geo SE and dst as 64500 or src geo SE and dst as 64496"),
-        swedish
-    );
-    assert_eq!(count("dst as 64501"), count("inet6"));
+    assert_eq!(count("src geo SE"), swedish);
+
+    // Kafka: goflow2's as_path (its last number the origin) and bgp_next_hop.
+    let msgs = consume(&kafka, "flows", phase1 + phase2);
+    assert_eq!(msgs.len(), phase1 + phase2);
+    let flows = protoc_decode(&dir, &msgs);
+    let mut on_kafka = 0;
+    for f in &flows {
+        let plain = |k: &str| {
+            f.get(k)
+                .map(|a| a.trim_start_matches("::ffff:").to_string())
+        };
+        let da = plain("dst_addr").expect("dst_addr");
+        match route_for(&da) {
+            Some((nh, origin, ..))
+                if !plain("src_addr")
+                    .unwrap_or_default()
+                    .starts_with("100.64.0.") =>
+            {
+                assert_eq!(
+                    (
+                        f.get("as_path").map(String::as_str),
+                        plain("bgp_next_hop").as_deref()
+                    ),
+                    (Some(origin), Some(nh)),
+                    "{f:?}"
+                );
+                on_kafka += 1;
+            }
+            _ => assert!(
+                !f.contains_key("as_path") && !f.contains_key("bgp_communities"),
+                "{f:?}"
+            ),
+        }
+    }
+    assert_eq!(on_kafka, routed);
 }

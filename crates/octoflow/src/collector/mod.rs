@@ -203,8 +203,14 @@ pub fn run(
             // are the exporting device's (sFlow: the agent's).
             let agent = crate::util::unmap(r.batch.sflow.map(|h| h.agent).unwrap_or(device));
             match &mut enricher {
-                Some(e) => e.apply(agent, &mut r.batch.records, &mut r.routes),
-                None => r.routes.clear(),
+                Some(e) => {
+                    e.apply(agent, &mut r.batch.records, &mut r.routes, &mut r.nets);
+                    r.networks = e.networks().cloned();
+                }
+                None => {
+                    r.routes.clear();
+                    r.nets.clear();
+                }
             }
             match &route.table {
                 Some(t) => verdicts::compute(t, &r.batch, &mut r.verdicts),

@@ -1,8 +1,8 @@
 //! `enrichment:`: what the collectors add to every record, validated with key
 //! paths: BGP sessions (`bgp`), a BMP station (`bmp`), GeoIP ASN and country
-//! databases (`geoip`), and which AS source wins (`as_source`). Network labels
-//! (`networks`) are not built yet and are refused by name, so a configuration
-//! never seems to enrich when it does not.
+//! databases (`geoip`), network labels (`networks`, the file read and checked
+//! here, so a bad one is refused with its place), and which AS source wins
+//! (`as_source`).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -67,6 +67,8 @@ pub struct Enrichment {
     pub as_source: Vec<AsSource>,
     pub bgp: Option<BgpConfig>,
     pub bmp: Option<BmpConfig>,
+    /// `networks`: the labels file.
+    pub networks: Option<PathBuf>,
 }
 
 impl Enrichment {
@@ -103,6 +105,9 @@ impl Enrichment {
         }
         if let Some(b) = &self.bmp {
             parts.push(format!("BMP station on {}", b.listen));
+        }
+        if let Some(p) = &self.networks {
+            parts.push(format!("network labels from {}", p.display()));
         }
         parts.join("; ")
     }
@@ -276,12 +281,28 @@ impl Validator {
     /// The `enrichment` section (`None` when it enriches nothing).
     pub fn enrichment(&mut self, e: RawEnrichment) -> Option<Enrichment> {
         let errors = self.errors.len();
-        if e.networks.is_some() {
-            self.err(
-                "enrichment.networks",
-                "network labels are not in this version of octoflow (BGP, BMP and GeoIP are); remove the key",
-            );
-        }
+        let networks = e.networks.and_then(|s| {
+            let p = self.path_of("enrichment.networks", Some(s))?;
+            if let Err(why) = self.env.readable(&p) {
+                self.err(
+                    "enrichment.networks",
+                    format!(
+                        "cannot read {}: {why}; give a YAML file of prefixes and their labels",
+                        p.display()
+                    ),
+                );
+                return None;
+            }
+            // Read now, so a bad file is refused by `check` and `reload` with
+            // what is wrong where (offline validation has no files).
+            if let Ok(text) = std::fs::read_to_string(&p) {
+                if let Err(e) = super::networks::parse(&text, &p.display().to_string()) {
+                    self.errors.push(e);
+                    return None;
+                }
+            }
+            Some(p)
+        });
         let bgp = e.bgp.and_then(|b| self.bgp(b));
         let bmp = e.bmp.and_then(|b| self.bmp(b));
         if let (Some(b), Some(m)) = (&bgp, &bmp) {
@@ -366,9 +387,13 @@ impl Validator {
             as_source,
             bgp,
             bmp,
+            networks,
         };
         // Only the exporter's own numbers and nothing else: nothing to add.
-        let nothing = e.as_source == [AsSource::Device] && e.geoip_country.is_none() && !e.routes();
+        let nothing = e.as_source == [AsSource::Device]
+            && e.geoip_country.is_none()
+            && e.networks.is_none()
+            && !e.routes();
         (!nothing).then_some(e)
     }
 }
@@ -416,12 +441,14 @@ mod tests {
 
     #[test]
     fn what_is_not_built_is_refused_by_name_and_bad_values_with_their_paths() {
-        let e = parse("{networks: /etc/n.yaml, bgp: {asn: 0, router_id: 0.0.0.0, hold_time: 2}}")
-            .expect_err("refused");
+        let e = parse(
+            "{networks: /nonexistent/n.yaml, bgp: {asn: 0, router_id: 0.0.0.0, hold_time: 2}}",
+        )
+        .expect_err("refused");
         assert_eq!(
             e,
             [
-                "enrichment.networks: network labels are not in this version of octoflow (BGP, BMP and GeoIP are); remove the key",
+                "enrichment.networks: cannot read /nonexistent/n.yaml: No such file or directory (os error 2); give a YAML file of prefixes and their labels",
                 "enrichment.bgp.asn: \"0\" is not an AS number (1 to 4294967295)",
                 "enrichment.bgp.router_id: \"0.0.0.0\" is not a non-zero IPv4 address (RFC 4271 §4.2's BGP identifier)",
                 "enrichment.bgp.hold_time: \"2\": give 0 (no keepalives) or 3 to 65535 seconds (RFC 4271 §4.2)",

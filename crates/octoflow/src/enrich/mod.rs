@@ -9,7 +9,10 @@
 //! - from the route toward the destination: the BGP next hop, and the AS
 //!   path and communities (the route's `Arc`, beside the record in
 //!   `Decoded::routes`); the prefix lengths when the exporter sent none;
-//! - countries from a GeoIP country database.
+//! - countries from a GeoIP country database;
+//! - network labels (name, role, site, tenant) of the source's and the
+//!   destination's most specific prefix in `enrichment.networks`, as indexes
+//!   beside the record (`Decoded::nets`) into the table it carries.
 //!
 //! [`config`] holds the keys; [`geoip`] loads databases into longest-prefix
 //! tables (once per file, shared by the collectors); [`routing`] holds the
@@ -17,6 +20,7 @@
 
 pub mod config;
 pub mod geoip;
+pub mod networks;
 pub mod routing;
 
 use std::net::IpAddr;
@@ -34,6 +38,7 @@ pub struct Enricher {
     order: Vec<AsSource>,
     asn: Option<Arc<geoip::AsnTable>>,
     country: Option<Arc<geoip::CountryTable>>,
+    networks: Option<Arc<networks::Networks>>,
     routes: bool,
     /// The RIBs of each device seen, valid while the registry's generation
     /// is `generation`.
@@ -56,10 +61,19 @@ impl Enricher {
             Some(p) => Some(geoip::country_cached(p)?),
             None => None,
         };
+        let networks = match &e.networks {
+            Some(p) => {
+                let n = networks::load(p)?;
+                tracing::info!(file = %p.display(), prefixes = n.len(), "network labels loaded");
+                Some(Arc::new(n))
+            }
+            None => None,
+        };
         Ok(Enricher {
             order: e.as_source.clone(),
             asn,
             country,
+            networks,
             routes: e.routes(),
             by_device: Vec::new(),
             generation: u64::MAX,
@@ -88,15 +102,32 @@ impl Enricher {
         }
     }
 
+    /// The network labels' table, which records' [`Enricher::apply`] `nets`
+    /// index into.
+    pub fn networks(&self) -> Option<&Arc<networks::Networks>> {
+        self.networks.as_ref()
+    }
+
     /// Enrich the records of one datagram from `device`; `routes` gets each
-    /// record's destination route (left empty without BGP/BMP).
+    /// record's destination route (left empty without BGP/BMP), `nets` its
+    /// source's and destination's labels as indexes into
+    /// [`Enricher::networks`] (left empty without `networks`).
     #[inline]
     pub fn apply(
         &mut self,
         device: IpAddr,
         records: &mut [FlowRecord],
         routes: &mut Vec<Option<Arc<RouteAttrs>>>,
+        nets: &mut Vec<[u32; 2]>,
     ) {
+        nets.clear();
+        if let Some(n) = &self.networks {
+            nets.extend(
+                records
+                    .iter()
+                    .map(|r| [n.index(r.src_addr), n.index(r.dst_addr)]),
+            );
+        }
         routes.clear();
         if !self.routes {
             self.apply_with(&[], records, routes);
@@ -201,6 +232,7 @@ mod tests {
                 ("2001:1700::/27".parse().unwrap(), 6730),
             ]))),
             country: None,
+            networks: None,
             routes: false,
             by_device: Vec::new(),
             generation: u64::MAX,
@@ -209,7 +241,12 @@ mod tests {
 
     fn apply(e: &mut Enricher, rs: &mut [FlowRecord]) {
         let mut routes = Vec::new();
-        e.apply(IpAddr::from([192, 0, 2, 99]), rs, &mut routes);
+        e.apply(
+            IpAddr::from([192, 0, 2, 99]),
+            rs,
+            &mut routes,
+            &mut Vec::new(),
+        );
         assert!(routes.is_empty(), "no routes without BGP/BMP");
     }
 
@@ -255,6 +292,7 @@ mod route_tests {
             order: vec![AsSource::Device, AsSource::Bgp],
             asn: None,
             country: None,
+            networks: None,
             routes: true,
             by_device: Vec::new(),
             generation: u64::MAX,
@@ -266,7 +304,7 @@ mod route_tests {
         };
         let mut routes = Vec::new();
         let mut rs = [flow()];
-        e.apply(router, &mut rs, &mut routes);
+        e.apply(router, &mut rs, &mut routes, &mut Vec::new());
         assert_eq!((rs[0].dst_as, routes.len()), (0, 1), "no RIB yet");
         let key = PeerKey {
             peer_type: 3,
@@ -285,14 +323,14 @@ mod route_tests {
             }),
         );
         let mut rs = [flow()];
-        e.apply(router, &mut rs, &mut routes);
+        e.apply(router, &mut rs, &mut routes, &mut Vec::new());
         assert_eq!(rs[0].dst_as, 64496);
         assert_eq!(rs[0].bgp_next_hop, "192.0.2.3".parse::<IpAddr>().unwrap());
         assert_eq!(rs[0].dst_mask, 24);
         assert_eq!(routes[0].as_deref().map(|a| a.origin_as()), Some(64496));
         routing::ribs().drop_bmp_router(router);
         let mut rs = [flow()];
-        e.apply(router, &mut rs, &mut routes);
+        e.apply(router, &mut rs, &mut routes, &mut Vec::new());
         assert_eq!((rs[0].dst_as, routes[0].is_none()), (0, true));
     }
 }

@@ -43,6 +43,11 @@ pub struct Decoded {
     /// with the RIB: the record stays `Copy` and small, and the route's AS
     /// path and communities are never copied.
     pub routes: Vec<Option<Arc<RouteAttrs>>>,
+    /// Per record of `batch`, its source's and destination's network labels
+    /// as indexes into `networks` (0: none), when the collector has
+    /// `enrichment.networks` (empty otherwise).
+    pub nets: Vec<[u32; 2]>,
+    pub networks: Option<Arc<crate::enrich::networks::Networks>>,
 }
 
 impl Decoded {
@@ -53,12 +58,25 @@ impl Decoded {
             return None;
         }
         // `r` is an element of `batch.records`: its index from the addresses.
+        let i = self.index_of(r)?;
+        self.routes.get(i)?.as_deref()
+    }
+
+    /// The labels of side `dst` (false: source) of `r`, a record of this
+    /// datagram's batch.
+    #[inline]
+    pub fn labels_of(&self, r: &FlowRecord, dst: bool) -> Option<&crate::enrich::networks::Labels> {
+        let n = self.networks.as_ref()?;
+        let i = self.index_of(r)?;
+        n.labels(self.nets.get(i)?[usize::from(dst)])
+    }
+
+    /// The index of `r` in `batch.records`, if it is one of them.
+    #[inline]
+    fn index_of(&self, r: &FlowRecord) -> Option<usize> {
         let base = self.batch.records.as_ptr() as usize;
         let i = (r as *const FlowRecord as usize).wrapping_sub(base) / size_of::<FlowRecord>();
-        if !std::ptr::eq(self.batch.records.get(i)?, r) {
-            return None;
-        }
-        self.routes.get(i)?.as_deref()
+        std::ptr::eq(self.batch.records.get(i)?, r).then_some(i)
     }
 }
 
@@ -82,6 +100,8 @@ impl Default for Decoded {
             received_ms: 0,
             source: None,
             routes: Vec::new(),
+            nets: Vec::new(),
+            networks: None,
         }
     }
 }

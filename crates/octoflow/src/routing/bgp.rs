@@ -84,10 +84,13 @@ impl Supervised for BgpInstance {
 
     fn join(&mut self, _env: &Env) -> Option<Result<(), String>> {
         let t = self.core.thread.take()?;
-        Some(
-            t.stop()
-                .map_err(|()| "the BGP speaker panicked".to_string()),
-        )
+        let r = t
+            .stop()
+            .map_err(|()| "the BGP speaker panicked".to_string());
+        // Stopped (or removed by a reload): no peer, no routes; a start
+        // configures the peers again.
+        ribs().set_bgp_peers(&[]);
+        Some(r)
     }
 
     fn publish(&self, _reg: &mut Registry) {}

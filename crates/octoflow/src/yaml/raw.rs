@@ -127,7 +127,7 @@ pub(crate) struct RawEnrichment {
     pub(crate) bgp: Option<RawBgp>,
     pub(crate) bmp: Option<RawBmp>,
     pub(crate) geoip: Option<RawGeoip>,
-    pub(crate) networks: Option<IgnoredAny>,
+    pub(crate) networks: Option<String>,
     pub(crate) as_source: Option<Vec<Scalar>>,
 }
 

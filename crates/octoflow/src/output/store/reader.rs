@@ -111,7 +111,7 @@ impl Slot {
             From::Source => return Some(Slot::Source),
             From::Received => return Some(Slot::Received),
             // Route attributes are not record fields (queries print records).
-            From::Collector | From::Route(_) => return None,
+            From::Collector | From::Route(_) | From::Net { .. } => return None,
         };
         Some(match field.name {
             "src_addr" => Slot::SrcAddr,

@@ -280,9 +280,26 @@ fn write_column(
                 ByteArray::from(Bytes::from_static(INGRESS)),
                 ByteArray::from(Bytes::from_static(EGRESS)),
             ];
-            if let From::Route(rf) = c.from {
-                sc.origin = Some((origin, collector, sources));
-                return write_route_texts(keep, rf, w, s, sc).ok_or_else(mismatch)?;
+            match c.from {
+                From::Route(rf) => {
+                    sc.origin = Some((origin, collector, sources));
+                    return write_texts(keep, w, s, sc, |d, r, out| {
+                        if let Some(a) = d.route_of(r) {
+                            (rf.write)(a, out);
+                        }
+                    })
+                    .ok_or_else(mismatch)?;
+                }
+                From::Net { dst, kind } => {
+                    sc.origin = Some((origin, collector, sources));
+                    return write_texts(keep, w, s, sc, |d, r, out| {
+                        if let Some(l) = d.labels_of(r, dst).and_then(|l| l.get(kind)) {
+                            out.push_str(l);
+                        }
+                    })
+                    .ok_or_else(mismatch)?;
+                }
+                _ => {}
             }
             let mut rows = 0u64;
             for (d, r) in records(s, keep) {
@@ -323,16 +340,16 @@ fn country(cc: [u8; 2]) -> ByteArray {
     ByteArray::from(Bytes::from_static(forever(text)))
 }
 
-/// A route attribute's column: each record's text built into one buffer,
-/// each value a slice of it (nothing allocated per record); null for a record
-/// without a route, or whose route has no such attribute. `None`: the writer
-/// is not a text column's.
-fn write_route_texts(
+/// A column of text built per record (route attributes, network labels):
+/// each record's text written by `text` into one buffer, each value a slice
+/// of it (nothing allocated per record); null where `text` writes nothing.
+/// `None`: the writer is not a text column's.
+fn write_texts(
     keep: Option<&[bool]>,
-    rf: &octoflow_proto::route::RouteField,
     w: &mut ColumnWriter<'static>,
     s: &Shipment,
     sc: &mut Scratch,
+    text: impl Fn(&crate::fanout::Decoded, &FlowRecord, &mut String),
 ) -> Option<Result<u64>> {
     sc.built.clear();
     sc.ends.clear();
@@ -341,9 +358,7 @@ fn write_route_texts(
     for (d, r) in records(s, keep) {
         rows += 1;
         let start = sc.built.len();
-        if let Some(a) = d.route_of(r) {
-            (rf.write)(a, &mut sc.built);
-        }
+        text(d, r, &mut sc.built);
         if sc.built.len() > start {
             sc.ends.push(sc.built.len());
             sc.defs.push(1);

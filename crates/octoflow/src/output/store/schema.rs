@@ -57,6 +57,9 @@ pub enum From {
     /// An attribute of the flow's destination route (null when not enriched
     /// from BGP/BMP, or when the route has none).
     Route(&'static RouteField),
+    /// A network label (`enrichment.networks`) of the source (`dst` false)
+    /// or destination: kind `kind` of `enrich::networks::KINDS`.
+    Net { dst: bool, kind: usize },
 }
 
 /// One column of a store file.
@@ -68,7 +71,8 @@ pub struct Column {
 }
 
 /// Every column, in file order: the store's own, then one or two per field of
-/// [`FIELDS`], then the route's ([`ROUTE_FIELDS`]).
+/// [`FIELDS`], then the route's ([`ROUTE_FIELDS`]), then the network labels
+/// (`src_net_name`, …, `dst_net_tenant`).
 pub fn columns() -> Vec<Column> {
     let mut cols = columns_of(FIELDS);
     cols.extend(ROUTE_FIELDS.iter().map(|f| Column {
@@ -76,6 +80,15 @@ pub fn columns() -> Vec<Column> {
         ty: ColType::Text,
         from: From::Route(f),
     }));
+    for (side, dst) in [("src", false), ("dst", true)] {
+        for (kind, k) in crate::enrich::networks::KINDS.iter().enumerate() {
+            cols.push(Column {
+                name: format!("{side}_net_{k}"),
+                ty: ColType::Text,
+                from: From::Net { dst, kind },
+            });
+        }
+    }
     cols
 }
 
