@@ -518,4 +518,29 @@ mod tests {
             Some("127.0.0.1:10179".parse().unwrap())
         );
     }
+
+    #[test]
+    fn a_networks_file_is_read_at_validation_and_a_bad_one_refused_with_its_place() {
+        let dir = std::env::temp_dir().join(format!("octoflow-networks-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("good.yaml");
+        std::fs::write(&good, "10.0.0.0/8: {name: corp, tenant: foo}\n").unwrap();
+        let c = parse(&format!("{{networks: '{}'}}", good.display())).expect("loads");
+        let e = c.collectors[0].enrichment.as_deref().expect("enriched");
+        assert_eq!(e.networks.as_deref(), Some(good.as_path()));
+        assert!(
+            e.describe().contains("network labels from"),
+            "{}",
+            e.describe()
+        );
+        let bad = dir.join("bad.yaml");
+        std::fs::write(&bad, "10.0.0.0/8: {name: corp, colour: red}\n").unwrap();
+        let e = parse(&format!("{{networks: '{}'}}", bad.display())).expect_err("refused");
+        assert!(
+            e[0].starts_with(&format!("enrichment.networks: {}: ", bad.display()))
+                && e[0].contains("colour"),
+            "{e:?}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
