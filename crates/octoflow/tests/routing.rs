@@ -85,6 +85,18 @@ fn gobgp(dir: &Path, args: &[&str]) -> Result<String, String> {
     }
 }
 
+/// nfdump's `fmt:` fields of every flow nfcapd stored in `nf`, one line each
+/// (`-6`: whole IPv6 addresses; nfdump shortens them otherwise).
+fn nfdump_fields(nf: &Path, fields: &str) -> String {
+    let out = Command::new("nfdump")
+        .arg("-R")
+        .arg(nf)
+        .args(["-q", "-N", "-6", "-o", &format!("fmt:{fields}")])
+        .output()
+        .expect("nfdump");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// `octoflow rib show ARGS` against the test's server.
 fn rib_show(conf: &Path, args: &[&str]) -> String {
     let out = Command::new(BIN)
@@ -215,13 +227,7 @@ fn a_bmp_routers_loc_rib_gives_flows_their_routes_and_goes_with_the_router() {
     }
     s.stop();
     nfcapd.term();
-    let nf = Command::new("nfdump")
-        .arg("-R")
-        .arg(dir.join("nf"))
-        .args(["-q", "-N", "-o", "fmt:%sa %da %sas %das %nhb"])
-        .output()
-        .expect("nfdump");
-    let text = String::from_utf8_lossy(&nf.stdout);
+    let text = nfdump_fields(&dir.join("nf"), "%sa %da %sas %das %nhb");
     let mut n = 0;
     for l in text.lines() {
         let f: Vec<&str> = l.split_whitespace().collect();
@@ -400,20 +406,7 @@ fn a_bgp_peers_routes_give_every_flow_its_as_path_next_hop_and_communities() {
     nfcapd.term();
 
     // nfcapd: each flow's ASes, BGP next hop and masks as the table implies.
-    let nf = Command::new("nfdump")
-        .arg("-R")
-        .arg(dir.join("nf"))
-        // -6: whole IPv6 addresses (nfdump shortens them otherwise).
-        .args([
-            "-q",
-            "-N",
-            "-6",
-            "-o",
-            "fmt:%sa %da %sas %das %nhb %smk %dmk",
-        ])
-        .output()
-        .expect("nfdump");
-    let text = String::from_utf8_lossy(&nf.stdout);
+    let text = nfdump_fields(&dir.join("nf"), "%sa %da %sas %das %nhb %smk %dmk");
     let (mut phase1, mut phase2, mut swedish, mut via_3, mut routed) = (0, 0, 0, 0, 0);
     // Network labels do not depend on BGP: counted over both phases.
     let (mut from_lan, mut to_transit, mut labelled_src, mut labelled_dst) = (0, 0, 0, 0);

@@ -13,87 +13,38 @@ use std::time::Duration;
 use octoflow_bgp::session::{Event, Session, SessionConfig};
 
 use super::listener;
+use super::SessionKind;
 use crate::enrich::config::{BgpConfig, BgpPeer};
 use crate::enrich::routing::{ribs, PeerRib};
-use crate::instance::{Change, Core, CoreView, Env, Role, Supervised, Thread};
-use crate::telemetry::metrics::Registry;
+use crate::instance::Thread;
 use crate::util::{now_ms, unmap, RateLimit};
 
-pub struct BgpInstance {
-    cfg: BgpConfig,
-    core: Core<()>,
-}
+impl SessionKind for BgpConfig {
+    const ID: &'static str = "bgp";
 
-impl BgpInstance {
-    pub fn new(cfg: &BgpConfig) -> BgpInstance {
-        BgpInstance {
-            cfg: cfg.clone(),
-            core: Core::default(),
-        }
-    }
-
-    pub fn config(&self) -> &BgpConfig {
-        &self.cfg
-    }
-
-    /// Any change restarts the speaker: its sessions start again and the
-    /// peers send their tables again. An unchanged section keeps them up.
-    pub fn reconfigure(&mut self, new: &BgpConfig) -> Change {
-        if *new == self.cfg {
-            return Change::Same;
-        }
-        self.cfg = new.clone();
-        Change::Restart
-    }
-}
-
-impl Supervised for BgpInstance {
-    fn id(&self) -> &str {
-        "bgp"
-    }
-    fn role(&self) -> Role {
-        Role::Session
-    }
-    fn core(&self) -> &dyn CoreView {
-        &self.core
-    }
-    fn core_mut(&mut self) -> &mut dyn CoreView {
-        &mut self.core
-    }
-
-    fn spawn(&mut self, _env: &Env) -> Result<(), String> {
-        let l = listener::bind(self.cfg.listen, "enrichment.bgp.listen")?;
+    fn start(&self) -> Result<Thread<()>, String> {
+        let l = listener::bind(self.listen, "enrichment.bgp.listen")?;
         let peers: Vec<(IpAddr, Vec<IpAddr>)> = self
-            .cfg
             .peers
             .iter()
             .map(|p| (p.address, p.devices.clone()))
             .collect();
         ribs().set_bgp_peers(&peers);
-        let cfg = self.cfg.clone();
-        let t = Thread::spawn("bgp".into(), move |ctl| {
+        let cfg = self.clone();
+        Thread::spawn("bgp".into(), move |ctl| {
             ctl.started();
             let mut refused = RateLimit::new(Duration::from_secs(60));
             listener::serve(l, &ctl, "bgp", |stream, from, stop| {
                 accept(&cfg, stream, from, stop, &mut refused)
             });
-        })?;
-        self.core.thread = Some(t);
-        Ok(())
+        })
     }
 
-    fn join(&mut self, _env: &Env) -> Option<Result<(), String>> {
-        let t = self.core.thread.take()?;
-        let r = t
-            .stop()
-            .map_err(|()| "the BGP speaker panicked".to_string());
-        // Stopped (or removed by a reload): no peer, no routes; a start
-        // configures the peers again.
+    /// Stopped (or removed by a reload): no peer, no routes; a start
+    /// configures the peers again.
+    fn stopped(&self) {
         ribs().set_bgp_peers(&[]);
-        Some(r)
     }
-
-    fn publish(&self, _reg: &mut Registry) {}
 }
 
 /// Serve a connection if it comes from a configured peer that has none yet.

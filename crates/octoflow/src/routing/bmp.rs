@@ -13,73 +13,24 @@ use std::time::Duration;
 use octoflow_bgp::{BmpError, BmpMessage, BmpReader, PeerKey};
 
 use super::listener;
+use super::SessionKind;
 use crate::enrich::config::BmpConfig;
 use crate::enrich::routing::{ribs, PeerRib};
-use crate::instance::{Change, Core, CoreView, Env, Role, Supervised, Thread};
-use crate::telemetry::metrics::Registry;
+use crate::instance::Thread;
 use crate::util::{now_ms, unmap, RateLimit};
 
-pub struct BmpInstance {
-    cfg: BmpConfig,
-    core: Core<()>,
-}
+impl SessionKind for BmpConfig {
+    const ID: &'static str = "bmp";
 
-impl BmpInstance {
-    pub fn new(cfg: &BmpConfig) -> BmpInstance {
-        BmpInstance {
-            cfg: cfg.clone(),
-            core: Core::default(),
-        }
-    }
-
-    pub fn config(&self) -> &BmpConfig {
-        &self.cfg
-    }
-
-    pub fn reconfigure(&mut self, new: &BmpConfig) -> Change {
-        if *new == self.cfg {
-            return Change::Same;
-        }
-        self.cfg = new.clone();
-        Change::Restart
-    }
-}
-
-impl Supervised for BmpInstance {
-    fn id(&self) -> &str {
-        "bmp"
-    }
-    fn role(&self) -> Role {
-        Role::Session
-    }
-    fn core(&self) -> &dyn CoreView {
-        &self.core
-    }
-    fn core_mut(&mut self) -> &mut dyn CoreView {
-        &mut self.core
-    }
-
-    fn spawn(&mut self, _env: &Env) -> Result<(), String> {
-        let l = listener::bind(self.cfg.listen, "enrichment.bmp.listen")?;
-        let t = Thread::spawn("bmp".into(), move |ctl| {
+    fn start(&self) -> Result<Thread<()>, String> {
+        let l = listener::bind(self.listen, "enrichment.bmp.listen")?;
+        Thread::spawn("bmp".into(), move |ctl| {
             ctl.started();
             listener::serve(l, &ctl, "bmp", |stream, from, stop| {
                 Some(Box::new(move || station(stream, from, &stop)))
             });
-        })?;
-        self.core.thread = Some(t);
-        Ok(())
+        })
     }
-
-    fn join(&mut self, _env: &Env) -> Option<Result<(), String>> {
-        let t = self.core.thread.take()?;
-        Some(
-            t.stop()
-                .map_err(|()| "the BMP station panicked".to_string()),
-        )
-    }
-
-    fn publish(&self, _reg: &mut Registry) {}
 }
 
 /// One router's BMP stream until it ends; then its RIBs go.
