@@ -7,6 +7,10 @@
 #   tee-filtered  pmacct nfacctd, tee plugin with a pre_tag_map for one /24 -> receiver
 #   tee           pmacct nfacctd, tee plugin, unfiltered -> receiver
 #   nfcapd        nfdump's collector writing its files
+#   octoflow-enriched  (with --enriched) the octoflow setup with a full BGP table
+#                 (1,000,000 IPv4 + 200,000 IPv6 routes, every route's attributes
+#                 distinct) fed to its BMP station by octoflow-bgp's bmp_feed, so
+#                 every flow's source and destination are looked up
 #
 # Loss is counted at every step from counters: the flows each receiver decoded
 # (`octoflow sink`) or nfcapd stored, against what gen sent for that tenant; the
@@ -17,6 +21,8 @@
 #   RATE: datagrams/s
 #   --smoke: one short low-rate step per contender (the test suite runs this)
 #   --only NAME: sweep one contender (octoflow, tee-filtered, tee or nfcapd)
+#   --enriched: also sweep octoflow-enriched (its ratio to octoflow is what
+#     enrichment costs the router)
 #   --plain-gen: gen sends datagram by datagram (sendmmsg) instead of in UDP GSO
 #     runs. The generator shares the 2 cores with what it measures; GSO roughly
 #     halves what it takes of them (a router across a wire takes none). Every
@@ -37,6 +43,7 @@ while [ $# -gt 0 ]; do
     --smoke) SMOKE=1; shift ;;
     --secs) SECS=$2; shift 2 ;;
     --only) WHO=("$2"); shift 2 ;;
+    --enriched) WHO+=(octoflow-enriched); shift ;;
     --plain-gen) GEN_GSO=; shift ;;
     *) RATES+=("$1"); shift ;;
   esac
@@ -67,9 +74,14 @@ step_octoflow() {
   local pa=47111 pb=47112 pc=47113 pd=47114 pm=47119
   local decode=--no-decode; [ $SMOKE = 1 ] && decode=
   for p in $pa $pb $pc $pd; do sink $p $decode; done
+  local enrich="" feed=""
+  if [ "${2:-}" = enriched ]; then
+    enrich="enrichment: {bmp: {listen: 127.0.0.1:47130}, as_source: [device, bgp]}"
+  fi
   cat >"$d/o.yaml" <<EOF
 general: {metrics_listen: 127.0.0.1:$pm}
 supervisor: {unix_socket: $d/o.sock, loglevel: info}
+$enrich
 collectors:
   - {id: edge, listen_host: 127.0.0.1, listen_port: $P_IN, nf_version: 9, receive_buffer: 33554432, mux_to: [a, b, c, d]}
 exporters:
@@ -79,11 +91,20 @@ exporters:
   - {id: d, collector_host: 127.0.0.1, collector_port: $pd, collector_version: 10, filters: ['$D']}
 EOF
   bg "$d/o.log" "$BIN" server --config-file "$d/o.yaml"; local pid=$LAST; wait_udp $P_IN
+  if [ -n "$enrich" ]; then
+    # The full table through BMP, held open for the step; wait until it is in.
+    bg "$d/feed.log" "$BMP_FEED" 127.0.0.1:47130 1000000 200000 $((SECS + 60)); feed=$LAST
+    for _ in $(seq 600); do
+      "$BIN" rib --config-file "$d/o.yaml" show 2>/dev/null | awk '$1 == "bmp" {v4 = $(NF-4); v6 = $(NF-3)} END {exit !(v4 == 1000000 && v6 == 200000)}' && break
+      sleep 0.5
+    done
+  fi
   local k0; k0=$(rcvbuf_errors)
   gen "$rate" "$d/gen.out"
   sleep 1
   local k1; k1=$(rcvbuf_errors)
   RSS=$(awk '/VmHWM/{print $2}' "/proc/$pid/status")
+  [ -n "$feed" ] && stop "$feed"
   stop "$pid"   # graceful: queues flushed, then the final counts are logged
   local loss=0 detail="" t
   for t in "a $pa $A" "b $pb $B" "c $pc $C" "d $pd $D"; do
@@ -145,6 +166,11 @@ step_nfcapd() {
   rm -rf "$d"
 }
 
+if [[ " ${WHO[*]} " == *" octoflow-enriched "* ]]; then
+  cargo build --release -q -p octoflow-bgp --example bmp_feed
+  BMP_FEED=$PWD/target/release/examples/bmp_feed
+fi
+
 declare -A BEST
 echo "# $(date -u '+%F %T') UTC, $(nproc) cores; gen: NetFlow v9, 25 records/datagram, ${SECS}s per step, ${GEN_GSO:-plain sendmmsg}"
 printf '%-13s %9s %11s %12s %10s  %s\n' contender "rate/s" "flows/s" "lost flows" "kern drops" detail
@@ -153,6 +179,7 @@ for who in "${WHO[@]}"; do
   for r in "${RATES[@]}"; do
     case $who in
       octoflow) step_octoflow "$r" ;;
+      octoflow-enriched) step_octoflow "$r" enriched ;;
       tee-filtered) step_tee "$r" filtered ;;
       tee) step_tee "$r" unfiltered ;;
       nfcapd) step_nfcapd "$r" ;;
