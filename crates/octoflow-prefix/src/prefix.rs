@@ -35,6 +35,20 @@ impl Prefix {
         }
     }
 
+    /// Whether `a` is inside the prefix (an IPv4-mapped IPv6 address counts
+    /// as IPv4).
+    pub fn contains(&self, a: IpAddr) -> bool {
+        let a = crate::lpm::v4(a).map_or(a, IpAddr::V4);
+        if a.is_ipv4() != self.addr.is_ipv4() {
+            return false;
+        }
+        let p = Prefix {
+            addr: a,
+            len: self.len,
+        };
+        p.network() == self.network()
+    }
+
     /// True for a single address (/32 or /128).
     pub fn is_host(&self) -> bool {
         self.len == Prefix::max_len(self.addr)
@@ -83,5 +97,27 @@ impl FromStr for Prefix {
 impl fmt::Display for Prefix {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.addr, self.len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contains_is_by_family_and_network_bits() {
+        let p: Prefix = "192.0.2.0/24".parse().expect("prefix");
+        for (a, inside) in [
+            ("192.0.2.0", true),
+            ("192.0.2.255", true),
+            ("::ffff:192.0.2.7", true),
+            ("192.0.3.1", false),
+            ("2001:db8::1", false),
+        ] {
+            assert_eq!(p.contains(a.parse().expect("ip")), inside, "{a}");
+        }
+        let all: Prefix = "::/0".parse().expect("prefix");
+        assert!(all.contains("2001:db8::1".parse().expect("ip")));
+        assert!(!all.contains("10.0.0.1".parse().expect("ip")));
     }
 }

@@ -167,7 +167,7 @@ fn a_bmp_routers_loc_rib_gives_flows_their_routes_and_goes_with_the_router() {
     let (pm, cp, np, mp) = (free_port(), free_port(), free_port(), free_port());
     let yaml = format!(
         "general: {{metrics_listen: 127.0.0.1:{pm}}}\n\
-         enrichment:\n  bmp: {{listen: '127.0.0.1:{mp}'}}\n\
+         enrichment:\n  bmp: {{listen: '127.0.0.1:{mp}', routers: [127.0.0.0/8]}}\n\
          collectors:\n  - {{id: edge, listen_host: 127.0.0.1, listen_port: {cp}, nf_version: auto, mux_to: [nf]}}\n\
          exporters:\n  - {{id: nf, collector_host: 127.0.0.1, collector_port: {np}, collector_version: 9}}\n"
     );

@@ -57,6 +57,17 @@ pub struct BgpPeer {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BmpConfig {
     pub listen: SocketAddr,
+    /// The routers (addresses or prefixes) whose connections are served;
+    /// empty: any (a BMP feed decides flows' routes: bind `listen` to a
+    /// management address, or list the routers).
+    pub routers: Vec<octoflow_prefix::Prefix>,
+}
+
+impl BmpConfig {
+    /// Whether a connection from `a` is served.
+    pub fn admits(&self, a: IpAddr) -> bool {
+        self.routers.is_empty() || self.routers.iter().any(|p| p.contains(a))
+    }
 }
 
 /// The `enrichment` section.
@@ -104,7 +115,16 @@ impl Enrichment {
             ));
         }
         if let Some(b) = &self.bmp {
-            parts.push(format!("BMP station on {}", b.listen));
+            let from = if b.routers.is_empty() {
+                "any router".to_string()
+            } else {
+                b.routers
+                    .iter()
+                    .map(|p| format!("{}/{}", p.addr, p.len))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            parts.push(format!("BMP station on {} for {from}", b.listen));
         }
         if let Some(p) = &self.networks {
             parts.push(format!("network labels from {}", p.display()));
@@ -256,8 +276,19 @@ impl Validator {
     }
 
     fn bmp(&mut self, b: RawBmp) -> Option<BmpConfig> {
+        let mut routers = Vec::new();
+        for (i, Scalar(s)) in b.routers.unwrap_or_default().into_iter().enumerate() {
+            match s.trim().parse::<octoflow_prefix::Prefix>() {
+                Ok(p) => routers.push(p.network()),
+                Err(e) => self.err(
+                    format!("enrichment.bmp.routers[{i}]"),
+                    format!("{e}; give a router's address or a prefix"),
+                ),
+            }
+        }
         Some(BmpConfig {
             listen: self.socket("enrichment.bmp.listen", b.listen, None)?,
+            routers,
         })
     }
 
@@ -513,10 +544,22 @@ mod tests {
                 devices: vec![ten]
             }]
         );
-        assert_eq!(
-            e.bmp.as_ref().map(|m| m.listen),
-            Some("127.0.0.1:10179".parse().unwrap())
-        );
+        let m = e.bmp.as_ref().expect("bmp");
+        assert_eq!(m.listen, "127.0.0.1:10179".parse().unwrap());
+        assert!(m.routers.is_empty() && m.admits("203.0.113.9".parse().unwrap()));
+        let c = parse("{bmp: {listen: '127.0.0.1:10179', routers: [192.0.2.0/24, '::1']}}")
+            .expect("loads");
+        let m = c.collectors[0]
+            .enrichment
+            .as_deref()
+            .and_then(|e| e.bmp.as_ref())
+            .expect("bmp");
+        assert!(m.admits("192.0.2.7".parse().unwrap()) && m.admits("::1".parse().unwrap()));
+        assert!(m.admits("::ffff:192.0.2.7".parse().unwrap()));
+        assert!(!m.admits("198.51.100.1".parse().unwrap()));
+        let e =
+            parse("{bmp: {listen: '127.0.0.1:10179', routers: [router1]}}").expect_err("refused");
+        assert!(e[0].starts_with("enrichment.bmp.routers[0]: "), "{e:?}");
     }
 
     #[test]

@@ -24,9 +24,17 @@ impl SessionKind for BmpConfig {
 
     fn start(&self) -> Result<Thread<()>, String> {
         let l = listener::bind(self.listen, "enrichment.bmp.listen")?;
+        let cfg = self.clone();
         Thread::spawn("bmp".into(), move |ctl| {
             ctl.started();
+            let mut refused = RateLimit::new(Duration::from_secs(60));
             listener::serve(l, &ctl, "bmp", |stream, from, stop| {
+                if !cfg.admits(unmap(from.ip())) {
+                    if refused.ready() {
+                        tracing::warn!(from = %from, "BMP connection from an address not in enrichment.bmp.routers: closed");
+                    }
+                    return None;
+                }
                 Some(Box::new(move || station(stream, from, &stop)))
             });
         })

@@ -153,6 +153,7 @@ pub(crate) struct RawBgpPeer {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawBmp {
     pub(crate) listen: Option<Scalar>,
+    pub(crate) routers: Option<Vec<Scalar>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
