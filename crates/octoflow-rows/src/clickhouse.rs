@@ -6,7 +6,8 @@
 //!   `flows_raw` table, so its `flows_5m` view and its queries work unchanged;
 //! - [`octoflow_columns`] / [`octoflow`]: every field of the shared schema
 //!   (`octoflow_proto::schema::FIELDS`), so a field added there becomes a
-//!   column here.
+//!   column here, then the route's (`octoflow_proto::route::ROUTE_FIELDS`:
+//!   AS path and communities as `String`, empty without a route).
 //!
 //! Only types ClickHouse 18.16 has (Debian 12's): no `IPv6`, `DateTime64` or
 //! `Map`. Addresses are `FixedString(16)`, IPv4 mapped (`::ffff:a.b.c.d`), so
@@ -16,12 +17,14 @@
 //! RowBinary is the columns' values back to back in the table's column order
 //! (or the INSERT's column list), integers little-endian, `Date` as UInt16
 //! days since 1970-01-01, `DateTime` as UInt32 seconds, `FixedString(N)` as N
-//! raw bytes, `Enum8` as its Int8 value.
+//! raw bytes, `Enum8` as its Int8 value, `String` as a varint length and the
+//! bytes.
 
 use std::net::IpAddr;
 
+use octoflow_proto::route::ROUTE_FIELDS;
 use octoflow_proto::schema::{Kind, Value, FIELDS};
-use octoflow_proto::{Direction, FlowRecord};
+use octoflow_proto::{Direction, FlowRecord, RouteAttrs};
 
 use crate::{etype, mapped, Meta};
 
@@ -119,17 +122,45 @@ pub fn octoflow_columns() -> Vec<Column> {
             ty,
         })
     });
-    own.chain(fields).collect()
+    let route = ROUTE_FIELDS.iter().map(|f| Column {
+        name: f.name.to_string(),
+        ty: "String",
+    });
+    own.chain(fields).chain(route).collect()
 }
 
-/// Append `r` as one row of [`octoflow_columns`].
-pub fn octoflow(r: &FlowRecord, m: &Meta, out: &mut Vec<u8>) {
+/// Append `r` as one row of [`octoflow_columns`]; `route` is its destination
+/// route when the collector enriched it from BGP or BMP.
+pub fn octoflow(r: &FlowRecord, m: &Meta, route: Option<&RouteAttrs>, out: &mut Vec<u8>) {
     date(out, m.received_ms);
     datetime(out, m.received_ms);
     out.extend_from_slice(&((m.received_ms % 1000) as u16).to_le_bytes());
     for f in FIELDS {
         value(out, f.value(r));
     }
+    for f in ROUTE_FIELDS {
+        string_with(out, |s| {
+            if let Some(a) = route {
+                (f.write)(a, s);
+            }
+        });
+    }
+}
+
+/// A `String` value written by `text`: its length as a varint, then the
+/// bytes. The text is built in a buffer kept per thread, so nothing is
+/// allocated per row.
+fn string_with(out: &mut Vec<u8>, text: impl FnOnce(&mut String)) {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    }
+    SCRATCH.with(|s| {
+        let mut s = s.borrow_mut();
+        s.clear();
+        text(&mut s);
+        crate::wire::varint(out, s.len() as u64);
+        out.extend_from_slice(s.as_bytes());
+    });
 }
 
 /// One field's value as its [`kind_columns`].

@@ -295,6 +295,7 @@ fn route_for(
 fn a_bgp_peers_routes_give_every_flow_its_as_path_next_hop_and_communities() {
     let dir = tmpdir("routing");
     let kafka = Db::start(Kind::Kafka, &dir.join("kafka"));
+    let ch = Db::start(Kind::ClickHouse, &dir);
     let (pm, cp, np, bp) = (free_port(), free_port(), free_port(), free_port());
     let country = root().join("tests/fixtures/mmdb/GeoIP2-Country-Test.mmdb");
     let networks = dir.join("networks.yaml");
@@ -308,14 +309,16 @@ fn a_bgp_peers_routes_give_every_flow_its_as_path_next_hop_and_communities() {
         "general: {{metrics_listen: 127.0.0.1:{pm}}}\n\
          enrichment:\n  bgp: {{listen: '127.0.0.1:{bp}', asn: 65000, router_id: 192.0.2.1, hold_time: 30, peers: [{{address: 127.0.0.1, asn: 65001}}]}}\n  \
          geoip: {{country: '{}'}}\n  networks: '{}'\n  as_source: [device, bgp]\n\
-         collectors:\n  - {{id: edge, listen_host: 127.0.0.1, listen_port: {cp}, nf_version: auto, mux_to: [nf, st, k]}}\n\
+         collectors:\n  - {{id: edge, listen_host: 127.0.0.1, listen_port: {cp}, nf_version: auto, mux_to: [nf, st, k, ch]}}\n\
          exporters:\n  - {{id: nf, collector_host: 127.0.0.1, collector_port: {np}, collector_version: 9}}\n  \
          - {{id: st, type: store, path: {}, rotate_secs: 60}}\n  \
-         - {{id: k, type: kafka, brokers: ['{}'], topic: flows, format: protobuf, linger_ms: 20}}\n",
+         - {{id: k, type: kafka, brokers: ['{}'], topic: flows, format: protobuf, linger_ms: 20}}\n  \
+         - {{id: ch, type: clickhouse, url: 'http://127.0.0.1:{}', database: octo, schema: octoflow, linger_ms: 100}}\n",
         country.display(),
         networks.display(),
         dir.join("store").display(),
-        kafka.addr()
+        kafka.addr(),
+        ch.http_port
     );
     let nfcapd = start_nfcapd("nfcapd", np, &dir.join("nf"));
     wait_udp(np);
@@ -402,6 +405,16 @@ fn a_bgp_peers_routes_give_every_flow_its_as_path_next_hop_and_communities() {
     gen(&["100.64.0.0/24"], "20");
     settle(&s, "edge", 60);
     std::thread::sleep(Duration::from_secs(1));
+    let ch_rows = |sql: &str| ch.clickhouse_query(sql).trim().to_string();
+    let t = Instant::now();
+    while ch_rows("SELECT count() FROM octo.flows")
+        .parse::<usize>()
+        .unwrap_or(0)
+        < 300
+    {
+        assert!(t.elapsed() < Duration::from_secs(30), "ClickHouse rows");
+        std::thread::sleep(Duration::from_millis(300));
+    }
     s.stop();
     nfcapd.term();
 
@@ -567,4 +580,21 @@ fn a_bgp_peers_routes_give_every_flow_its_as_path_next_hop_and_communities() {
         }
     }
     assert_eq!(on_kafka, routed);
+
+    // ClickHouse (the octoflow layout): the same paths, as text columns.
+    let by_path = ch_rows(
+        "SELECT as_path, communities, large_communities, count() FROM octo.flows \
+         WHERE as_path != '' GROUP BY as_path, communities, large_communities ORDER BY as_path",
+    );
+    let mut in_ch = 0;
+    for l in by_path.lines() {
+        let f: Vec<&str> = l.split('\t').collect();
+        let r = ROUTES
+            .iter()
+            .find(|r| format!("65001 {}", r.3.replace(',', " ")) == f[0])
+            .unwrap_or_else(|| panic!("a path gobgpd did not announce: {l}"));
+        assert_eq!((f[1], f[2]), (r.4, r.5), "{l}");
+        in_ch += f[3].parse::<usize>().unwrap();
+    }
+    assert_eq!(in_ch, routed, "{by_path}");
 }

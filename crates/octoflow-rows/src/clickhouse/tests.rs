@@ -134,23 +134,57 @@ fn the_octoflow_layout_has_a_column_per_field_and_writes_exactly_its_widths() {
     assert_eq!(unique.len(), names.len(), "two columns share a name");
 
     let mut out = Vec::new();
-    octoflow(&record(), &meta(), &mut out);
+    octoflow(&record(), &meta(), None, &mut out);
+    // Without a route, each String is empty: one byte, its length 0.
     let total: usize = cols
         .iter()
-        .map(|c| width(c.ty).unwrap_or_else(|| panic!("{} {}", c.name, c.ty)))
+        .map(|c| match c.ty {
+            "String" => 1,
+            ty => width(ty).unwrap_or_else(|| panic!("{} {}", c.name, c.ty)),
+        })
         .sum();
     assert_eq!(out.len(), total, "the row and the columns agree");
+    assert!(
+        out.ends_with(&[0, 0, 0]),
+        "as_path, communities, large_communities empty"
+    );
+}
+
+#[test]
+fn a_routes_attributes_are_its_last_columns_as_text() {
+    let cols = octoflow_columns();
+    let tail: Vec<&str> = cols[cols.len() - 3..]
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(tail, ["as_path", "communities", "large_communities"]);
+    let route = octoflow_proto::RouteAttrs::default().with_lists(
+        &[65001, 4_200_000_000, 64500],
+        &[65001 << 16 | 666],
+        &[[65001, 64500, 1]],
+    );
+    let (mut without, mut with) = (Vec::new(), Vec::new());
+    octoflow(&record(), &meta(), None, &mut without);
+    octoflow(&record(), &meta(), Some(&route), &mut with);
+    let fixed = without.len() - 3;
+    assert_eq!(with[..fixed], without[..fixed]);
+    let mut want = Vec::new();
+    for t in ["65001 4200000000 64500", "65001:666", "65001:64500:1"] {
+        want.push(t.len() as u8);
+        want.extend_from_slice(t.as_bytes());
+    }
+    assert_eq!(with[fixed..], want[..]);
 }
 
 #[test]
 fn octoflow_columns_hold_their_fields_values() {
     let cols = octoflow_columns();
     let mut out = Vec::new();
-    octoflow(&record(), &meta(), &mut out);
+    octoflow(&record(), &meta(), None, &mut out);
     // Each column's bytes, found by summing the widths before it.
     let at = |name: &str| {
         let mut off = 0;
-        for c in &cols {
+        for c in cols.iter().filter(|c| c.ty != "String") {
             let w = width(c.ty).expect("fixed");
             if c.name == name {
                 return out[off..off + w].to_vec();

@@ -37,7 +37,7 @@ impl Encode for Rows {
         let m = meta(d);
         match self.schema {
             Schema::FlowPipeline => clickhouse::flow_pipeline(r, &m, &mut b.data),
-            Schema::Octoflow => clickhouse::octoflow(r, &m, &mut b.data),
+            Schema::Octoflow => clickhouse::octoflow(r, &m, d.route_of(r), &mut b.data),
         }
         b.rows += 1;
     }
