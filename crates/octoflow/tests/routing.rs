@@ -85,6 +85,28 @@ fn gobgp(dir: &Path, args: &[&str]) -> Result<String, String> {
     }
 }
 
+/// `octoflow gen`: `count` IPFIX datagrams of 10 flows from `prefixes` to
+/// the collector on `port`.
+fn gen_ipfix(port: u16, prefixes: &[&str], count: &str) {
+    let target = format!("127.0.0.1:{port}");
+    let mut a = vec![
+        "--proto",
+        "ipfix",
+        "--count",
+        count,
+        "--records",
+        "10",
+        "--rate",
+        "2000",
+        "--target",
+        &target,
+    ];
+    for p in prefixes {
+        a.extend(["--prefix", p]);
+    }
+    run_gen(&a);
+}
+
 /// nfdump's `fmt:` fields of every flow nfcapd stored in `nf`, one line each
 /// (`-6`: whole IPv6 addresses; nfdump shortens them otherwise).
 fn nfdump_fields(nf: &Path, fields: &str) -> String {
@@ -197,22 +219,7 @@ fn a_bmp_routers_loc_rib_gives_flows_their_routes_and_goes_with_the_router() {
         );
         std::thread::sleep(Duration::from_millis(300));
     }
-    let target = format!("127.0.0.1:{cp}");
-    let args = [
-        "--proto",
-        "ipfix",
-        "--count",
-        "30",
-        "--records",
-        "10",
-        "--rate",
-        "2000",
-        "--target",
-        &target,
-        "--prefix",
-        "10.0.1.0/24",
-    ];
-    run_gen(&args);
+    gen_ipfix(cp, &["10.0.1.0/24"], "30");
     settle(&s, "edge", 30);
     let during = rib_show(&conf, &[]);
     router.term();
@@ -365,25 +372,7 @@ fn a_bgp_peers_routes_give_every_flow_its_as_path_next_hop_and_communities() {
     // table does not hold), then gen's flows from 89.160.20.112/28 (SE in
     // the country database) toward 198.51.100.0/24 and 2001:db8:ff::/64.
     replay("softflowd-ipfix", 1, cp);
-    let target = format!("127.0.0.1:{cp}");
-    let gen = |prefixes: &[&str], count: &str| {
-        let mut a = vec![
-            "--proto",
-            "ipfix",
-            "--count",
-            count,
-            "--records",
-            "10",
-            "--rate",
-            "2000",
-            "--target",
-            &target,
-        ];
-        for p in prefixes {
-            a.extend(["--prefix", p]);
-        }
-        run_gen(&a);
-    };
+    let gen = |prefixes: &[&str], count: &str| gen_ipfix(cp, prefixes, count);
     gen(&["89.160.20.112/28", "2001:db8:1::/64"], "40");
     settle(&s, "edge", 40);
 
