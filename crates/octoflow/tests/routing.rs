@@ -355,6 +355,12 @@ fn a_bgp_peers_routes_give_every_flow_its_as_path_next_hop_and_communities() {
         );
         std::thread::sleep(Duration::from_millis(300));
     }
+    // The session is a supervised instance.
+    let (code, status) = client(&conf, &["--status", "sessions"]);
+    assert!(
+        code == 0 && status.contains("bgp_session") && status.contains("RUNNING"),
+        "{status}"
+    );
     // What the collector knows, as a person asks it.
     let one = rib_show(&conf, &["198.51.100.200"]);
     assert!(
