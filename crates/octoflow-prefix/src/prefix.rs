@@ -38,7 +38,10 @@ impl Prefix {
     /// Whether `a` is inside the prefix (an IPv4-mapped IPv6 address counts
     /// as IPv4).
     pub fn contains(&self, a: IpAddr) -> bool {
-        let a = crate::lpm::v4(a).map_or(a, IpAddr::V4);
+        let a = match a {
+            IpAddr::V6(x) => x.to_ipv4_mapped().map_or(a, IpAddr::V4),
+            v4 => v4,
+        };
         if a.is_ipv4() != self.addr.is_ipv4() {
             return false;
         }
