@@ -187,11 +187,11 @@ mod tests {
         let add = missing("db", Schema::Octoflow, &want, &have).expect("grows");
         assert_eq!(add.iter().map(|c| &c.name).collect::<Vec<_>>(), [&last.0]);
         // Retyped: refused with both types.
-        have.push((last.0.clone(), "String".into()));
+        have.push((last.0.clone(), "UInt8".into()));
         let e = missing("db", Schema::Octoflow, &want, &have).expect_err("retyped");
         assert!(
             e.starts_with(&format!(
-                "table db.flows has column {} as String, octoflow writes",
+                "table db.flows has column {} as UInt8, octoflow writes",
                 last.0
             )),
             "{e}"
